@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make bench` (the main job) and `make test` (what CI runs).
+# Both create .venv on first use. GPU users: create .venv with your CUDA torch first (or run
+# `make venv TORCH_SPEC=`), and the CPU wheel is not installed.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+GLUE_DATA  ?= ../shared/data/glue_data
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+# The default profile needs no network: never let a hub lookup hang. Override with HF_HUB_OFFLINE=0.
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: bench test unit venv clean
+
+bench: $(VENV)/.installed
+	$(PY) -m pytest benchmarks $(BENCH_ARGS)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks $(PYTEST_ARGS)
+	@if [ -d "$(GLUE_DATA)" ]; then \
+	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2"; \
+	  $(PY) -m pytest benchmarks --profile quick --glue-dir "$(GLUE_DATA)" --tasks sst2 $(PYTEST_ARGS); \
+	else echo "no GLUE data at $(GLUE_DATA): quick-profile check skipped"; fi
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ] && ! $(PY) -c "import torch" 2>/dev/null; then \
+	  echo "installing $(TORCH_SPEC) (CPU build)"; $(PY) -m pip install -q "$(TORCH_SPEC)"; fi
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

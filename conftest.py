@@ -1,0 +1,134 @@
+"""The pytest layer: options, case parametrization, result collection. Hooks are one call into ``suite``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+import pytest
+
+from suite.errors import SuiteError
+from suite.profiles import PROFILES
+from suite.results import CaseResult
+from suite.session import BenchSession, Options, parse_seeds, parse_tolerance
+
+SESSION = pytest.StashKey[BenchSession]()
+FINISH_LINES = pytest.StashKey[list]()
+RESULT_PROPERTY = "glue_bench_result"
+
+
+def _checked(parse):
+    def wrapper(text):
+        try:
+            return parse(text)
+        except SuiteError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    wrapper.__name__ = parse.__name__
+    return wrapper
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("glue-adapter-bench")
+    g.addoption("--profile", default="smoke", metavar="NAME",
+                help=f"benchmark profile: {', '.join(PROFILES)}. Default: %(default)r")
+    g.addoption("--glue-dir", default=None, metavar="DIR",
+                help="local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub). Default: None")
+    g.addoption("--model", default=None, metavar="ID",
+                help="minilm (embedded), tiny, a Hub id or a local path. Default: the profile's")
+    g.addoption("--methods", default=None, metavar="LIST",
+                help="comma list of methods or adapters config strings, e.g. 'full,seq_bn[reduction_factor=4]'. "
+                     "Default: the profile's")
+    g.addoption("--tasks", default=None, metavar="LIST", help="comma list of GLUE tasks. Default: the profile's")
+    g.addoption("--seeds", default=None, type=_checked(parse_seeds), metavar="LIST",
+                help="comma list of integer seeds; each case aggregates over them. Default: the profile's")
+    g.addoption("--tolerance", default=None, type=_checked(parse_tolerance), metavar="POINTS",
+                help="allowed drop below baseline in points (0-100), overriding baseline and profile. Default: None")
+    g.addoption("--update-baselines", action="store_true", default=False,
+                help="re-measure the selected cases and rewrite only their baseline entries (atomically)")
+    g.addoption("--results-json", default=None, metavar="PATH", help="write every case result to PATH")
+    g.addoption("--baselines-dir", default=None, metavar="DIR", help="folder of <profile>.json baselines. "
+                "Default: baselines/ in the project")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "glue: a GLUE benchmark case (task x method)")
+    o = config.option
+    options = Options(profile=o.profile, glue_dir=o.glue_dir, model=o.model, methods=o.methods, tasks=o.tasks,
+                      seeds=o.seeds, tolerance=o.tolerance, update_baselines=o.update_baselines,
+                      results_json=o.results_json)
+    if o.baselines_dir:
+        options.baselines_dir = o.baselines_dir
+    try:
+        config.stash[SESSION] = BenchSession(options)
+    except SuiteError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):  # the controller owns results and files
+        config.pluginmanager.register(ResultCollector(config.stash[SESSION]), "glue-bench-results")
+
+
+def case_id(case) -> str:
+    method = re.sub(r"[\[\],\s]+", "_", case.method).strip("_")
+    return f"{case.task}-{method}"
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        try:
+            cases = metafunc.config.stash[SESSION].cases()
+        except SuiteError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        metafunc.parametrize("case", cases, ids=[case_id(c) for c in cases])
+
+
+@pytest.fixture(scope="session")
+def glue_session(request) -> BenchSession:
+    return request.config.stash[SESSION]
+
+
+@pytest.fixture
+def record_case(record_property):
+    """Attach a CaseResult to the test report: the controller collects it, also under pytest-xdist."""
+    def record(result: CaseResult) -> None:
+        record_property(RESULT_PROPERTY, json.dumps(result.to_dict()))
+        for k, v in result.summary().items():
+            if isinstance(v, (int, float, str)):
+                record_property(k, v)
+    return record
+
+
+class ResultCollector:
+    """Controller-side plugin: gathers CaseResults from test reports (they arrive from xdist workers too)."""
+
+    def __init__(self, session: BenchSession):
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
+        for prop in [p for p in report.user_properties if p[0] == RESULT_PROPERTY]:
+            report.user_properties.remove(prop)  # figures stay as properties; the bulky JSON stays out of JUnit
+            if report.when == "call":  # every phase's report carries the item's properties
+                self.session.add(CaseResult.from_dict(json.loads(prop[1])))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput") or SESSION not in config.stash:
+        return
+    try:
+        config.stash[FINISH_LINES] = config.stash[SESSION].finish(
+            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    except SuiteError as exc:
+        config.stash[FINISH_LINES] = [f"ERROR: {exc}"]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if SESSION not in config.stash:
+        return
+    text = config.stash[SESSION].summary()
+    lines = config.stash.get(FINISH_LINES, [])
+    if text or lines:
+        terminalreporter.write_sep("=", "glue-adapter-bench")
+        for line in [text, *lines] if text else lines:
+            terminalreporter.write_line(line)

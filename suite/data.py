@@ -1,0 +1,185 @@
+"""Data sources for GLUE tasks, one code path after loading.
+
+Three sources give the same shape, a ``datasets.Dataset`` with columns ``text_a`` (``text_b`` for pairs)
+and ``label`` (int, in the Hub's label order):
+
+* ``synthetic``: the embedded deterministic generator (``suite.synthetic``); no download.
+* ``glue`` from a local directory in the classic GLUE TSV layout (``--glue-dir`` or ``GLUE_DIR``).
+  Files are read with quoting disabled: GLUE text contains lone quote characters.
+* ``glue`` from the Hugging Face Hub (``nyu-mll/glue``) when no directory is given.
+
+After loading, training data is sampled with a fixed data seed (independent of the training seed, so every
+method and seed sees the same examples) and every split gets a content fingerprint.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import SuiteError
+from .synthetic import GENERATORS
+from .tasks import EvalSplit, Task
+
+DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
+SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
+SYNTHETIC_EVAL_ROWS = 1000
+HUB_DATASET = "nyu-mll/glue"
+
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The loaded data of one task: training rows and one dataset per evaluation split."""
+
+    task: Task
+    train: "datasets.Dataset"                 # noqa: F821
+    evals: Mapping[str, "datasets.Dataset"]   # EvalSplit.alias -> rows
+    origin: str                               # where it came from, for provenance ("synthetic", "glue-dir:...", "hub:...")
+    fingerprint: str                          # sha256 over every row used (train sample + eval), first 16 hex digits
+
+
+def resolve_glue_dir(glue_dir: str | os.PathLike | None) -> Path | None:
+    value = glue_dir or os.environ.get("GLUE_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def load_task_data(task: Task, source: str, *, glue_dir=None, train_size: int | None = None,
+                   eval_size: int | None = None) -> TaskData:
+    """Load, sample and fingerprint one task's data. ``source`` is "synthetic" or "glue"."""
+    if source == "synthetic":
+        train, evals, origin = _load_synthetic(task, train_size, eval_size)
+    elif source == "glue":
+        directory = resolve_glue_dir(glue_dir)
+        if directory is not None:
+            train, evals, origin = _load_glue_dir(task, directory)
+        else:
+            train, evals, origin = _load_hub(task)
+    else:
+        raise SuiteError(f"Unknown data source '{source}'. Valid data sources: glue, synthetic.")
+
+    train = _sample(train, train_size, f"{task.name} train")
+    evals = {alias: _sample(ds, eval_size, f"{task.name} eval split '{alias or 'dev'}'") for alias, ds in evals.items()}
+    return TaskData(task=task, train=train, evals=evals, origin=origin, fingerprint=_fingerprint(train, evals))
+
+
+# --- sources -----------------------------------------------------------------------------------------------
+
+def _load_synthetic(task: Task, train_size, eval_size):
+    import datasets
+
+    generate = GENERATORS.get(task.name)
+    if generate is None:
+        raise SuiteError(
+            f"The synthetic data source has no generator for task '{task.name}' (it has: {', '.join(GENERATORS)}). "
+            "Use real GLUE data: --glue-dir DIR or the Hub.")
+    train = datasets.Dataset.from_dict(generate(train_size or SYNTHETIC_TRAIN_ROWS, seed=0))
+    evals = {split.alias: datasets.Dataset.from_dict(generate(eval_size or SYNTHETIC_EVAL_ROWS, seed=i + 1))
+             for i, split in enumerate(task.eval_splits)}
+    return train, evals, "synthetic"
+
+
+def _load_glue_dir(task: Task, directory: Path):
+    import datasets
+
+    if not directory.is_dir():
+        raise SuiteError(f"GLUE directory {directory} does not exist. Pass --glue-dir (or GLUE_DIR) pointing to the "
+                         "folder that holds SST-2/, MNLI/, ... as written by download_glue_data.py.")
+    task_dir = directory / task.glue_dir
+    train = datasets.Dataset.from_dict(read_glue_tsv(task, task_dir / task.train_split.tsv_file))
+    evals = {s.alias: datasets.Dataset.from_dict(read_glue_tsv(task, task_dir / s.tsv_file)) for s in task.eval_splits}
+    return train, evals, f"glue-dir:{directory}"
+
+
+def read_glue_tsv(task: Task, path: Path) -> dict[str, list]:
+    """Read one classic GLUE TSV into columns text_a[, text_b], label. Quoting is disabled on purpose."""
+    if not path.is_file():
+        raise SuiteError(
+            f"Missing GLUE file {path} for task '{task.name}'. Get it with download_glue_data.py (or point "
+            f"--glue-dir at a folder with {task.glue_dir}/{path.name}), or leave --glue-dir unset to use the Hub.")
+    columns: dict[str, list] = {"text_a": [], "label": []}
+    if task.is_pair:
+        columns["text_b"] = []
+    label_ids = {name: i for i, name in enumerate(task.label_names)}
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None:
+            raise SuiteError(f"{path} is empty; re-download the {task.glue_dir} data.")
+        wanted = (*task.tsv_text_columns, task.tsv_label_column)
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise SuiteError(f"{path}: header has no column {', '.join(missing)} (header: {', '.join(header)}); "
+                             f"is this the {task.glue_dir} file from GLUE?")
+        idx = [header.index(c) for c in wanted]
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise SuiteError(f"{path}:{line_no}: malformed row: {len(row)} fields, the header has {len(header)}. "
+                                 "Fix or re-download the file.")
+            *texts, raw_label = (row[i] for i in idx)
+            label = label_ids.get(raw_label)
+            if label is None:
+                try:
+                    label = int(raw_label)
+                except ValueError:
+                    label = -1
+                if not 0 <= label < task.num_labels:
+                    raise SuiteError(f"{path}:{line_no}: unknown label '{raw_label}' "
+                                     f"(expected one of {', '.join(task.label_names)} or 0..{task.num_labels - 1}).")
+            columns["text_a"].append(texts[0])
+            if task.is_pair:
+                columns["text_b"].append(texts[1])
+            columns["label"].append(label)
+    return columns
+
+
+def _load_hub(task: Task):
+    import datasets
+
+    try:
+        raw = datasets.load_dataset(HUB_DATASET, task.hub_config)
+    except Exception as exc:  # network, offline mode, missing cache: all end the same way for the user
+        raise SuiteError(
+            f"Could not load {HUB_DATASET}/{task.hub_config} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). Without network, pass --glue-dir DIR (or set GLUE_DIR) to a local "
+            "GLUE copy, or use the default smoke profile (synthetic data).") from None
+
+    def normalize(ds):
+        rename = {task.hub_text_columns[0]: "text_a"}
+        if task.is_pair:
+            rename[task.hub_text_columns[1]] = "text_b"
+        keep = [*rename, "label"]
+        return ds.remove_columns([c for c in ds.column_names if c not in keep]).rename_columns(rename)
+
+    train = normalize(raw[task.train_split.hub_split])
+    evals = {s.alias: normalize(raw[s.hub_split]) for s in task.eval_splits}
+    return train, evals, f"hub:{HUB_DATASET}/{task.hub_config}"
+
+
+# --- sampling and fingerprint ------------------------------------------------------------------------------
+
+def _sample(ds, size: int | None, what: str):
+    if size is not None and len(ds) > size:
+        ds = ds.shuffle(seed=DATA_SEED).select(range(size))
+    if len(ds) == 0:
+        raise SuiteError(f"{what} is empty after sampling; check the data files and the profile's sizes.")
+    return ds
+
+
+def _fingerprint(train, evals: Mapping[str, "datasets.Dataset"]) -> str:  # noqa: F821
+    h = hashlib.sha256()
+    for name, ds in [("train", train), *sorted(evals.items())]:
+        h.update(f"<{name}:{len(ds)}>".encode())
+        cols = [list(ds[c]) for c in ("text_a", "text_b", "label") if c in ds.column_names]
+        for row in zip(*cols):
+            h.update("\t".join(map(str, row)).encode())
+            h.update(b"\n")
+    return h.hexdigest()[:16]

@@ -1,0 +1,272 @@
+"""The training engine: one run is seed -> model -> method -> train -> evaluate -> RunResult.
+
+A plain PyTorch loop rather than ``transformers.Trainer``: batches are grouped by length and padded to their
+longest member (Trainer pads random batches), evaluation runs under ``inference_mode`` in large length-sorted
+batches, the optimizer only sees trainable parameters, and the hot loop has no logging or host syncs beyond a
+periodic finiteness check of the loss. Devices and mixed precision go through ``accelerate``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import resource
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from . import metrics as glue_metrics
+from .data import TaskData, load_task_data
+from .errors import SuiteError
+from .methods import get_method
+from .models import load_model, load_tokenizer
+from .profiles import CaseSpec
+from .results import CaseResult, Params, RunResult, provenance
+from .tasks import Task, get_task
+
+MEGABATCH = 50          # length grouping window, in batches (as transformers' LengthGroupedSampler)
+CHECK_EVERY = 25        # steps between finiteness checks of the loss (each check is one host sync on GPU)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one split, unpadded, plus labels."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @functools.cached_property
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    task: Task
+    data: TaskData
+    train: Encoded
+    evals: Mapping[str, Encoded]
+    pad_id: int
+
+
+def encode(ds, tokenizer, task: Task, max_length: int) -> Encoded:
+    texts = [list(ds["text_a"])] + ([list(ds["text_b"])] if task.is_pair else [])
+    enc = tokenizer(*texts, truncation=True, max_length=max_length)
+    return Encoded(enc["input_ids"], enc.get("token_type_ids"), list(ds["label"]))
+
+
+@functools.lru_cache(maxsize=4)
+def prepare_data(task_name: str, data: str, glue_dir: str | None, train_size, eval_size, model: str,
+                 max_length: int) -> PreparedData:
+    """Load and tokenize once per process for all methods and seeds of a task."""
+    task = get_task(task_name)
+    loaded = load_task_data(task, data, glue_dir=glue_dir, train_size=train_size, eval_size=eval_size)
+    tok = load_tokenizer(model)
+    return PreparedData(task, loaded, encode(loaded.train, tok, task, max_length),
+                        {a: encode(ds, tok, task, max_length) for a, ds in loaded.evals.items()}, tok.pad_token_id or 0)
+
+
+def _prepare(case: CaseSpec) -> PreparedData:
+    return prepare_data(case.task, case.data, case.glue_dir, case.train_size, case.eval_size, case.model,
+                        case.max_length)
+
+
+# --- batching ----------------------------------------------------------------------------------------------
+
+def length_grouped_batches(lengths: list[int], batch_size: int, generator) -> list[list[int]]:
+    """Shuffle, sort by length inside windows of MEGABATCH batches, cut into batches, shuffle the batches."""
+    import torch
+
+    perm = torch.randperm(len(lengths), generator=generator).tolist()
+    window = batch_size * MEGABATCH
+    batches = []
+    for start in range(0, len(perm), window):
+        chunk = sorted(perm[start:start + window], key=lambda i: lengths[i], reverse=True)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]
+
+
+def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(enc: Encoded, idx: list[int], pad_id: int, device) -> dict:
+    import torch
+
+    width = max(enc.lengths[i] for i in idx)
+    ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    types = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        n = enc.lengths[i]
+        ids[row, :n] = torch.tensor(enc.input_ids[i])
+        mask[row, :n] = 1
+        if enc.token_type_ids is not None:
+            types[row, :n] = torch.tensor(enc.token_type_ids[i])
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+             "labels": torch.tensor([enc.labels[i] for i in idx])}
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# --- parameters --------------------------------------------------------------------------------------------
+
+def count_params(model) -> Params:
+    head = sum(p.numel() for n, p in model.named_parameters() if n.startswith("heads."))
+    adapter = sum(p.numel() for n, p in model.named_parameters() if "adapter" in n or "prefix" in n
+                  or "lora" in n or "refts" in n)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return Params(total=total, trainable=trainable, backbone=total - head - adapter, head=head, adapter=adapter)
+
+
+def _optimizer(model, lr: float, weight_decay: float):
+    import torch
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue  # frozen weights get neither gradients nor optimizer state
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+# --- one run -----------------------------------------------------------------------------------------------
+
+def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
+             log: Callable[[str], None] | None = None) -> RunResult:
+    import torch
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup, set_seed
+
+    prepared = prepared or _prepare(case)
+    task = prepared.task
+    method = get_method(case.method)
+    result = RunResult(task=case.task, method=case.method, seed=seed)
+
+    t0 = time.perf_counter()
+    set_seed(seed)  # before the model and the adapter exist: head and adapter init draw from this RNG
+    model = load_model(case.model, task)
+    method.apply(model)
+    result.params = count_params(model)
+    accelerator = Accelerator()
+    device = accelerator.device
+    optimizer = _optimizer(model, case.lr, case.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    generator = torch.Generator().manual_seed(seed)
+    epochs_batches = [length_grouped_batches(prepared.train.lengths, case.batch_size, generator)
+                      for _ in range(case.epochs)]
+    total_steps = sum(len(b) for b in epochs_batches)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(case.warmup_ratio * total_steps), total_steps)
+    on_cuda = device.type == "cuda"
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    result.setup_time_s = time.perf_counter() - t0
+
+    # train
+    model.train()
+    losses = []
+    step = 0
+    samples = tokens = 0
+    t_start = t_after_first = time.perf_counter()
+    try:
+        for batches in epochs_batches:
+            for idx in batches:
+                batch = collate(prepared.train, idx, prepared.pad_id, device)
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.detach())
+                step += 1
+                if step == 1:
+                    if on_cuda:
+                        torch.cuda.synchronize(device)
+                    t_after_first = time.perf_counter()
+                else:
+                    samples += len(idx)
+                    tokens += int(batch["attention_mask"].sum()) if not on_cuda else sum(prepared.train.lengths[i] for i in idx)
+                if step % CHECK_EVERY == 0 or step == total_steps:
+                    _check_finite(losses, step)
+    except NonFiniteLoss as exc:
+        result.status, result.error = "failed", str(exc)
+        return result
+    except torch.OutOfMemoryError:
+        result.status = "failed"
+        result.error = (f"out of memory at training step {step + 1} with batch size {case.batch_size}, max length "
+                        f"{case.max_length}; lower the batch size or max length in the profile")
+        return result
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    t_end = time.perf_counter()
+    result.steps = step
+    result.train_time_s = t_end - t_start
+    timed = t_end - t_after_first
+    result.train_samples_per_s = samples / timed if timed > 0 and samples else len(prepared.train) / max(result.train_time_s, 1e-9)
+    result.train_tokens_per_s = tokens / timed if timed > 0 and tokens else 0.0
+    tail = losses[-max(1, len(losses) // 10):]
+    result.final_loss = float(torch.stack(tail).float().mean())
+
+    # evaluate
+    model.eval()
+    t_eval = time.perf_counter()
+    n_eval = 0
+    with torch.inference_mode():
+        for split in task.eval_splits:
+            enc = prepared.evals[split.alias]
+            preds = [0] * len(enc)
+            for idx in sorted_batches(enc.lengths, case.eval_batch_size):
+                batch = collate(enc, idx, prepared.pad_id, device)
+                batch.pop("labels")
+                logits = model(**batch).logits
+                for i, p in zip(idx, logits.argmax(-1).tolist()):
+                    preds[i] = p
+            n_eval += len(enc)
+            for name, value in glue_metrics.compute(task.name, preds, enc.labels).items():
+                result.metrics[task.metric_key(name, split)] = value
+    result.eval_time_s = time.perf_counter() - t_eval
+    result.eval_samples_per_s = n_eval / result.eval_time_s if result.eval_time_s > 0 else 0.0
+    if on_cuda:
+        result.peak_mem_mb, result.peak_mem_kind = torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    else:
+        result.peak_mem_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result.peak_mem_kind = "process_max_rss"
+    if log:
+        log(f"{case.key} seed {seed}: {task.primary_key}={result.metrics[task.primary_key]:.2f} "
+            f"train {result.train_samples_per_s:.0f}/s eval {result.eval_samples_per_s:.0f}/s")
+    return result
+
+
+def _check_finite(losses, step: int) -> None:
+    import torch
+
+    window = torch.stack(losses[-CHECK_EVERY:])
+    bad = ~torch.isfinite(window)
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0, 0])
+        at = step - len(window) + first + 1
+        raise NonFiniteLoss(f"training loss became {float(window[first])} at step {at}; lower the learning rate "
+                            "or check the data")
+
+
+def run_case(case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
+    """All seeds of one case. User mistakes raise SuiteError; training faults become a failed run."""
+    prepared = _prepare(case)
+    runs = [run_seed(case, seed, prepared, log) for seed in case.seeds]
+    if not case.seeds:
+        raise SuiteError("No seeds to run: pass --seeds with at least one integer, e.g. --seeds 0,1,2.")
+    return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
+                      primary_metric=prepared.task.primary_key, config=case.config(), config_hash=case.config_hash,
+                      runs=runs, data_fingerprint=prepared.data.fingerprint, data_origin=prepared.data.origin,
+                      provenance=provenance())

@@ -1,0 +1,99 @@
+"""Rendering results: the summary table (terminal and Markdown) and the results JSON.
+
+One row type, pure renderers. The adapter gap is computed here from rows of the same run: for every adapter
+row, its primary metric minus full fine-tuning's on the same task (same model, head, data and seeds).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .baselines import Verdict, write_atomic
+from .results import CaseResult
+
+RESULTS_SCHEMA = 1
+
+
+@dataclass
+class Row:
+    result: CaseResult
+    verdict: Verdict
+    gap: float | None          # adapter minus full fine-tuning, points; None for full or when full did not run
+
+
+def gaps(results: Iterable[CaseResult]) -> dict[str, float]:
+    """key -> gap to full fine-tuning in the same run, on the primary metric."""
+    results = list(results)
+    full = {r.task: r for r in results if r.method == "full" and r.ok}
+    out = {}
+    for r in results:
+        ref = full.get(r.task)
+        if r.method != "full" and r.ok and ref is not None and ref.config.get("seeds") == r.config.get("seeds"):
+            out[r.key] = r.metric().mean - ref.metric().mean
+    return out
+
+
+def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict]) -> list[Row]:
+    results = list(results)
+    g = gaps(results)
+    return [Row(r, verdicts[r.key], g.get(r.key)) for r in results]
+
+
+COLUMNS = ("task", "method", "metric", "value", "baseline", "delta", "tol", "verdict", "gap_vs_full",
+           "train/s", "eval/s", "trainable%")
+
+
+def _cells(row: Row) -> list[str]:
+    r, v = row.result, row.verdict
+    if r.ok:
+        s = r.metric()
+        value = f"{s.mean:.2f}" + (f"±{s.sd:.2f}" if s.n > 1 else "")
+    else:
+        value = "-"
+    p = r.params
+    return [
+        r.task, r.method, r.primary_metric, value,
+        "-" if v.baseline is None else f"{v.baseline:.2f}",
+        "-" if v.delta is None else f"{v.delta:+.2f}",
+        "-" if v.tolerance is None else f"{v.tolerance:.2f}",
+        v.status,
+        "-" if row.gap is None else f"{row.gap:+.2f}",
+        f"{r.mean_of('train_samples_per_s'):.0f}" if r.ok else "-",
+        f"{r.mean_of('eval_samples_per_s'):.0f}" if r.ok else "-",
+        f"{p.trainable_pct:.2f}" if p else "-",
+    ]
+
+
+def to_text(table_rows: list[Row]) -> str:
+    body = [list(COLUMNS)] + [_cells(r) for r in table_rows]
+    widths = [max(len(line[i]) for line in body) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in body]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def to_markdown(table_rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in table_rows]
+    return "\n".join(lines)
+
+
+def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None:
+    """Every CaseResult with its verdict and gap, as plain JSON."""
+    doc = {
+        "schema": RESULTS_SCHEMA,
+        "profile": profile,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "cases": [{**row.result.to_dict(), "verdict": row.verdict.to_dict(), "gap_vs_full": row.gap}
+                  for row in table_rows],
+    }
+    write_atomic(path, doc)
+
+
+def read_results(path: str | Path) -> list[CaseResult]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [CaseResult.from_dict(c) for c in doc.get("cases", [])]

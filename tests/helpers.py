@@ -1,0 +1,20 @@
+"""Shared helpers for the unit tests: tiny, fast cases."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from suite.methods import get_method
+from suite.profiles import CaseSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+GLUE_DATA = ROOT.parent / "shared" / "data" / "glue_data"
+
+
+def tiny_case(task: str = "sst2", method: str = "seq_bn", **changes) -> CaseSpec:
+    m = get_method(method)
+    spec = CaseSpec(profile="unit", task=task, method=m.name, adapter_config=m.adapter_config, model="tiny",
+                    data="synthetic", train_size=64, eval_size=48, max_length=32, epochs=1, batch_size=16,
+                    eval_batch_size=64, lr=1e-3, warmup_ratio=0.06, weight_decay=0.01, seeds=(0,))
+    return dataclasses.replace(spec, **changes)

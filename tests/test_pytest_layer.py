@@ -1,0 +1,88 @@
+"""End to end through pytest itself: selection, gating, the update workflow and option errors (tiny model)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT
+
+
+def run_pytest(*args, timeout=600):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_k_mnli_selects_only_mnli_cases():
+    code, out = run_pytest("-k", "mnli", "--collect-only", "-q")
+    assert code == 0, out
+    ids = [line for line in out.splitlines() if "::test_glue[" in line]
+    assert ids == ["benchmarks/test_glue.py::test_glue[mnli-full]", "benchmarks/test_glue.py::test_glue[mnli-seq_bn]"]
+
+
+def test_method_config_strings_become_cases():
+    code, out = run_pytest("--methods", "full,seq_bn[reduction_factor=4]", "--tasks", "sst2", "--collect-only", "-q")
+    assert code == 0, out
+    assert "test_glue[sst2-seq_bn_reduction_factor=4]" in out and "test_glue[sst2-full]" in out
+
+
+def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
+    common = ["--model", "tiny", "--tasks", "sst2", "--baselines-dir", str(tmp_path), "-q"]
+    path = tmp_path / "smoke.json"
+    results = tmp_path / "results.json"
+
+    code, out = run_pytest(*common, "--update-baselines", "--results-json", str(results))
+    assert code == 0, out
+    data = json.loads(path.read_text())
+    assert sorted(data["entries"]) == ["sst2/full", "sst2/seq_bn"]
+    doc = json.loads(results.read_text())
+    assert [c["key"] for c in doc["cases"]] == ["sst2/full", "sst2/seq_bn"]
+    assert doc["cases"][1]["gap_vs_full"] is not None
+
+    code, out = run_pytest(*common)
+    assert code == 0, out
+    assert "2 pass" in out
+
+    measured = data["entries"]["sst2/full"]["mean"]
+    data["entries"]["sst2/full"]["mean"] = measured + 10.0
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    code, out = run_pytest(*common)
+    assert code == 1, out
+    assert "1 failed, 1 passed" in out
+    assert (f"sst2/full: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
+            "tolerance 2.00") in out
+
+    untouched = json.loads(path.read_text())["entries"]["sst2/seq_bn"]
+    code, out = run_pytest(*common, "--update-baselines", "-k", "full")
+    assert code == 0, out
+    after = json.loads(path.read_text())["entries"]
+    assert after["sst2/full"]["mean"] == measured
+    assert after["sst2/seq_bn"] == untouched
+
+    code, out = run_pytest(*common)
+    assert code == 0 and "2 pass" in out, out
+
+
+def test_missing_baseline_is_reported_not_silently_passed(tmp_path):
+    code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "-k", "seq_bn", "--baselines-dir", str(tmp_path))
+    assert code == 0, out
+    assert "1 no-baseline" in out and "sst2/seq_bn: no baseline entry" in out
+    assert not (tmp_path / "smoke.json").exists()  # a run that did not ask to update writes nothing
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "smok"], "Unknown profile 'smok'. Did you mean: smoke?"),
+    (["--methods", "full,seqbn"], "Unknown method 'seqbn'"),
+    (["--tasks", "sst3"], "Unknown task 'sst3'. Did you mean: sst2?"),
+    (["--seeds", "0,x"], "Seeds must be integers"),
+    (["--tolerance", "-1"], "Tolerance must be a finite number >= 0"),
+])
+def test_bad_options_give_one_clear_line(args, message):
+    code, out = run_pytest(*args, "--collect-only", "-q")
+    assert code != 0
+    assert message in out
+    assert "Traceback" not in out
