@@ -11,7 +11,7 @@ import pytest
 from suite.errors import SuiteError
 from suite.profiles import PROFILES
 from suite.results import CaseResult
-from suite.session import BenchSession, Options, parse_seeds, parse_tolerance
+from suite.session import BenchSession, Options, case_marks, parse_max_gap, parse_percent, parse_seeds, parse_tolerance
 
 SESSION = pytest.StashKey[BenchSession]()
 FINISH_LINES = pytest.StashKey[list]()
@@ -44,6 +44,12 @@ def pytest_addoption(parser):
                 help="comma list of integer seeds; each case aggregates over them. Default: the profile's")
     g.addoption("--tolerance", default=None, type=_checked(parse_tolerance), metavar="POINTS",
                 help="allowed drop below baseline in points (0-100), overriding baseline and profile. Default: None")
+    g.addoption("--max-gap", default=None, type=_checked(parse_max_gap), metavar="POINTS",
+                help="fail an adapter case that trails full fine-tuning of the same run by more than POINTS. "
+                     "Default: None (reported, not gated)")
+    g.addoption("--throughput-tolerance", default=None, type=_checked(parse_percent), metavar="PCT",
+                help="fail a case whose training samples/s dropped more than PCT%% below the baseline's figure "
+                     "for this same hardware. Default: None (off)")
     g.addoption("--update-baselines", action="store_true", default=False,
                 help="re-measure the selected cases and rewrite only their baseline entries (atomically)")
     g.addoption("--results-json", default=None, metavar="PATH", help="write every case result to PATH")
@@ -55,7 +61,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "glue: a GLUE benchmark case (task x method)")
     o = config.option
     options = Options(profile=o.profile, glue_dir=o.glue_dir, model=o.model, methods=o.methods, tasks=o.tasks,
-                      seeds=o.seeds, tolerance=o.tolerance, update_baselines=o.update_baselines,
+                      seeds=o.seeds, tolerance=o.tolerance, max_gap=o.max_gap,
+                      throughput_tolerance=o.throughput_tolerance, update_baselines=o.update_baselines,
                       results_json=o.results_json)
     if o.baselines_dir:
         options.baselines_dir = o.baselines_dir
@@ -63,6 +70,8 @@ def pytest_configure(config):
         config.stash[SESSION] = BenchSession(options)
     except SuiteError as exc:
         raise pytest.UsageError(str(exc)) from None
+    for name, doc in config.stash[SESSION].marker_docs().items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
     if not hasattr(config, "workerinput"):  # the controller owns results and files
         config.pluginmanager.register(ResultCollector(config.stash[SESSION]), "glue-bench-results")
 
@@ -78,7 +87,8 @@ def pytest_generate_tests(metafunc):
             cases = metafunc.config.stash[SESSION].cases()
         except SuiteError as exc:
             raise pytest.UsageError(str(exc)) from None
-        metafunc.parametrize("case", cases, ids=[case_id(c) for c in cases])
+        metafunc.parametrize("case", [pytest.param(c, id=case_id(c), marks=[getattr(pytest.mark, m) for m in case_marks(c)])
+                                      for c in cases])
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """GLUE benchmark cases: one per task x method of the selected profile (ids like ``sst2-seq_bn``).
 
 Each case trains and evaluates over the profile's seeds, records its figures through pytest-benchmark
-(``extra_info``) and fails when its primary metric falls below ``baseline - tolerance``.
+(``extra_info``) and fails when its primary metric falls below ``baseline - tolerance`` beyond seed noise,
+when it crashed, and (if asked) when an adapter trails full fine-tuning by more than ``--max-gap`` or training
+throughput fell by more than ``--throughput-tolerance`` on matching hardware.
 """
 
 import pytest
@@ -13,5 +15,6 @@ def test_glue(case, glue_session, benchmark, record_case):
     benchmark.extra_info.update(result.summary())
     record_case(result)
     verdict = glue_session.judge(result)
-    if verdict.failed:
-        pytest.fail(verdict.message, pytrace=False)
+    problems = ([verdict.message] if verdict.failed else []) + glue_session.gates(case, result)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

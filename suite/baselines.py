@@ -34,6 +34,9 @@ class Verdict:
     baseline: float | None = None
     tolerance: float | None = None
     reasons: list[str] = field(default_factory=list)   # what differs, for stale; the error, for failed
+    n: int = 0                   # seeds behind the measured mean
+    baseline_n: int = 0          # seeds behind the baseline mean
+    p_value: float | None = None  # one-sided Welch t-test of the change, when both sides have >= 2 seeds
 
     @property
     def delta(self) -> float | None:
@@ -55,15 +58,21 @@ class Verdict:
             return f"{self.key}: baseline is stale, not compared ({'; '.join(self.reasons)}); re-record with --update-baselines"
         if self.status == "updated":
             return f"{self.key}: baseline will be updated to {self.metric} = {self.measured:.2f}"
-        rel = {"regression": "below", "improved": "above", "pass": "within"}[self.status]
+        where = {"regression": "below baseline - tolerance", "improved": "above baseline + tolerance",
+                 "pass": "within baseline ± tolerance"}[self.status]
+        if self.p_value is None:
+            sure = f"n={self.n} vs {self.baseline_n} seeds, no seed-noise estimate"
+        else:
+            sure = f"n={self.n} vs {self.baseline_n} seeds, one-sided Welch p={self.p_value:.3g}"
+        if self.status == "pass" and abs(self.delta) > self.tolerance:
+            where = "beyond the tolerance but inside seed noise (p >= 0.05)"
         return (f"{self.key}: {self.status}: {self.metric} = {self.measured:.2f}, baseline {self.baseline:.2f}, "
-                f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({rel} baseline - tolerance"
-                f"{'' if self.status == 'regression' else ' .. baseline + tolerance' if self.status == 'pass' else ''})")
+                f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure})")
 
     def to_dict(self) -> dict:
         return {"key": self.key, "status": self.status, "metric": self.metric, "measured": self.measured,
                 "baseline": self.baseline, "tolerance": self.tolerance, "delta": self.delta, "reasons": self.reasons,
-                "message": self.message}
+                "n": self.n, "baseline_n": self.baseline_n, "p_value": self.p_value, "message": self.message}
 
 
 # --- files -------------------------------------------------------------------------------------------------
@@ -185,32 +194,69 @@ def stale_reasons(result: CaseResult, entry: dict) -> list[str]:
     return reasons
 
 
+ALPHA = 0.05  # significance level of the seed-noise test
+
+
+def change_p_value(measured, baseline_mean: float, baseline_sd: float, baseline_n: int, direction: str) -> float | None:
+    """One-sided Welch t-test that the measured mean is below ("less") or above ("greater") the baseline's.
+
+    None when either side has fewer than 2 seeds (no estimate of seed noise) or both sides show no spread at all.
+    """
+    if measured.n < 2 or baseline_n < 2 or (measured.sd == 0 and baseline_sd == 0):
+        return None
+    from scipy.stats import ttest_ind_from_stats
+
+    return float(ttest_ind_from_stats(measured.mean, measured.sd, measured.n, baseline_mean, baseline_sd, baseline_n,
+                                      equal_var=False, alternative=direction).pvalue)
+
+
 def judge(result: CaseResult, entry: dict | None, *, tolerance: float, tolerance_override: float | None = None,
           updating: bool = False) -> Verdict:
-    """Compare one case with its baseline entry. Tolerance: command line > entry > profile."""
+    """Compare one case with its baseline entry. Tolerance: command line > entry > profile.
+
+    The rule: a regression is a drop of more than the tolerance that is also distinguishable from seed noise.
+    With >= 2 seeds on both sides, "distinguishable" means a one-sided Welch t-test at ALPHA; with a single
+    seed there is no noise estimate and the tolerance alone decides (on CPU the same seed reproduces the
+    same number, so the tolerance then only absorbs float drift between machines). "improved" mirrors it.
+    """
     metric = result.primary_metric
     if not result.ok:
         return Verdict(result.key, "failed", metric, reasons=[result.error or "unknown error"])
-    measured = result.metric().mean
+    stat = result.metric()
+    measured = stat.mean
     if updating:
-        return Verdict(result.key, "updated", metric, measured, entry.get("mean") if entry else None)
+        return Verdict(result.key, "updated", metric, measured, entry.get("mean") if entry else None, n=stat.n)
     if entry is None:
-        return Verdict(result.key, "no-baseline", metric, measured)
+        return Verdict(result.key, "no-baseline", metric, measured, n=stat.n)
     tol = tolerance_override if tolerance_override is not None else entry.get("tolerance", tolerance)
     if tol is None:
         tol = tolerance
-    verdict = Verdict(result.key, "pass", metric, measured, float(entry["mean"]), float(tol))
+    base_n = int(entry.get("n") or 1)
+    verdict = Verdict(result.key, "pass", metric, measured, float(entry["mean"]), float(tol), n=stat.n,
+                      baseline_n=base_n)
     if entry.get("metric") not in (None, metric):
         verdict.status, verdict.reasons = "stale", [f"metric changed ({entry.get('metric')} -> {metric})"]
         return verdict
     reasons = stale_reasons(result, entry)
     if reasons:
         verdict.status, verdict.reasons = "stale", reasons
-    elif measured < verdict.baseline - verdict.tolerance:
-        verdict.status = "regression"
-    elif measured > verdict.baseline + verdict.tolerance:
-        verdict.status = "improved"
+        return verdict
+    if abs(verdict.delta) > verdict.tolerance:
+        direction = "less" if verdict.delta < 0 else "greater"
+        verdict.p_value = change_p_value(stat, verdict.baseline, float(entry.get("sd") or 0.0), base_n, direction)
+        if verdict.p_value is None or verdict.p_value < ALPHA:
+            verdict.status = "regression" if verdict.delta < 0 else "improved"
     return verdict
+
+
+def throughput_change(result: CaseResult, entry: dict | None) -> float | None:
+    """Relative change (%) of training samples/s against the entry's figure for this hardware; None if it has none."""
+    fp = ((result.provenance or {}).get("hardware") or {}).get("fingerprint")
+    ref = ((entry or {}).get("throughput") or {}).get(fp) or {}
+    base = ref.get("train_samples_per_s")
+    if not base or not result.ok:
+        return None
+    return 100.0 * (result.mean_of("train_samples_per_s") / base - 1.0)
 
 
 def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult]) -> tuple[list[str], list[str]]:
@@ -226,7 +272,9 @@ def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult])
                 refused.append(f"{result.key} ({result.error})")
                 continue
             entry = data["entries"].get(result.key, {})
-            entry.update(entry_from_result(result))  # unknown fields (and a hand-set tolerance) stay
+            new = entry_from_result(result)
+            new["throughput"] = {**(entry.get("throughput") or {}), **new["throughput"]}  # other hardware stays
+            entry.update(new)  # unknown fields (and a hand-set tolerance) stay
             data["entries"][result.key] = entry
             updated.append(result.key)
         if updated:

@@ -41,15 +41,21 @@ class Profile:
     seeds: tuple[int, ...] = (0,)
     # gate
     tolerance: float = 1.0                  # points (0-100 scale) a case may fall below its baseline
+    task_tolerance: Mapping[str, float] = field(default_factory=dict)  # per-task overrides (noisy tasks need more)
 
     def __post_init__(self):
         for t in self.tasks:
             get_task(t)
-        if self.tolerance < 0:
-            raise SuiteError(f"Profile {self.name}: tolerance must be >= 0 points, got {self.tolerance}.")
+        for what, tol in [("tolerance", self.tolerance), *self.task_tolerance.items()]:
+            if tol < 0:
+                raise SuiteError(f"Profile {self.name}: tolerance ({what}) must be >= 0 points, got {tol}.")
         missing = {"full", "adapter"} - set(self.lr)
         if missing:
             raise SuiteError(f"Profile {self.name}: lr needs a rate for {', '.join(sorted(missing))}.")
+
+
+    def tolerance_for(self, task: str) -> float:
+        return self.task_tolerance.get(task, self.tolerance)
 
 
 @dataclass(frozen=True)

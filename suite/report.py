@@ -23,28 +23,44 @@ class Row:
     result: CaseResult
     verdict: Verdict
     gap: float | None          # adapter minus full fine-tuning, points; None for full or when full did not run
+    speed: float | None = None  # adapter train samples/s divided by full fine-tuning's, same run
+    throughput_change: float | None = None  # % vs the baseline's figure on this hardware; None: no such figure
+
+
+def _full_refs(results: list[CaseResult]) -> dict[str, CaseResult]:
+    return {r.task: r for r in results if r.method == "full" and r.ok}
+
+
+def _paired(r: CaseResult, ref: CaseResult | None) -> bool:
+    return (r.method != "full" and r.ok and ref is not None and ref.config.get("seeds") == r.config.get("seeds")
+            and ref.config.get("model") == r.config.get("model") and ref.data_fingerprint == r.data_fingerprint)
 
 
 def gaps(results: Iterable[CaseResult]) -> dict[str, float]:
-    """key -> gap to full fine-tuning in the same run, on the primary metric."""
+    """key -> gap to full fine-tuning in the same run (same model, data, seeds), on the primary metric."""
     results = list(results)
-    full = {r.task: r for r in results if r.method == "full" and r.ok}
-    out = {}
-    for r in results:
-        ref = full.get(r.task)
-        if r.method != "full" and r.ok and ref is not None and ref.config.get("seeds") == r.config.get("seeds"):
-            out[r.key] = r.metric().mean - ref.metric().mean
-    return out
+    full = _full_refs(results)
+    return {r.key: r.metric().mean - full[r.task].metric().mean for r in results if _paired(r, full.get(r.task))}
 
 
-def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict]) -> list[Row]:
+def speed_ratios(results: Iterable[CaseResult]) -> dict[str, float]:
+    """key -> training samples/s of the method divided by full fine-tuning's in the same run."""
     results = list(results)
-    g = gaps(results)
-    return [Row(r, verdicts[r.key], g.get(r.key)) for r in results]
+    full = _full_refs(results)
+    return {r.key: r.mean_of("train_samples_per_s") / full[r.task].mean_of("train_samples_per_s")
+            for r in results if _paired(r, full.get(r.task)) and full[r.task].mean_of("train_samples_per_s") > 0}
+
+
+def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict],
+         throughput_changes: dict[str, float | None] | None = None) -> list[Row]:
+    results = list(results)
+    g, sp = gaps(results), speed_ratios(results)
+    tc = throughput_changes or {}
+    return [Row(r, verdicts[r.key], g.get(r.key), sp.get(r.key), tc.get(r.key)) for r in results]
 
 
 COLUMNS = ("task", "method", "metric", "value", "baseline", "delta", "tol", "verdict", "gap_vs_full",
-           "train/s", "eval/s", "trainable%")
+           "train/s", "eval/s", "speed_vs_full", "trainable%")
 
 
 def _cells(row: Row) -> list[str]:
@@ -64,6 +80,7 @@ def _cells(row: Row) -> list[str]:
         "-" if row.gap is None else f"{row.gap:+.2f}",
         f"{r.mean_of('train_samples_per_s'):.0f}" if r.ok else "-",
         f"{r.mean_of('eval_samples_per_s'):.0f}" if r.ok else "-",
+        "-" if row.speed is None else f"{row.speed:.2f}x",
         f"{p.trainable_pct:.2f}" if p else "-",
     ]
 
@@ -88,7 +105,8 @@ def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None
         "schema": RESULTS_SCHEMA,
         "profile": profile,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "cases": [{**row.result.to_dict(), "verdict": row.verdict.to_dict(), "gap_vs_full": row.gap}
+        "cases": [{**row.result.to_dict(), "verdict": row.verdict.to_dict(), "gap_vs_full": row.gap,
+                   "speed_vs_full": row.speed, "throughput_change_pct": row.throughput_change}
                   for row in table_rows],
     }
     write_atomic(path, doc)

@@ -48,6 +48,44 @@ def parse_tolerance(text: str) -> float:
     return value
 
 
+def parse_max_gap(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SuiteError(f"--max-gap must be a number of points, e.g. --max-gap 0.5; got '{text}'.") from None
+    if not math.isfinite(value) or value < 0:
+        raise SuiteError(f"--max-gap must be a finite number >= 0 points; got '{text}'.")
+    return value
+
+
+def parse_percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise SuiteError(f"--throughput-tolerance must be a percentage, e.g. 10 or 10%; got '{text}'.") from None
+    if not math.isfinite(value) or not 0 <= value < 100:
+        raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{text}'.")
+    return value
+
+
+SLOW_SAMPLES = 5000  # a case that trains on more samples (rows x epochs, or all rows) is marked slow
+
+
+def _marker(name: str) -> str:
+    import re
+
+    return re.sub(r"\W", "_", name.split("[", 1)[0]).strip("_") or "method"
+
+
+def case_marks(case: CaseSpec) -> list[str]:
+    """Markers of a case: its task, its method (base name), its family (full/adapter) and "slow" when large."""
+    family = "full" if case.adapter_config is None else "adapter"
+    marks = [case.task, _marker(case.method), family]
+    if case.train_size is None or case.train_size * case.epochs > SLOW_SAMPLES:
+        marks.append("slow")
+    return list(dict.fromkeys(marks))
+
+
 def parse_tasks(text: str) -> tuple[str, ...]:
     return tuple(get_task(t).name for t in split_list(text))
 
@@ -61,6 +99,8 @@ class Options:
     tasks: str | None = None
     seeds: tuple[int, ...] | None = None
     tolerance: float | None = None    # overrides entry and profile tolerances
+    max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
+    throughput_tolerance: float | None = None  # % drop of train samples/s allowed on matching hardware; None: off
     update_baselines: bool = False
     results_json: str | None = None
     baselines_dir: str = str(DEFAULT_BASELINES)
@@ -71,6 +111,7 @@ class BenchSession:
     options: Options
     results: list[CaseResult] = field(default_factory=list)
     _baseline_data: dict | None = None
+    _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
 
     def __post_init__(self):
         self.profile = get_profile(self.options.profile)
@@ -85,23 +126,65 @@ class BenchSession:
                      methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
                      glue_dir=self.options.glue_dir)
 
+    def marker_docs(self) -> dict[str, str]:
+        from .methods import METHODS
+        from .tasks import TASKS
+
+        docs = {t: f"GLUE task {t}" for t in TASKS}
+        docs.update({_marker(m): f"method {m}" for m in [*METHODS, *(m.name for m in self.method_list or [])]})
+        docs.update(full="full fine-tuning cases", adapter="adapter cases (any adapters config)",
+                    slow=f"cases that train on more than {SLOW_SAMPLES} samples")
+        return docs
+
     def baseline_entries(self) -> dict:
         if self._baseline_data is None:
             self._baseline_data = bl.load(self.baseline_file)
         return self._baseline_data["entries"]
 
     def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
-        return run_case(case, log=log)
+        """Run a case, or reuse this process's result of a case with the same config hash and data location."""
+        key = (case.config_hash, case.glue_dir)
+        if key not in self._done:
+            self._done[key] = run_case(case, log=log)
+        return self._done[key]
 
     def judge(self, result: CaseResult) -> bl.Verdict:
-        return bl.judge(result, self.baseline_entries().get(result.key), tolerance=self.profile.tolerance,
+        return bl.judge(result, self.baseline_entries().get(result.key), tolerance=self.profile.tolerance_for(result.task),
                         tolerance_override=self.options.tolerance, updating=self.options.update_baselines)
+
+    def reference(self, case: CaseSpec) -> CaseResult:
+        """Full fine-tuning of the same task, model, data and seeds: run now or reused from this process."""
+        from .methods import get_method
+
+        full = cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
+                     model=self.options.model, glue_dir=self.options.glue_dir)[0]
+        return self.run(full)
+
+    def gates(self, case: CaseSpec, result: CaseResult) -> list[str]:
+        """Failure messages of the gates beyond the quality verdict: adapter gap and throughput (when enabled)."""
+        out = []
+        if self.options.max_gap is not None and case.adapter_config is not None and result.ok:
+            ref = self.reference(case)
+            if ref.ok:
+                gap = result.metric().mean - ref.metric().mean
+                if gap < -self.options.max_gap:
+                    out.append(f"{result.key}: trails full fine-tuning by {-gap:.2f} points ({result.primary_metric} "
+                               f"{result.metric().mean:.2f} vs {ref.metric().mean:.2f}, same run, seeds "
+                               f"{list(case.seeds)}), more than --max-gap {self.options.max_gap:.2f}")
+        if self.options.throughput_tolerance is not None and not self.options.update_baselines:
+            change = bl.throughput_change(result, self.baseline_entries().get(result.key))
+            if change is not None and change < -self.options.throughput_tolerance:
+                out.append(f"{result.key}: training throughput {change:+.1f}% vs baseline on this hardware, more "
+                           f"than --throughput-tolerance {self.options.throughput_tolerance:.1f}%")
+        return out
 
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
 
     def table_rows(self) -> list[report.Row]:
-        return report.rows(self.results, {r.key: self.judge(r) for r in self.results})
+        entries = self.baseline_entries()
+        return report.rows(self.results, {r.key: self.judge(r) for r in self.results},
+                           {r.key: bl.throughput_change(r, entries.get(r.key)) for r in self.results})
 
     def finish(self, *, interrupted: bool = False) -> list[str]:
         """Write the results file and (only when asked, and not after an interrupt) the baselines. Returns messages."""
@@ -134,5 +217,10 @@ class BenchSession:
         for row in rows:
             counts[row.verdict.status] = counts.get(row.verdict.status, 0) + 1
         tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        notes = [row.verdict.message for row in rows if row.verdict.status in ("no-baseline", "stale", "failed")]
+        notes = [row.verdict.message for row in rows
+                 if row.verdict.status in ("no-baseline", "stale", "failed", "regression", "improved")
+                 or (row.verdict.status == "pass" and row.verdict.p_value is not None)]
+        if self.options.max_gap is not None:
+            notes += [f"{row.result.key}: gap to full fine-tuning {row.gap:+.2f} exceeds --max-gap "
+                      f"{self.options.max_gap:.2f}" for row in rows if row.gap is not None and row.gap < -self.options.max_gap]
         return "\n".join([head, report.to_text(rows), tail, *notes])

@@ -86,3 +86,45 @@ def test_bad_options_give_one_clear_line(args, message):
     assert code != 0
     assert message in out
     assert "Traceback" not in out
+
+
+def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
+    junit, bench, results = tmp_path / "junit.xml", tmp_path / "bench.json", tmp_path / "results.json"
+    code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "--baselines-dir", str(tmp_path), "--max-gap", "0",
+                           "--junitxml", str(junit), "--benchmark-json", str(bench), "--results-json", str(results))
+    cases = {c["key"]: c for c in json.loads(results.read_text())["cases"]}
+    gap = cases["sst2/seq_bn"]["gap_vs_full"]
+    assert gap == pytest.approx(cases["sst2/seq_bn"]["verdict"]["measured"] - cases["sst2/full"]["verdict"]["measured"])
+    if gap < 0:  # --max-gap 0: an adapter that trails full fine-tuning at all fails, the full case does not
+        assert code == 1 and "1 failed, 1 passed" in out and "trails full fine-tuning by" in out, out
+    else:
+        assert code == 0, out
+    assert cases["sst2/seq_bn"]["speed_vs_full"] > 0
+
+    import xml.etree.ElementTree as ET
+    props = {tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
+             for tc in ET.parse(junit).getroot().iter("testcase")}
+    assert set(props) == {"test_glue[sst2-full]", "test_glue[sst2-seq_bn]"}
+    for p in props.values():
+        assert "accuracy" in p and "train_samples_per_s" in p and "trainable_pct" in p
+        assert "glue_bench_result" not in p  # the bulky JSON stays out of JUnit
+
+    extra = {b["name"]: b["extra_info"] for b in json.loads(bench.read_text())["benchmarks"]}
+    assert extra["test_glue[sst2-seq_bn]"]["trainable_params"] < extra["test_glue[sst2-full]"]["trainable_params"]
+    assert 0 <= extra["test_glue[sst2-full]"]["accuracy"] <= 100
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ("mnli and adapter", ["mnli-seq_bn"]),
+    ("full", ["sst2-full", "mnli-full"]),
+    ("not slow", ["sst2-full", "sst2-seq_bn", "mnli-full", "mnli-seq_bn"]),
+])
+def test_markers_select_cases(expr, expected):
+    code, out = run_pytest("-m", expr, "--collect-only", "-q")
+    assert code == 0, out
+    assert [line.split("[")[1].rstrip("]") for line in out.splitlines() if "::test_glue[" in line] == expected
+
+
+def test_quick_profile_cases_are_marked_slow():
+    code, out = run_pytest("--profile", "quick", "-m", "slow", "--collect-only", "-q")
+    assert code == 0 and out.count("::test_glue[") == 4, out
