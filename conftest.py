@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from suite.errors import SuiteError
 from suite.profiles import PROFILES
 from suite.results import CaseResult
-from suite.session import BenchSession, Options, case_marks, parse_max_gap, parse_percent, parse_seeds, parse_tolerance
+from suite.session import (BenchSession, Options, case_marks, device_for_worker, parse_lr, parse_max_gap,
+                           parse_percent, parse_seeds, parse_shard, parse_tolerance, visible_gpus)
 
 SESSION = pytest.StashKey[BenchSession]()
 FINISH_LINES = pytest.StashKey[list]()
@@ -42,6 +44,9 @@ def pytest_addoption(parser):
     g.addoption("--tasks", default=None, metavar="LIST", help="comma list of GLUE tasks. Default: the profile's")
     g.addoption("--seeds", default=None, type=_checked(parse_seeds), metavar="LIST",
                 help="comma list of integer seeds; each case aggregates over them. Default: the profile's")
+    g.addoption("--lr", default=None, type=_checked(parse_lr), metavar="NAME=RATE,...",
+                help="learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'. "
+                     "Default: the profile's and each method's")
     g.addoption("--tolerance", default=None, type=_checked(parse_tolerance), metavar="POINTS",
                 help="allowed drop below baseline in points (0-100), overriding baseline and profile. Default: None")
     g.addoption("--max-gap", default=None, type=_checked(parse_max_gap), metavar="POINTS",
@@ -50,20 +55,30 @@ def pytest_addoption(parser):
     g.addoption("--throughput-tolerance", default=None, type=_checked(parse_percent), metavar="PCT",
                 help="fail a case whose training samples/s dropped more than PCT%% below the baseline's figure "
                      "for this same hardware. Default: None (off)")
+    g.addoption("--shard", default=None, type=_checked(parse_shard), metavar="I/N",
+                help="run only the I-th of N round-robin slices of the cases (CI matrix); merge the results files "
+                     "with python -m suite report. Default: all cases")
     g.addoption("--update-baselines", action="store_true", default=False,
                 help="re-measure the selected cases and rewrite only their baseline entries (atomically)")
     g.addoption("--results-json", default=None, metavar="PATH", help="write every case result to PATH")
+    g.addoption("--report-dir", default=None, metavar="DIR",
+                help="write report.md, report.html and PNG plots to DIR at the end (and to $GITHUB_STEP_SUMMARY)")
     g.addoption("--baselines-dir", default=None, metavar="DIR", help="folder of <profile>.json baselines. "
                 "Default: baselines/ in the project")
 
 
 def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # pytest-xdist worker: one GPU each when there are several
+        device = device_for_worker(config.workerinput.get("workerid"), visible_gpus())
+        if device is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = device
     config.addinivalue_line("markers", "glue: a GLUE benchmark case (task x method)")
+    config.addinivalue_line("markers", "diagnostic: a diagnose sweep case (run with -m diagnostic)")
     o = config.option
     options = Options(profile=o.profile, glue_dir=o.glue_dir, model=o.model, methods=o.methods, tasks=o.tasks,
-                      seeds=o.seeds, tolerance=o.tolerance, max_gap=o.max_gap,
+                      seeds=o.seeds, lr=o.lr, shard=o.shard, tolerance=o.tolerance, max_gap=o.max_gap,
                       throughput_tolerance=o.throughput_tolerance, update_baselines=o.update_baselines,
-                      results_json=o.results_json)
+                      results_json=o.results_json, report_dir=o.report_dir)
     if o.baselines_dir:
         options.baselines_dir = o.baselines_dir
     try:
@@ -77,11 +92,17 @@ def pytest_configure(config):
 
 
 def case_id(case) -> str:
-    method = re.sub(r"[\[\],\s]+", "_", case.method).strip("_")
+    method = re.sub(r"[\[\],\s]+", "_", case.method).strip("_").replace("+", "-")
     return f"{case.task}-{method}"
 
 
 def pytest_generate_tests(metafunc):
+    if "diagnosis" in metafunc.fixturenames:
+        from suite.diagnose import FACTORS
+
+        targets = [c for c in metafunc.config.stash[SESSION].cases() if c.adapter_config is not None]
+        metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
+                             ids=[f"{case_id(c)}-{f}" for c in targets for f in FACTORS])
     if "case" in metafunc.fixturenames:
         try:
             cases = metafunc.config.stash[SESSION].cases()
@@ -89,6 +110,16 @@ def pytest_generate_tests(metafunc):
             raise pytest.UsageError(str(exc)) from None
         metafunc.parametrize("case", [pytest.param(c, id=case_id(c), marks=[getattr(pytest.mark, m) for m in case_marks(c)])
                                       for c in cases])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Diagnostic sweeps are long: they run only when selected with -m diagnostic."""
+    if "diagnostic" in (config.option.markexpr or ""):
+        return
+    skipped = [i for i in items if i.get_closest_marker("diagnostic")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [i for i in items if not i.get_closest_marker("diagnostic")]
 
 
 @pytest.fixture(scope="session")

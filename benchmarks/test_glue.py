@@ -8,10 +8,15 @@ throughput fell by more than ``--throughput-tolerance`` on matching hardware.
 
 import pytest
 
+from suite.errors import SuiteError
+
 
 @pytest.mark.glue
 def test_glue(case, glue_session, benchmark, record_case):
-    result = benchmark.pedantic(glue_session.run, args=(case,), rounds=1, iterations=1)
+    try:
+        result = benchmark.pedantic(glue_session.run, args=(case,), rounds=1, iterations=1)
+    except SuiteError as exc:  # a missing data file, an unloadable model: one line that says what to do
+        pytest.fail(str(exc), pytrace=False)
     benchmark.extra_info.update(result.summary())
     record_case(result)
     verdict = glue_session.judge(result)

@@ -2,6 +2,9 @@
 
     python -m suite baselines show [--profile P] [--baselines-dir DIR]
     python -m suite baselines diff RESULTS.json [--baselines-dir DIR]
+    python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
+    python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--out DIR]
+    python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
 """
 
 from __future__ import annotations
@@ -23,6 +26,28 @@ def main(argv: list[str] | None = None) -> int:
     diff = bsub.add_parser("diff", help="what an update from a results file would change, entry by entry")
     diff.add_argument("results", help="a file written by --results-json")
     diff.add_argument("--baselines-dir", default=None)
+    rep = sub.add_parser("report", help="Markdown + HTML report and plots from one or more results files (merged)")
+    rep.add_argument("results", nargs="+", help="files written by --results-json (shards of one run are merged)")
+    rep.add_argument("--out", default="results/report", help="folder for report.md, report.html and the PNG plots")
+    dg = sub.add_parser("diagnose", help="why does an adapter trail full fine-tuning? pitfall checks + sweeps")
+    dg.add_argument("--task", required=True)
+    dg.add_argument("--method", required=True, help="an adapter method or config string, e.g. seq_bn[leave_out=[2,3,4,5]]")
+    dg.add_argument("--profile", default="smoke")
+    dg.add_argument("--seeds", default=None, help="comma list; default: the profile's")
+    dg.add_argument("--factors", default=",".join(_factors()), help="comma list of: " + ", ".join(_factors()))
+    dg.add_argument("--glue-dir", default=None)
+    dg.add_argument("--model", default=None)
+    dg.add_argument("--lr", default=None, help="NAME=RATE overrides, as for pytest --lr")
+    dg.add_argument("--out", default=None, help="folder for diagnosis.md/.json/.png (default results/diagnose/...)")
+    dg.add_argument("--cache-dir", default=None, help="reuse runs by config hash (default results/cache)")
+    dg.add_argument("--no-checks", action="store_true", help="skip the pitfall checks")
+    pf = sub.add_parser("perf", help="engine vs HF Trainer/AdapterTrainer throughput, side by side (SST-2)")
+    pf.add_argument("--glue-dir", default=None, help="real SST-2 from here; default: synthetic SST-2-shaped data")
+    pf.add_argument("--model", default="minilm")
+    pf.add_argument("--train-size", type=int, default=2000)
+    pf.add_argument("--max-length", type=int, default=64)
+    pf.add_argument("--batch-size", type=int, default=32)
+    pf.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args(argv)
     try:
         from . import cli
@@ -32,10 +57,27 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "baselines" and args.action == "diff":
             text, _ = cli.baselines_diff(args.results, args.baselines_dir)
             print(text)
+        elif args.command == "report":
+            paths = args.results[1:] if args.results[0] == "merge" else args.results  # "report merge a.json b.json"
+            print(cli.make_report(paths, args.out))
+        elif args.command == "diagnose":
+            print(cli.run_diagnose(args))
+        elif args.command == "perf":
+            from . import perf
+
+            rows = perf.compare(model=args.model, glue_dir=args.glue_dir, train_size=args.train_size,
+                                max_length=args.max_length, batch_size=args.batch_size, epochs=args.epochs)
+            print(perf.render(rows))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _factors():
+    from .diagnose import FACTORS
+
+    return FACTORS
 
 
 if __name__ == "__main__":

@@ -69,6 +69,11 @@ class Verdict:
         return (f"{self.key}: {self.status}: {self.metric} = {self.measured:.2f}, baseline {self.baseline:.2f}, "
                 f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure})")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        return cls(d["key"], d["status"], d.get("metric", ""), d.get("measured"), d.get("baseline"), d.get("tolerance"),
+                   list(d.get("reasons") or []), d.get("n", 0), d.get("baseline_n", 0), d.get("p_value"))
+
     def to_dict(self) -> dict:
         return {"key": self.key, "status": self.status, "metric": self.metric, "measured": self.measured,
                 "baseline": self.baseline, "tolerance": self.tolerance, "delta": self.delta, "reasons": self.reasons,
@@ -123,6 +128,7 @@ def write_atomic(path: str | os.PathLike, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(dumps(data))
             f.flush()
@@ -132,6 +138,12 @@ def write_atomic(path: str | os.PathLike, data: dict) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

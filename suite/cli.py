@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import baselines as bl
-from .errors import SuiteError
+from . import report
 from .profiles import get_profile
-from .results import CaseResult
 
 
 def _dir(baselines_dir) -> Path:
@@ -36,20 +34,10 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
     return "\n".join(lines)
 
 
-def load_results(path) -> tuple[str, list[CaseResult]]:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return doc["profile"], [CaseResult.from_dict(c) for c in doc["cases"]]
-    except FileNotFoundError:
-        raise SuiteError(f"Results file {path} does not exist; write one with pytest benchmarks --results-json PATH.") from None
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path} is not a results file written by --results-json ({type(exc).__name__}: {exc}).") from None
-
-
 def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str]]:
     """A review-friendly account of what `--update-baselines` from these results would change."""
-    profile, results = load_results(results_path)
+    profile, file_rows = report.load_results(results_path)
+    results = [row.result for row in file_rows]
     path = bl.baseline_path(_dir(baselines_dir), profile)
     entries = bl.load(path)["entries"]
     lines = [f"update of {path} from {results_path}:"]
@@ -77,3 +65,40 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
     if untouched:
         lines.append(f"- untouched: {', '.join(untouched)}")
     return "\n".join(lines), kinds
+
+
+def make_report(results_paths, out_dir) -> str:
+    from .report_files import write_report
+
+    profile, rows = report.merge(results_paths)
+    files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
+    counts = {}
+    for row in rows:
+        counts[row.verdict.status] = counts.get(row.verdict.status, 0) + 1
+    return "\n".join([report.to_text(rows), "verdicts: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                      *[f"wrote {f}" for f in files]])
+
+
+def run_diagnose(args) -> str:
+    import re
+
+    from . import diagnose as dg
+    from .methods import split_list
+    from .session import ROOT, BenchSession, Options, parse_lr, parse_seeds
+
+    options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.method,
+                      tasks=args.task, seeds=parse_seeds(args.seeds) if args.seeds else None,
+                      lr=parse_lr(args.lr) if args.lr else None)
+    session = BenchSession(options)
+    [case] = session.cases()
+    full_case = session.reference_case(case)
+    factors = split_list(args.factors)
+    for f in factors:
+        if f not in dg.FACTORS:
+            raise dg.SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(dg.FACTORS)}.")
+    runner = dg.DiskCache(args.cache_dir or ROOT / "results" / "cache", session.run)
+    d = dg.diagnose(case, full_case, session.profile, runner, factors=factors, checks=not args.no_checks)
+    out = Path(args.out) if args.out else ROOT / "results" / "diagnose" / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_")
+    files = dg.write(d, out)
+    return "\n".join([dg.to_markdown(d).split("## Every run")[0].rstrip(),
+                      f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])

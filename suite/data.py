@@ -107,9 +107,9 @@ def read_glue_tsv(task: Task, path: Path) -> dict[str, list]:
     if task.is_pair:
         columns["text_b"] = []
     label_ids = {name: i for i, name in enumerate(task.label_names)}
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC files start with a byte-order mark
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
+        header = list(task.tsv_header) if task.tsv_header else next(reader, None)
         if header is None:
             raise SuiteError(f"{path} is empty; re-download the {task.glue_dir} data.")
         wanted = (*task.tsv_text_columns, task.tsv_label_column)
@@ -118,32 +118,44 @@ def read_glue_tsv(task: Task, path: Path) -> dict[str, list]:
             raise SuiteError(f"{path}: header has no column {', '.join(missing)} (header: {', '.join(header)}); "
                              f"is this the {task.glue_dir} file from GLUE?")
         idx = [header.index(c) for c in wanted]
-        for line_no, row in enumerate(reader, start=2):
+        for line_no, row in enumerate(reader, start=1 if task.tsv_header else 2):
             if not row:
                 continue
             if len(row) != len(header):
-                raise SuiteError(f"{path}:{line_no}: malformed row: {len(row)} fields, the header has {len(header)}. "
+                raise SuiteError(f"{path}:{line_no}: malformed row: {len(row)} fields, expected {len(header)}. "
                                  "Fix or re-download the file.")
             *texts, raw_label = (row[i] for i in idx)
-            label = label_ids.get(raw_label)
-            if label is None:
-                try:
-                    label = int(raw_label)
-                except ValueError:
-                    label = -1
-                if not 0 <= label < task.num_labels:
-                    raise SuiteError(f"{path}:{line_no}: unknown label '{raw_label}' "
-                                     f"(expected one of {', '.join(task.label_names)} or 0..{task.num_labels - 1}).")
             columns["text_a"].append(texts[0])
             if task.is_pair:
                 columns["text_b"].append(texts[1])
-            columns["label"].append(label)
+            columns["label"].append(_parse_label(task, raw_label, label_ids, path, line_no))
     return columns
+
+
+def _parse_label(task: Task, raw: str, label_ids: dict, path: Path, line_no: int):
+    if task.is_regression:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SuiteError(f"{path}:{line_no}: score '{raw}' is not a number.") from None
+    label = label_ids.get(raw)
+    if label is None:
+        try:
+            label = int(raw)
+        except ValueError:
+            label = -1
+        if not 0 <= label < task.num_labels:
+            raise SuiteError(f"{path}:{line_no}: unknown label '{raw}' "
+                             f"(expected one of {', '.join(task.label_names)} or 0..{task.num_labels - 1}).")
+    return label
 
 
 def _load_hub(task: Task):
     import datasets
 
+    from .hub import require_hub
+
+    require_hub(f"Loading {HUB_DATASET}/{task.hub_config}")
     try:
         raw = datasets.load_dataset(HUB_DATASET, task.hub_config)
     except Exception as exc:  # network, offline mode, missing cache: all end the same way for the user

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from . import metrics as glue_metrics
+from . import progress
 from .data import TaskData, load_task_data
 from .errors import SuiteError
 from .methods import get_method
@@ -26,6 +27,9 @@ from .tasks import Task, get_task
 
 MEGABATCH = 50          # length grouping window, in batches (as transformers' LengthGroupedSampler)
 CHECK_EVERY = 25        # steps between finiteness checks of the loss (each check is one host sync on GPU)
+PEAK_BF16_FLOPS = {     # dense bf16 tensor-core peak per GPU, for model FLOPs utilisation (MFU)
+    "H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12, "4090": 165e12,
+}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -38,7 +42,7 @@ class Encoded:
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
-    labels: list[int]
+    labels: list  # ints, or float scores for regression (STS-B)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -113,40 +117,80 @@ def collate(enc: Encoded, idx: list[int], pad_id: int, device) -> dict:
         mask[row, :n] = 1
         if enc.token_type_ids is not None:
             types[row, :n] = torch.tensor(enc.token_type_ids[i])
+    labels = [enc.labels[i] for i in idx]
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-             "labels": torch.tensor([enc.labels[i] for i in idx])}
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+             "labels": torch.tensor(labels, dtype=torch.float if isinstance(labels[0], float) else torch.long)}
+    if getattr(device, "type", device) == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 # --- parameters --------------------------------------------------------------------------------------------
 
-def count_params(model) -> Params:
+def count_params(model, backbone_names: set[str]) -> Params:
+    """Count by provenance: ``backbone_names`` are the encoder's parameters before the method added anything."""
     head = sum(p.numel() for n, p in model.named_parameters() if n.startswith("heads."))
-    adapter = sum(p.numel() for n, p in model.named_parameters() if "adapter" in n or "prefix" in n
-                  or "lora" in n or "refts" in n)
+    backbone = sum(p.numel() for n, p in model.named_parameters() if n in backbone_names)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return Params(total=total, trainable=trainable, backbone=total - head - adapter, head=head, adapter=adapter)
+    return Params(total=total, trainable=trainable, backbone=backbone, head=head, adapter=total - head - backbone)
 
 
-def _optimizer(model, lr: float, weight_decay: float):
+def _optimizer(model, lr: float, weight_decay: float, backbone_names: set[str], backbone_lr: float | None,
+               fused: bool = False):
+    """AdamW over trainable parameters only; hybrids train unfrozen backbone weights at ``backbone_lr``."""
     import torch
 
-    decay, no_decay = [], []
+    groups: dict[tuple[float, float], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue  # frozen weights get neither gradients nor optimizer state
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+        rate = backbone_lr if backbone_lr is not None and name in backbone_names else lr
+        decay = 0.0 if p.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else weight_decay
+        groups.setdefault((rate, decay), []).append(p)
+    return torch.optim.AdamW([{"params": ps, "lr": r, "weight_decay": d} for (r, d), ps in groups.items()], lr=lr,
+                             fused=fused or None)
+
+
+def _accelerator(precision: str):
+    """One Accelerator per run; accelerate keeps process-wide state, reset when the precision changes."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    mixed = "bf16" if precision == "bf16" and torch.cuda.is_available() else "no"
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", mixed) != mixed:
+        AcceleratorState._reset_state()
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Accelerator(mixed_precision=mixed)
+
+
+def peak_flops(device) -> float | None:
+    import torch
+
+    if getattr(device, "type", None) != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def train_flops_per_token(params: Params) -> float:
+    """Forward 2N, backward through the whole network 2N (activation gradients reach the lowest trainable
+    weight), weight gradients 2 x trainable: 6N for full fine-tuning, about 4N for an adapter."""
+    n = params.total
+    return 4 * n + 2 * params.trainable
 
 
 # --- one run -----------------------------------------------------------------------------------------------
 
 def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
-             log: Callable[[str], None] | None = None) -> RunResult:
+             log: Callable[[str], None] | None = None, observe: Callable[[str, object], None] | None = None,
+             show_progress: bool = False) -> RunResult:
+    """One seed of a case. ``observe(stage, model)`` is called at "built" (method applied) and "trained"."""
     import torch
-    from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup, set_seed
 
     prepared = prepared or _prepare(case)
@@ -157,11 +201,19 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     t0 = time.perf_counter()
     set_seed(seed)  # before the model and the adapter exist: head and adapter init draw from this RNG
     model = load_model(case.model, task)
-    method.apply(model)
-    result.params = count_params(model)
-    accelerator = Accelerator()
+    backbone_names = {n for n, _ in model.named_parameters() if not n.startswith("heads.")}
+    try:
+        method.apply(model)
+    except (AssertionError, ValueError, TypeError, KeyError) as exc:  # the adapters library's config checks
+        raise SuiteError(f"Method '{method.name}' cannot be applied to model '{case.model}': "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    result.params = count_params(model, backbone_names)
+    if observe:
+        observe("built", model)
+    accelerator = _accelerator(case.precision)
     device = accelerator.device
-    optimizer = _optimizer(model, case.lr, case.weight_decay)
+    optimizer = _optimizer(model, case.lr, case.weight_decay, backbone_names, case.backbone_lr,
+                           fused=device.type == "cuda")
     model, optimizer = accelerator.prepare(model, optimizer)
     generator = torch.Generator().manual_seed(seed)
     epochs_batches = [length_grouped_batches(prepared.train.lengths, case.batch_size, generator)
@@ -174,6 +226,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     result.setup_time_s = time.perf_counter() - t0
 
     # train
+    bar = progress.bar(total_steps, f"{case.key} seed {seed}") if show_progress else None
     model.train()
     losses = []
     step = 0
@@ -196,9 +249,13 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                     t_after_first = time.perf_counter()
                 else:
                     samples += len(idx)
-                    tokens += int(batch["attention_mask"].sum()) if not on_cuda else sum(prepared.train.lengths[i] for i in idx)
+                    tokens += sum(prepared.train.lengths[i] for i in idx)  # host-side: no device sync
                 if step % CHECK_EVERY == 0 or step == total_steps:
-                    _check_finite(losses, step)
+                    _check_finite(losses, step)  # syncs anyway: the bar's loss costs nothing extra
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{float(losses[-1]):.3f}", refresh=False)
+                if bar is not None:
+                    bar.update(1)
     except NonFiniteLoss as exc:
         result.status, result.error = "failed", str(exc)
         return result
@@ -207,6 +264,9 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
         result.error = (f"out of memory at training step {step + 1} with batch size {case.batch_size}, max length "
                         f"{case.max_length}; lower the batch size or max length in the profile")
         return result
+    finally:
+        if bar is not None:
+            bar.close()
     if on_cuda:
         torch.cuda.synchronize(device)
     t_end = time.perf_counter()
@@ -215,8 +275,13 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     timed = t_end - t_after_first
     result.train_samples_per_s = samples / timed if timed > 0 and samples else len(prepared.train) / max(result.train_time_s, 1e-9)
     result.train_tokens_per_s = tokens / timed if timed > 0 and tokens else 0.0
+    peak = peak_flops(device)
+    if peak and result.train_tokens_per_s:
+        result.mfu = result.train_tokens_per_s * train_flops_per_token(result.params) / peak
     tail = losses[-max(1, len(losses) // 10):]
     result.final_loss = float(torch.stack(tail).float().mean())
+    if observe:
+        observe("trained", accelerator.unwrap_model(model))
 
     # evaluate
     model.eval()
@@ -230,7 +295,8 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                 batch = collate(enc, idx, prepared.pad_id, device)
                 batch.pop("labels")
                 logits = model(**batch).logits
-                for i, p in zip(idx, logits.argmax(-1).tolist()):
+                out = logits.squeeze(-1).float() if task.is_regression else logits.argmax(-1)
+                for i, p in zip(idx, out.tolist()):
                     preds[i] = p
             n_eval += len(enc)
             for name, value in glue_metrics.compute(task.name, preds, enc.labels).items():
@@ -244,7 +310,8 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
         result.peak_mem_kind = "process_max_rss"
     if log:
         log(f"{case.key} seed {seed}: {task.primary_key}={result.metrics[task.primary_key]:.2f} "
-            f"train {result.train_samples_per_s:.0f}/s eval {result.eval_samples_per_s:.0f}/s")
+            f"train {result.train_samples_per_s:.0f}/s eval {result.eval_samples_per_s:.0f}/s "
+            f"({result.setup_time_s + result.train_time_s + result.eval_time_s:.0f} s)")
     return result
 
 
@@ -260,12 +327,12 @@ def _check_finite(losses, step: int) -> None:
                             "or check the data")
 
 
-def run_case(case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
+def run_case(case: CaseSpec, log: Callable[[str], None] | None = None, show_progress: bool = False) -> CaseResult:
     """All seeds of one case. User mistakes raise SuiteError; training faults become a failed run."""
-    prepared = _prepare(case)
-    runs = [run_seed(case, seed, prepared, log) for seed in case.seeds]
     if not case.seeds:
         raise SuiteError("No seeds to run: pass --seeds with at least one integer, e.g. --seeds 0,1,2.")
+    prepared = _prepare(case)
+    runs = [run_seed(case, seed, prepared, log, show_progress=show_progress) for seed in case.seeds]
     return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
                       primary_metric=prepared.task.primary_key, config=case.config(), config_hash=case.config_hash,
                       runs=runs, data_fingerprint=prepared.data.fingerprint, data_origin=prepared.data.origin,

@@ -1,65 +1,141 @@
-"""Training methods: full fine-tuning and adapters (any adapters config string).
+"""Training methods: full fine-tuning, head-only, every adapter family of the adapters library, and hybrids.
 
-A ``Method`` knows how to make a model trainable its way and which learning-rate family it belongs to;
-the profile gives each family its learning rate (adapters need roughly 10-50x the full fine-tuning rate).
-Full fine-tuning is an ordinary method, so "the gap to full fine-tuning" is a pairing of two result rows.
+A ``Method`` knows what to make trainable and which learning-rate family it belongs to. Names:
+
+* ``full`` (everything trainable) and ``head_only`` (frozen encoder, trainable classification head);
+* the adapters library's families by their config ids: ``seq_bn``, ``double_seq_bn``, ``par_bn``,
+  ``scaled_par_bn``, ``compacter``, ``lora``, ``ia3``, ``prefix_tuning``, ``loreft``, ``mam``, ``unipelt``;
+* any adapters config string, e.g. ``seq_bn[reduction_factor=2,leave_out=[0,1,2,3,4,5]]`` or ``lora[r=16]``;
+* hybrids ``<method>+top<k>`` (plus the top k encoder layers unfrozen) and ``...+ln`` (plus every LayerNorm).
+
+The classification head is trainable for every method: a frozen head is a known cause of a false adapter deficit.
+Unfrozen backbone weights of hybrids train at the profile's full fine-tuning rate, the adapter and head at the
+adapter rate (``CaseSpec.backbone_lr``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from .errors import SuiteError
 
 ADAPTER_NAME = "bench"
+_HYBRID = re.compile(r"^(?P<base>.+?)(?:\+top(?P<k>\d+))?(?P<ln>\+ln)?$")
 
 
 @dataclass(frozen=True)
 class Method:
     name: str                        # as the user writes it; also the baseline key and test id part
     adapter_config: str | None       # adapters config string; None: no adapter
-    family: str                      # "full" or "adapter": selects the learning rate in the profile
+    train_backbone: bool = False     # True only for full fine-tuning
+    top_k: int = 0                   # hybrids: also unfreeze the top k encoder layers
+    unfreeze_ln: bool = False        # hybrids: also unfreeze every LayerNorm of the encoder
+    default_lr: float | None = None  # None: the profile's rate for the family
     description: str = ""
+
+    @property
+    def family(self) -> str:
+        """"full" (low learning rate, everything trains) or "adapter" (parameter-efficient, high learning rate)."""
+        return "full" if self.train_backbone else "adapter"
+
+    @property
+    def is_hybrid(self) -> bool:
+        return self.top_k > 0 or self.unfreeze_ln
 
     def apply(self, model) -> None:
         """Add the adapter (if any) and set requires_grad. Call after seeding: adapter init uses torch's RNG."""
-        if self.adapter_config is None:
+        if self.train_backbone:
             for p in model.parameters():
                 p.requires_grad_(True)
             return
-        model.add_adapter(ADAPTER_NAME, config=self.adapter_config)
-        model.train_adapter(ADAPTER_NAME)  # freezes the backbone, keeps the heads trainable, activates the adapter
+        if self.adapter_config is not None:
+            model.add_adapter(ADAPTER_NAME, config=self.adapter_config)
+            model.train_adapter(ADAPTER_NAME)  # freezes the backbone, keeps heads trainable, activates the adapter
+        else:
+            for p in model.base_model.parameters():
+                p.requires_grad_(False)
+        if self.top_k:
+            layers = encoder_layers(model)
+            if self.top_k > len(layers):
+                raise SuiteError(f"Method {self.name}: the model has only {len(layers)} encoder layers.")
+            for layer in layers[len(layers) - self.top_k:]:
+                for p in layer.parameters():
+                    p.requires_grad_(True)
+        if self.unfreeze_ln:
+            for name, p in model.base_model.named_parameters():
+                if "LayerNorm" in name or "layer_norm" in name:
+                    p.requires_grad_(True)
+        for name, p in model.named_parameters():
+            if name.startswith("heads."):
+                p.requires_grad_(True)
 
+
+def encoder_layers(model):
+    base = model.base_model
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
+        obj = base
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return list(obj)
+    raise SuiteError(f"Cannot find the encoder layers of {type(base).__name__} for a +top<k> hybrid.")
+
+
+_ADAPTER_FAMILIES = {
+    "seq_bn": ("sequential bottleneck after the FFN (Pfeiffer), reduction 16", None),
+    "double_seq_bn": ("two sequential bottlenecks per layer (Houlsby), reduction 16", None),
+    "par_bn": ("parallel bottleneck (He et al.), reduction 2, scaling 4", None),
+    "scaled_par_bn": ("parallel bottleneck with learned scaling", None),
+    "compacter": ("Kronecker-factored PHM adapters (Compacter), lr 3e-3 as in its paper", 3e-3),
+    "lora": ("low-rank update of query and value, r=8 alpha=8", None),
+    "ia3": ("learned rescaling of keys, values and FFN (IA3), lr 3e-3 as in T-Few", 3e-3),
+    "prefix_tuning": ("30 trainable prefix vectors per layer through a 512-wide MLP", None),
+    "loreft": ("low-rank representation fine-tuning on 3 prefix positions, r=1", None),
+    "mam": ("prefix tuning (800) plus a parallel bottleneck (MAM adapter)", None),
+    "unipelt": ("gated union of prefix tuning, seq_bn and LoRA (UniPELT)", None),
+}
 
 _METHODS = {
-    m.name: m
-    for m in (
-        Method("full", None, "full", "full fine-tuning: every weight trainable"),
-        Method("seq_bn", "seq_bn", "adapter", "sequential bottleneck adapter after the FFN (Pfeiffer), reduction 16"),
-    )
+    "full": Method("full", None, train_backbone=True, description="full fine-tuning: every weight trainable"),
+    "head_only": Method("head_only", None, description="frozen encoder, only the classification head trains"),
+    **{name: Method(name, name, default_lr=lr, description=desc) for name, (desc, lr) in _ADAPTER_FAMILIES.items()},
 }
 METHODS = MappingProxyType(_METHODS)
 
 
 def get_method(name: str) -> Method:
-    """A named method, or any adapters config string such as ``seq_bn[reduction_factor=4,leave_out=[0,1]]``."""
+    """A named method, a hybrid, or any adapters config string."""
     name = name.strip().replace(" ", "")
     if name in METHODS:
         return METHODS[name]
+    m = _HYBRID.match(name)
+    if m and (m.group("k") or m.group("ln")):
+        base = get_method(m.group("base"))
+        if base.train_backbone or base.is_hybrid:
+            raise SuiteError(f"Method '{name}': +top<k>/+ln extend a frozen-backbone method (an adapter or "
+                             "head_only), not full fine-tuning or another hybrid.")
+        k = int(m.group("k") or 0)
+        return dataclasses.replace(base, name=name, top_k=k, unfreeze_ln=bool(m.group("ln")),
+                                   description=f"{base.name} plus the top {k} encoder layers"
+                                               + (" and every LayerNorm" if m.group("ln") else "") + " unfrozen")
     from adapters import AdapterConfig
 
     try:
         AdapterConfig.load(name)
-    except (ValueError, TypeError, SyntaxError, KeyError) as exc:
-        import difflib
-
+    except (ValueError, TypeError, SyntaxError, KeyError, AttributeError) as exc:
         close = difflib.get_close_matches(name, list(METHODS), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise SuiteError(f"Unknown method '{name}' ({str(exc).splitlines()[0]}).{hint} Valid methods: "
-                         f"{', '.join(sorted(METHODS))}, or an adapters config string such as "
-                         "seq_bn[reduction_factor=4].") from None
-    return Method(name, name, "adapter", f"adapters config string {name}")
+        raise SuiteError(f"Unknown method '{name}' ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})."
+                         f"{hint} Valid methods: {', '.join(METHODS)}, hybrids such as seq_bn+top2 or lora+top1+ln, "
+                         "or an adapters config string such as seq_bn[reduction_factor=4].") from None
+    base = METHODS.get(name.split("[", 1)[0])
+    return Method(name, name, default_lr=base.default_lr if base else None, description=f"adapters config {name}")
 
 
 def split_list(text: str) -> list[str]:
@@ -83,4 +159,7 @@ def split_list(text: str) -> list[str]:
 
 
 def parse_methods(text: str) -> list[Method]:
-    return [get_method(n) for n in split_list(text)]
+    methods = [get_method(n) for n in split_list(text)]
+    if not methods:
+        raise SuiteError("--methods is empty; name at least one method, e.g. --methods full,seq_bn.")
+    return methods

@@ -34,11 +34,19 @@ def _tokenizer_source(model: str) -> str:
     return str(embedded_model_path()) if model in NAMED_MODELS else model
 
 
+def is_local(model: str) -> bool:
+    return model in NAMED_MODELS or Path(model).expanduser().exists()
+
+
 def _check_model_id(model: str) -> None:
     """A value that is clearly a path ("/x", "./x", "../x", "~/x") must exist; anything else may be a Hub id."""
     if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
         raise SuiteError(f"Model path {model} does not exist. Use --model minilm (embedded), a local model folder, "
                          "or a Hugging Face Hub id.")
+    if not is_local(model):
+        from .hub import require_hub
+
+        require_hub(f"Model '{model}'")
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,8 +62,11 @@ def load_tokenizer(model: str):
 
 def load_model(model: str, task):
     """A fresh model with a classification head for ``task``. Call after seeding: the head init draws from torch's RNG."""
+    import transformers
     from adapters import AutoAdapterModel
     from transformers import BertConfig
+
+    transformers.logging.set_verbosity_error()  # e.g. "adapters available but none are activated" before apply()
 
     _check_model_id(model)
     try:
@@ -74,3 +85,18 @@ def _load_failure(model: str, exc: Exception) -> str:
     first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     return (f"Could not load model '{model}' ({first}). Use --model minilm (embedded, offline), a local folder with "
             "config.json and weights, or a Hub id with network access (offline: set HF_HUB_OFFLINE=1 and pre-cache it).")
+
+
+def num_layers(model: str) -> int:
+    """Encoder layers of a model, from its config alone (no weights loaded)."""
+    if model == TINY:
+        return TINY_CONFIG["num_hidden_layers"]
+    from transformers import AutoConfig
+
+    _check_model_id(model)
+    source = str(embedded_model_path()) if model == EMBEDDED else model
+    try:
+        cfg = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise SuiteError(_load_failure(model, exc)) from None
+    return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers"))

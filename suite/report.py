@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .baselines import Verdict, write_atomic
+from .errors import SuiteError
 from .results import CaseResult
 
 RESULTS_SCHEMA = 1
@@ -112,6 +113,33 @@ def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None
     write_atomic(path, doc)
 
 
-def read_results(path: str | Path) -> list[CaseResult]:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [CaseResult.from_dict(c) for c in doc.get("cases", [])]
+def load_results(path: str | Path) -> tuple[str, list[Row]]:
+    """A file written by --results-json: its profile and rows (verdicts as judged when it ran)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        results = [CaseResult.from_dict(c) for c in doc["cases"]]
+        verdicts = [Verdict.from_dict(c["verdict"]) if c.get("verdict") else Verdict(r.key, "unknown")
+                    for c, r in zip(doc["cases"], results)]
+        profile = doc["profile"]
+    except FileNotFoundError:
+        raise SuiteError(f"Results file {path} does not exist; write one with pytest benchmarks --results-json PATH.") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path} is not a results file written by --results-json ({type(exc).__name__}: {exc}).") from None
+    return profile, rows(results, {r.key: v for r, v in zip(results, verdicts)},
+                         {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])})
+
+
+def merge(paths) -> tuple[str, list[Row]]:
+    """Several results files (shards of one run, say) as one table: later files win for a repeated case."""
+    profiles, by_key = [], {}
+    for path in paths:
+        profile, file_rows = load_results(path)
+        profiles.append(profile)
+        by_key.update({row.result.key: row for row in file_rows})
+    if len(set(profiles)) > 1:
+        raise SuiteError(f"Results files come from different profiles ({', '.join(sorted(set(profiles)))}); "
+                         "merge one profile at a time.")
+    merged = list(by_key.values())
+    return profiles[0] if profiles else "", rows([r.result for r in merged], {r.result.key: r.verdict for r in merged},
+                                                   {r.result.key: r.throughput_change for r in merged})

@@ -54,6 +54,7 @@ class RunResult:
     peak_mem_mb: float = 0.0
     peak_mem_kind: str = ""                               # "cuda_max_allocated" or "process_max_rss"
     params: Params | None = None
+    mfu: float | None = None                             # model FLOPs utilisation of training (CUDA only)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunResult":
@@ -127,6 +128,9 @@ class CaseResult:
         out["seeds"] = [r.seed for r in self.runs]
         for attr in ("train_samples_per_s", "eval_samples_per_s", "train_tokens_per_s", "peak_mem_mb"):
             out[attr] = round(self.mean_of(attr), 2)
+        mfus = [r.mfu for r in self.runs if r.mfu is not None]
+        if mfus:
+            out["mfu"] = round(statistics.fmean(mfus), 4)
         if self.params:
             out.update(trainable_params=self.params.trainable, total_params=self.params.total,
                        head_params=self.params.head, trainable_pct=round(self.params.trainable_pct, 4))

@@ -48,6 +48,26 @@ def parse_tolerance(text: str) -> float:
     return value
 
 
+def parse_lr(text: str) -> dict[str, float]:
+    """'full=2e-5,seq_bn=1e-4' or 'adapter=1e-3' (a family); method config strings keep their brackets."""
+    out = {}
+    for item in split_list(text):
+        name, sep, value = item.rpartition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = None
+        if not sep or not name or rate is None or not math.isfinite(rate) or rate <= 0:
+            raise SuiteError(f"--lr takes NAME=RATE pairs with a positive rate, NAME a method or a family (full, "
+                             f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{item}'.")
+        if name not in ("full", "adapter"):
+            from .methods import get_method
+
+            name = get_method(name).name
+        out[name] = rate
+    return out
+
+
 def parse_max_gap(text: str) -> float:
     try:
         value = float(text)
@@ -66,6 +86,39 @@ def parse_percent(text: str) -> float:
     if not math.isfinite(value) or not 0 <= value < 100:
         raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{text}'.")
     return value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4): this CI job runs the 2nd of 4 round-robin slices of the cases."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.") from None
+    if not 1 <= i <= n:
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.")
+    return i, n
+
+
+def device_for_worker(worker: str | None, visible: list[str]) -> str | None:
+    """CUDA_VISIBLE_DEVICES for a pytest-xdist worker ("gw3"): one GPU each, round robin; None: leave as is."""
+    if not worker or not worker.startswith("gw") or len(visible) < 2:
+        return None
+    return visible[int(worker[2:]) % len(visible)]
+
+
+def visible_gpus() -> list[str]:
+    import os
+
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d for d in env.split(",") if d.strip()]
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
 SLOW_SAMPLES = 5000  # a case that trains on more samples (rows x epochs, or all rows) is marked slow
@@ -98,11 +151,14 @@ class Options:
     methods: str | None = None        # comma list; None: the profile's
     tasks: str | None = None
     seeds: tuple[int, ...] | None = None
+    lr: dict[str, float] | None = None  # learning-rate overrides by method name or family
+    shard: tuple[int, int] | None = None  # (i, n): run the i-th of n round-robin slices of the cases
     tolerance: float | None = None    # overrides entry and profile tolerances
     max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
     throughput_tolerance: float | None = None  # % drop of train samples/s allowed on matching hardware; None: off
     update_baselines: bool = False
     results_json: str | None = None
+    report_dir: str | None = None     # write report.md/.html and plots there at the end
     baselines_dir: str = str(DEFAULT_BASELINES)
 
 
@@ -114,17 +170,36 @@ class BenchSession:
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
 
     def __post_init__(self):
+        from .data import resolve_glue_dir
+        from .hub import go_offline
+        from .models import is_local
+
         self.profile = get_profile(self.options.profile)
         self.method_list = parse_methods(self.options.methods) if self.options.methods else None
+        if self.options.tasks:
+            parse_tasks(self.options.tasks)
+        glue_dir = resolve_glue_dir(self.options.glue_dir)
+        if glue_dir is not None and not glue_dir.is_dir():
+            raise SuiteError(f"--glue-dir {glue_dir} is not a folder. Point it at the folder that holds SST-2/, MNLI/, "
+                             "... (as written by download_glue_data.py), or leave it unset to use the Hub.")
+        self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
+        needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
+            self.options.model or self.profile.model)
+        if not needs_hub:
+            go_offline()  # this run needs no Hub: never touch the network
 
     @property
     def baseline_file(self) -> Path:
         return bl.baseline_path(self.options.baselines_dir, self.profile.name)
 
     def cases(self) -> list[CaseSpec]:
-        return cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks else None,
-                     methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
-                     glue_dir=self.options.glue_dir)
+        out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks else None,
+                    methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
+                    glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
+        if self.options.shard:
+            i, n = self.options.shard
+            out = out[i - 1::n]
+        return out
 
     def marker_docs(self) -> dict[str, str]:
         from .methods import METHODS
@@ -143,22 +218,32 @@ class BenchSession:
 
     def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
         """Run a case, or reuse this process's result of a case with the same config hash and data location."""
+        from . import progress
+
         key = (case.config_hash, case.glue_dir)
         if key not in self._done:
-            self._done[key] = run_case(case, log=log)
+            self._done[key] = run_case(case, log=log or progress.line, show_progress=True)
         return self._done[key]
 
     def judge(self, result: CaseResult) -> bl.Verdict:
         return bl.judge(result, self.baseline_entries().get(result.key), tolerance=self.profile.tolerance_for(result.task),
                         tolerance_override=self.options.tolerance, updating=self.options.update_baselines)
 
-    def reference(self, case: CaseSpec) -> CaseResult:
-        """Full fine-tuning of the same task, model, data and seeds: run now or reused from this process."""
+    def reference_case(self, case: CaseSpec) -> CaseSpec:
+        """Full fine-tuning of the same task, model, data and seeds."""
         from .methods import get_method
 
-        full = cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
-                     model=self.options.model, glue_dir=self.options.glue_dir)[0]
-        return self.run(full)
+        return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
+                     model=self.options.model, glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)[0]
+
+    def reference(self, case: CaseSpec) -> CaseResult:
+        """Full fine-tuning of the same task, model, data and seeds: run now or reused from this process."""
+        return self.run(self.reference_case(case))
+
+    def diagnose(self, case: CaseSpec, factor: str):
+        from . import diagnose as dg
+
+        return dg.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor], checks=False)
 
     def gates(self, case: CaseSpec, result: CaseResult) -> list[str]:
         """Failure messages of the gates beyond the quality verdict: adapter gap and throughput (when enabled)."""
@@ -193,6 +278,11 @@ class BenchSession:
         if self.options.results_json:
             report.write_results(self.options.results_json, self.profile.name, rows)
             lines.append(f"results written to {self.options.results_json}")
+        if self.options.report_dir and rows:
+            from .report_files import write_report
+
+            files = write_report(rows, self.options.report_dir, title=f"glue-adapter-bench: profile {self.profile.name}")
+            lines.append(f"report written to {files[0].parent} ({', '.join(f.name for f in files)})")
         if self.options.update_baselines:
             if interrupted:
                 lines.append(f"interrupted: {self.baseline_file} left untouched")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from suite.methods import get_method
@@ -18,3 +19,8 @@ def tiny_case(task: str = "sst2", method: str = "seq_bn", **changes) -> CaseSpec
                     data="synthetic", train_size=64, eval_size=48, max_length=32, epochs=1, batch_size=16,
                     eval_batch_size=64, lr=1e-3, warmup_ratio=0.06, weight_decay=0.01, seeds=(0,))
     return dataclasses.replace(spec, **changes)
+
+
+def clean_env() -> dict:
+    """The environment for a pytest subprocess, without this run's pytest/xdist worker variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST_XDIST"))}

@@ -92,3 +92,20 @@ def test_reduction_factor_changes_capacity():
     small = run_case(tiny_case(method="seq_bn[reduction_factor=16]")).params
     big = run_case(tiny_case(method="seq_bn[reduction_factor=2]")).params
     assert big.adapter > small.adapter > 0
+
+
+def test_stsb_trains_a_regression_head(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    for name, n in [("train.tsv", 64), ("dev.tsv", 32)]:
+        rows = "".join(f"{i}\tmain\tx\t2012\t{i}\tnone\tnone\ta man {'runs' if i % 2 else 'sits'} .\ta man "
+                       f"{rng.choice(['runs', 'sits'])} .\t{rng.uniform(0, 5):.3f}\n" for i in range(n))
+        (tmp_path / "STS-B").mkdir(exist_ok=True)
+        (tmp_path / "STS-B" / name).write_text(header + rows)
+    r = run_case(tiny_case(task="stsb", method="seq_bn", data="glue", train_size=None, eval_size=None,
+                           glue_dir=str(tmp_path)))
+    assert r.ok, r.error
+    assert set(r.runs[0].metrics) == {"pearson", "spearmanr"} and r.primary_metric == "pearson"
+    assert r.params.head == 32 * 32 + 32 + 32 * 1 + 1  # 2-layer head with one output

@@ -15,8 +15,11 @@ needs_glue = pytest.mark.skipif(not GLUE_DATA.is_dir(), reason="../shared/data/g
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_contract(name):
+    from suite.metrics.glue_metric.glue_metric import METRICS_BY_TASK
+
     t = get_task(name)
-    assert t.num_labels >= 2
+    assert t.num_labels >= 2 or (t.is_regression and t.num_labels == 1)
+    assert t.metrics == METRICS_BY_TASK[name]
     assert len(t.hub_text_columns) == len(t.tsv_text_columns) in (1, 2)
     assert t.eval_splits and len({s.alias for s in t.eval_splits}) == len(t.eval_splits)
     assert t.primary_metric in t.metrics
@@ -133,3 +136,102 @@ def test_env_glue_dir_is_used(monkeypatch):
     monkeypatch.setenv("GLUE_DIR", str(GLUE_DATA))
     d = load_task_data(get_task("sst2"), "glue", train_size=10, eval_size=10)
     assert d.origin.startswith("glue-dir:") and len(d.train) == 10
+
+
+# --- every task's real file format ------------------------------------------------------------------------
+
+def test_cola_headerless_without_final_newline(tmp_path):
+    p = tmp_path / "CoLA" / "dev.tsv"
+    p.parent.mkdir()
+    p.write_bytes(b"gj04\t1\t\tThe sailors rode the breeze clear of the rocks.\ngj04\t0\t*\tJohn talked \"to Bill.")
+    cols = read_glue_tsv(get_task("cola"), p)
+    assert cols == {"text_a": ["The sailors rode the breeze clear of the rocks.", 'John talked "to Bill.'],
+                    "label": [1, 0]}
+
+
+def test_mrpc_byte_order_mark_and_quality_columns(tmp_path):
+    p = tmp_path / "MRPC" / "dev.tsv"
+    p.parent.mkdir()
+    p.write_bytes("\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHe said .\t\" He said .\n".encode())
+    cols = read_glue_tsv(get_task("mrpc"), p)
+    assert cols == {"text_a": ["He said ."], "text_b": ['" He said .'], "label": [1]}
+
+
+def test_stsb_float_scores(tmp_path):
+    p = tmp_path / "STS-B" / "dev.tsv"
+    p.parent.mkdir()
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    p.write_text(header + "0\tmain\tMSRvid\t2012\t0\tnone\tnone\tA man.\tA guy.\t4.250\n")
+    cols = read_glue_tsv(get_task("stsb"), p)
+    assert cols["label"] == [4.25] and isinstance(cols["label"][0], float)
+
+
+def test_stsb_bad_score(tmp_path):
+    p = tmp_path / "STS-B" / "dev.tsv"
+    p.parent.mkdir()
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    p.write_text(header + "0\tmain\tMSRvid\t2012\t0\tnone\tnone\tA man.\tA guy.\thigh\n")
+    with pytest.raises(SuiteError, match=r"dev.tsv:2: score 'high' is not a number"):
+        read_glue_tsv(get_task("stsb"), p)
+
+
+@pytest.mark.parametrize("task, header, row, label", [
+    ("qnli", "index\tquestion\tsentence\tlabel", "0\tWhy?\tBecause.\tnot_entailment", 1),
+    ("rte", "index\tsentence1\tsentence2\tlabel", "0\tA.\tB.\tentailment", 0),
+    ("wnli", "index\tsentence1\tsentence2\tlabel", "0\tA.\tB.\t1", 1),
+    ("qqp", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate", "0\t1\t2\tHow?\tHow so?\t1", 1),
+])
+def test_pair_task_fixtures(tmp_path, task, header, row, label):
+    t = get_task(task)
+    p = tmp_path / t.glue_dir / "dev.tsv"
+    p.parent.mkdir()
+    p.write_text(f"{header}\n{row}\n")
+    cols = read_glue_tsv(t, p)
+    assert cols["label"] == [label] and len(cols["text_b"]) == 1
+
+
+REAL = {  # rows and label counts from ../shared/data/glue_data/README.md (label ids in the Hub's order)
+    ("cola", "train"): (8551, {1: 6023, 0: 2528}),
+    ("cola", ""): (1043, {1: 721, 0: 322}),
+    ("mrpc", "train"): (3668, {1: 2474, 0: 1194}),
+    ("mrpc", ""): (408, {1: 279, 0: 129}),
+    ("rte", "train"): (2490, {0: 1249, 1: 1241}),
+    ("rte", ""): (277, {0: 146, 1: 131}),
+}
+
+
+@needs_glue
+@pytest.mark.parametrize("task", ["cola", "mrpc", "rte"])
+def test_real_classification_files(task):
+    d = load_task_data(get_task(task), "glue", glue_dir=GLUE_DATA)
+    for split, ds in [("train", d.train), ("", d.evals[""])]:
+        rows, counts = REAL[(task, split)]
+        labels = list(ds["label"])
+        assert len(labels) == rows and {k: labels.count(k) for k in counts} == counts
+
+
+@needs_glue
+def test_real_stsb_scores():
+    d = load_task_data(get_task("stsb"), "glue", glue_dir=GLUE_DATA)
+    train, dev = list(d.train["label"]), list(d.evals[""]["label"])
+    assert (len(train), len(dev)) == (5749, 1500)
+    assert round(sum(train) / len(train), 3) == 2.701 and round(sum(dev) / len(dev), 3) == 2.364
+
+
+@needs_glue
+@pytest.mark.parametrize("task, missing", [("qnli", "QNLI/train.tsv"), ("qqp", "QQP/train.tsv"), ("wnli", "WNLI/train.tsv")])
+def test_real_dir_missing_task_files_are_named(task, missing):
+    with pytest.raises(SuiteError) as e:
+        load_task_data(get_task(task), "glue", glue_dir=GLUE_DATA)
+    assert missing in str(e.value) and "download_glue_data.py" in str(e.value)
+
+
+@needs_glue
+def test_real_qnli_dev_labels():
+    cols = read_glue_tsv(get_task("qnli"), GLUE_DATA / "QNLI" / "dev.tsv")
+    assert len(cols["label"]) == 5463 and (cols["label"].count(0), cols["label"].count(1)) == (2702, 2761)
+
+
+def test_synthetic_source_has_only_sst2_and_mnli():
+    with pytest.raises(SuiteError, match="no generator for task 'rte'.*--glue-dir"):
+        load_task_data(get_task("rte"), "synthetic")

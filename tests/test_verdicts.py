@@ -120,10 +120,10 @@ def test_speed_ratio_and_gap_are_reported_per_adapter_row(tmp_path):
 
 
 def test_throughput_gate_only_when_asked(tmp_path):
-    s = _session(tmp_path, tasks="sst2", throughput_tolerance=10.0)
-    full, _ = _cases(s)
-    bl.write_atomic(s.baseline_file, {"entries": {full.key: {"mean": 85.0, "throughput": {
+    full, _ = _cases(_session(tmp_path, tasks="sst2"))
+    bl.write_atomic(tmp_path / "smoke.json", {"entries": {full.key: {"mean": 85.0, "throughput": {
         "cpu:test x2": {"train_samples_per_s": 100.0}}}}})
+    s = _session(tmp_path, tasks="sst2", throughput_tolerance=10.0)
     assert "training throughput -20.0%" in s.gates(full, _fake(full, 85.0, train_speed=80.0))[0]
     assert s.gates(full, _fake(full, 85.0, train_speed=95.0)) == []
     off = _session(tmp_path, tasks="sst2")

@@ -1,0 +1,243 @@
+"""Reports people look at: report.md, a self-contained report.html, PNG plots, and the GitHub step summary.
+
+Input is a list of ``report.Row`` (from a finished session or from results files); output goes to one folder.
+Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import statistics
+from pathlib import Path
+
+from . import report
+from .published import SOURCE as PUBLISHED_SOURCE
+from .published import published
+from .report import Row
+
+PLOTS = {
+    "quality_vs_params.png": "Quality vs trainable parameters per task (Pareto front in red)",
+    "gap_to_full.png": "Gap to full fine-tuning per method (same run; bars: sd over paired seeds)",
+    "train_throughput.png": "Training throughput per method",
+}
+
+
+def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *, title: str = "glue-adapter-bench report") -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = write_plots(table_rows, out)
+    md = out / "report.md"
+    md.write_text(to_markdown(table_rows, title, [p.name for p in pngs]), encoding="utf-8")
+    page = out / "report.html"
+    page.write_text(to_html(table_rows, title, pngs), encoding="utf-8")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(f"## {title}\n\n{report.to_markdown(table_rows)}\n\n")
+    return [md, page, *pngs]
+
+
+# --- numbers shared by every rendering ---------------------------------------------------------------------
+
+def paired_gap(row: Row, table_rows: list[Row]) -> tuple[float, float] | None:
+    """Mean and sd over seeds of (adapter - full) for seeds both ran; None without a full reference."""
+    r = row.result
+    full = next((x.result for x in table_rows if x.result.task == r.task and x.result.method == "full" and x.result.ok), None)
+    if full is None or r.method == "full" or not r.ok:
+        return None
+    a = {run.seed: run.metrics.get(r.primary_metric) for run in r.runs if run.status == "ok"}
+    b = {run.seed: run.metrics.get(full.primary_metric) for run in full.runs if run.status == "ok"}
+    diffs = [a[s] - b[s] for s in a if s in b and a[s] is not None and b[s] is not None]
+    if not diffs:
+        return None
+    return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0)
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points (params, quality) that no other point beats: fewer or equal params and higher quality."""
+    front = []
+    for i, (p, q) in enumerate(points):
+        dominated = any((p2 <= p and q2 >= q) and (p2 < p or q2 > q) for j, (p2, q2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def _provenance(table_rows: list[Row]) -> list[str]:
+    if not table_rows:
+        return []
+    r = table_rows[0].result
+    prov = r.provenance or {}
+    hw, v, git = prov.get("hardware", {}), prov.get("versions", {}), prov.get("git", {})
+    return [
+        f"profile **{r.profile}**, model `{r.config.get('model')}`, data `{r.data_origin}`, seeds {r.config.get('seeds')}",
+        f"hardware: {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})",
+        "versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"git commit {str(git.get('commit') or '?')[:12]}{' (dirty)' if git.get('dirty') else ''}, recorded {prov.get('date', '?')}",
+    ]
+
+
+def _task_table(task: str, table_rows: list[Row], show_published: bool) -> tuple[list[str], list[list[str]]]:
+    rows = [r for r in table_rows if r.result.task == task]
+    metric_keys = sorted({k for r in rows for run in r.result.runs for k in run.metrics})
+    head = ["method", *metric_keys, "seeds (primary)", "gap vs full", "train/s", "eval/s", "speed vs full",
+            "trainable params", "trainable %", "head params", "peak MB", "verdict"]
+    if show_published:
+        head.append("published (context)")
+    body = []
+    for row in rows:
+        r, p = row.result, row.result.params
+        g = paired_gap(row, table_rows)
+        cells = [r.method]
+        for k in metric_keys:
+            s = r.metric(k)
+            cells.append("-" if not s.n else f"{s.mean:.2f}" + (f" ± {s.sd:.2f}" if s.n > 1 else ""))
+        cells += [
+            ", ".join(f"{run.seed}: {run.metrics.get(r.primary_metric, float('nan')):.2f}" for run in r.runs if run.status == "ok") or "failed",
+            "-" if g is None else f"{g[0]:+.2f}" + (f" ± {g[1]:.2f}" if g[1] else ""),
+            f"{r.mean_of('train_samples_per_s'):.0f}", f"{r.mean_of('eval_samples_per_s'):.0f}",
+            "-" if row.speed is None else f"{row.speed:.2f}x",
+            f"{p.trainable:,}" if p else "-", f"{p.trainable_pct:.2f}" if p else "-", f"{p.head:,}" if p else "-",
+            f"{r.mean_of('peak_mem_mb'):.0f}", row.verdict.status,
+        ]
+        if show_published:
+            v = published(r.config.get("model", ""), r.task, r.method)
+            cells.append("-" if v is None else f"{v:.2f} (published)")
+        body.append(cells)
+    return head, body
+
+
+def _tasks(table_rows: list[Row]) -> list[str]:
+    return list(dict.fromkeys(r.result.task for r in table_rows))
+
+
+def to_markdown(table_rows: list[Row], title: str, plot_files: list[str]) -> str:
+    show_pub = any(r.result.profile == "paper" for r in table_rows)
+    out = [f"# {title}", "", *[f"- {line}" for line in _provenance(table_rows)], "", "## Summary", "",
+           report.to_markdown(table_rows), ""]
+    notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
+    if notes:
+        out += ["Verdict notes:", "", *[f"- {n}" for n in notes], ""]
+    for task in _tasks(table_rows):
+        head, body = _task_table(task, table_rows, show_pub)
+        out += [f"## {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(c) + " |" for c in body] + [""]
+    if show_pub:
+        out += [f"Published numbers are context only ({PUBLISHED_SOURCE}); they never gate.", ""]
+    out += ["## Plots", ""] + [f"![{PLOTS[f]}]({f})" for f in plot_files] + [""]
+    return "\n".join(out)
+
+
+def _html_table(head: list[str], body: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f'<td class="{_cls(c)}">{html.escape(c)}</td>' for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+def _cls(cell: str) -> str:
+    return {"regression": "bad", "failed": "bad", "improved": "good", "pass": "good", "stale": "warn",
+            "no-baseline": "warn"}.get(cell, "")
+
+
+def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
+    show_pub = any(r.result.profile == "paper" for r in table_rows)
+    summary_head = list(report.COLUMNS)
+    summary_body = [report._cells(r) for r in table_rows]
+    parts = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(
+        f"<li>{html.escape(line.replace('**', '').replace('`', ''))}</li>" for line in _provenance(table_rows)) + "</ul>",
+        "<h2>Summary</h2>", _html_table(summary_head, summary_body)]
+    notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
+    if notes:
+        parts.append("<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    for task in _tasks(table_rows):
+        parts += [f"<h2>{html.escape(task)}</h2>", _html_table(*_task_table(task, table_rows, show_pub))]
+    if show_pub:
+        parts.append(f"<p class='note'>Published numbers are context only ({html.escape(PUBLISHED_SOURCE)}); they never gate.</p>")
+    parts.append("<h2>Plots</h2>")
+    for p in pngs:
+        data = base64.b64encode(p.read_bytes()).decode()
+        parts.append(f"<figure><img alt='{html.escape(PLOTS[p.name])}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{html.escape(PLOTS[p.name])}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0;"
+             "font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f3f3f3}"
+             "td.bad{background:#fdd;font-weight:bold}td.good{background:#dfd}td.warn{background:#ffd}"
+             "img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}.note{color:#555}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+# --- plots -------------------------------------------------------------------------------------------------
+
+def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in table_rows if r.result.ok and r.result.params]
+    if not ok:
+        return []
+    tasks = _tasks(ok)
+    files = []
+
+    # 1. quality vs trainable parameters, one panel per task, Pareto front
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rows = [r for r in ok if r.result.task == task]
+        pts = [(r.result.params.trainable, r.result.metric().mean) for r in rows]
+        ax.scatter([p for p, _ in pts], [q for _, q in pts], color="#1f77b4", zorder=3)
+        for (p, q), r in zip(pts, rows):
+            ax.annotate(r.result.method, (p, q), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        front = pareto(pts)
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="#d62728", marker="o", mfc="none",
+                ms=11, lw=1.5, label="Pareto front", zorder=4)
+        ax.set_xscale("log")
+        ax.margins(x=0.25, y=0.2)
+        ax.set_xlabel("trainable parameters (log scale, head included)")
+        ax.set_ylabel(f"{rows[0].result.primary_metric} (points)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    files.append(_save(fig, out / "quality_vs_params.png"))
+
+    # 2. gap to full fine-tuning per method
+    gap_rows = [(r, paired_gap(r, table_rows)) for r in ok]
+    gap_rows = [(r, g) for r, g in gap_rows if g is not None]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gap_rows) + 2), 4.2))
+    if gap_rows:
+        labels = [f"{r.result.task}\n{r.result.method}" for r, _ in gap_rows]
+        vals = [g[0] for _, g in gap_rows]
+        ax.bar(range(len(vals)), vals, yerr=[g[1] for _, g in gap_rows], capsize=4,
+               color=["#d62728" if v < 0 else "#2ca02c" for v in vals])
+        ax.set_xticks(range(len(vals)), labels, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no adapter with a full fine-tuning reference in this run", ha="center", transform=ax.transAxes)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel("gap to full fine-tuning (points)")
+    ax.set_title("Adapter gap to full fine-tuning, same run")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    files.append(_save(fig, out / "gap_to_full.png"))
+
+    # 3. training throughput per method
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(ok) + 2), 4.2))
+    ax.bar(range(len(ok)), [r.result.mean_of("train_samples_per_s") for r in ok],
+           color=["#7f7f7f" if r.result.method == "full" else "#1f77b4" for r in ok])
+    ax.set_xticks(range(len(ok)), [f"{r.result.task}\n{r.result.method}" for r in ok], fontsize=8)
+    ax.set_ylabel("training samples / s")
+    ax.set_title("Training throughput (grey: full fine-tuning)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    files.append(_save(fig, out / "train_throughput.png"))
+    return files
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

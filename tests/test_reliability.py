@@ -1,0 +1,339 @@
+"""Reliability under bad input and faults: one clear line per mistake, no hangs, no damaged or lost baseline file.
+
+The table below feeds malformed inputs through the real entry points (pytest and python -m suite) in
+subprocesses and checks the exit status, the one-line message, the absence of a traceback, and that the
+baseline file is byte-for-byte what it was. Faults (non-finite loss, out of memory, Ctrl-C, kill -9 during an
+update, concurrent updaters, an unreachable Hub) have their own tests further down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from suite import baselines as bl
+from suite.errors import SuiteError
+
+from helpers import ROOT, clean_env, tiny_case
+from test_baselines import make_result
+
+GOOD_BASELINE = {"entries": {"sst2/full": {"mean": 50.0, "metric": "accuracy"}}, "schema": 1}
+
+
+def run(args, *, baselines_dir, env=None, timeout=300, module="pytest"):
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "--baselines-dir",
+           str(baselines_dir), *args] if module == "pytest" else [sys.executable, "-m", "suite", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**clean_env(), "HF_HUB_OFFLINE": "1", **(env or {})})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def glue_dir_with(tmp_path, files: dict[str, str]):
+    d = tmp_path / "glue"
+    for rel, text in files.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    return d
+
+
+SST2_OK = "sentence\tlabel\n" + "".join(f"a {'good' if i % 2 else 'bad'} film number {i}\t{i % 2}\n" for i in range(40))
+
+# (id, arguments or a callable building them from tmp_path, expected message fragment, collect-only?)
+MALFORMED = [
+    ("unknown-profile", ["--profile", "smok"], "Unknown profile 'smok'. Did you mean: smoke?", True),
+    ("unknown-task", ["--tasks", "sst3"], "Unknown task 'sst3'. Did you mean: sst2", True),
+    ("unknown-method", ["--methods", "seqbn"], "Unknown method 'seqbn'", True),
+    ("unbalanced-config", ["--methods", "seq_bn[reduction_factor=4"], "Unbalanced brackets", True),
+    ("bad-config-key", ["--methods", "seq_bn[reduction_factr=4]"], "unexpected keyword argument 'reduction_factr'", True),
+    ("bad-config-value", ["--methods", "seq_bn[reduction_factor=]"], "Unknown method 'seq_bn[reduction_factor=]'", True),
+    ("hybrid-of-full", ["--methods", "full+top2"], "extend a frozen-backbone method", True),
+    ("negative-tolerance", ["--tolerance", "-1"], "Tolerance must be a finite number >= 0", True),
+    ("text-tolerance", ["--tolerance", "abc"], "Tolerance must be a number of points", True),
+    ("nan-tolerance", ["--tolerance", "nan"], "Tolerance must be a finite number >= 0", True),
+    ("non-integer-seed", ["--seeds", "0,x"], "Seeds must be integers", True),
+    ("empty-seeds", ["--seeds", ","], "--seeds needs at least one integer", True),
+    ("duplicate-seeds", ["--seeds", "1,1"], "Seeds must be distinct", True),
+    ("negative-max-gap", ["--max-gap", "-0.5"], "--max-gap must be a finite number >= 0", True),
+    ("throughput-percent", ["--throughput-tolerance", "150"], "between 0 and 100 percent", True),
+    ("lr-not-a-number", ["--lr", "full=abc"], "--lr takes NAME=RATE pairs", True),
+    ("lr-without-rate", ["--lr", "seq_bn"], "--lr takes NAME=RATE pairs", True),
+    ("glue-dir-missing", ["--profile", "quick", "--glue-dir", "/no/such/glue"], "--glue-dir /no/such/glue is not a folder", True),
+    ("missing-model-path", ["--model", "./no/such/model", "--tasks", "sst2", "-k", "full"], "Model path ./no/such/model does not exist", False),
+    ("synthetic-has-no-rte", ["--tasks", "rte", "-k", "full"], "no generator for task 'rte'", False),
+    ("glue-dir-without-task-files", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {"SST-2/dev.tsv": SST2_OK})),
+                                                "--tasks", "sst2", "--model", "tiny", "-k", "full"], "SST-2/train.tsv", False),
+    ("malformed-tsv-row", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
+        "SST-2/train.tsv": SST2_OK + "one\ttoo\tmany\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model", "tiny",
+        "-k", "full"], "train.tsv:42: malformed row: 3 fields, expected 2", False),
+    ("empty-dataset", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
+        "SST-2/train.tsv": "sentence\tlabel\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model", "tiny",
+        "-k", "full"], "sst2 train is empty after sampling", False),
+    ("unknown-label", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
+        "SST-2/train.tsv": SST2_OK + "odd\tpositive-ish\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model",
+        "tiny", "-k", "full"], "unknown label 'positive-ish'", False),
+]
+
+
+@pytest.mark.parametrize("name, args, message, collect", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_input_gives_one_clear_line(tmp_path, name, args, message, collect):
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    quick = tmp_path / "quick.json"
+    bl.write_atomic(quick, GOOD_BASELINE)
+    argv = args(tmp_path) if callable(args) else args
+    code, out = run([*argv, "--collect-only", "-q"] if collect else [*argv, "-q"], baselines_dir=tmp_path)
+    assert code != 0, out
+    assert message in out, out
+    assert "Traceback" not in out and "raise " not in out, out
+    lines = [line for line in out.splitlines() if message in line]
+    assert lines and all(len(line) < 600 for line in lines)
+    assert path.read_bytes() == before and quick.read_bytes() == before
+
+
+BROKEN_FILES = [
+    ("corrupt-json", "{\"entries\": {", "is not valid JSON"),
+    ("truncated", json.dumps(GOOD_BASELINE, indent=2)[:40], "is not valid JSON"),
+    ("wrong-schema", json.dumps({"entries": [1, 2]}), "no 'entries' object"),
+    ("non-numeric-mean", json.dumps({"entries": {"sst2/full": {"mean": "high"}}}), "no numeric 'mean'"),
+    ("not-utf8", b"\xff\xfe\x00garbage", "is not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", BROKEN_FILES, ids=[b[0] for b in BROKEN_FILES])
+@pytest.mark.parametrize("update", [False, True], ids=["run", "update"])
+def test_broken_baseline_file_is_reported_and_never_overwritten(tmp_path, name, content, message, update):
+    path = tmp_path / "smoke.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    before = path.read_bytes()
+    code, out = run(["--model", "tiny", "--tasks", "sst2", "-q", *(["--update-baselines"] if update else [])],
+                    baselines_dir=tmp_path)
+    assert code != 0 and message in out and str(path) in out and "git checkout" in out, out
+    assert "Traceback" not in out
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["baselines", "diff", "/no/such/results.json"], "does not exist"),
+    (["baselines", "show", "--profile", "nope"], "Unknown profile 'nope'"),
+    (["baselines", "frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    code, out = run(args, baselines_dir=tmp_path, module="suite")
+    assert code == 2 and message in out and "Traceback" not in out, out
+
+
+def test_cli_rejects_a_file_that_is_not_a_results_file(tmp_path):
+    bad = tmp_path / "results.json"
+    bad.write_text('{"cases": 3}')
+    code, out = run(["baselines", "diff", str(bad)], baselines_dir=tmp_path, module="suite")
+    assert code == 2 and "is not a results file" in out and "Traceback" not in out, out
+
+
+# --- faults ------------------------------------------------------------------------------------------------
+
+OOM_PLUGIN = textwrap.dedent('''
+    import torch
+    import suite.engine as engine
+
+    _run_seed, _collate, state = engine.run_seed, engine.collate, {"oom": False}
+
+    def run_seed(case, seed, *args, **kwargs):
+        state["oom"] = case.method == "seq_bn"
+        return _run_seed(case, seed, *args, **kwargs)
+
+    def collate(*args, **kwargs):
+        if state["oom"]:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return _collate(*args, **kwargs)
+
+    engine.run_seed, engine.collate = run_seed, collate
+''')
+
+
+def test_out_of_memory_fails_that_case_with_the_batch_size_and_the_others_run(tmp_path):
+    (tmp_path / "oom_plugin.py").write_text(OOM_PLUGIN)
+    code, out = run(["--model", "tiny", "--tasks", "sst2", "-p", "oom_plugin", "-q", "--results-json",
+                     str(tmp_path / "r.json")], baselines_dir=tmp_path,
+                    env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert code == 1 and "1 failed, 1 passed" in out, out
+    assert "out of memory at training step 1 with batch size 32" in out and "lower the batch size" in out
+    cases = {c["key"]: c for c in json.loads((tmp_path / "r.json").read_text())["cases"]}
+    assert cases["sst2/full"]["runs"][0]["status"] == "ok" and cases["sst2/seq_bn"]["runs"][0]["status"] == "failed"
+
+
+def test_nan_loss_is_refused_by_update(tmp_path):
+    code, out = run(["--model", "tiny", "--tasks", "sst2", "-k", "full", "--lr", "full=1e12", "--update-baselines",
+                     "-q"], baselines_dir=tmp_path)
+    assert code == 1 and "training loss became" in out and "at step" in out, out
+    assert "NOT updated for failed run sst2/full" in out
+    assert not (tmp_path / "smoke.json").exists()
+
+
+def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-v", "--model",
+                             "tiny", "--baselines-dir", str(tmp_path), "--update-baselines", "--results-json",
+                             str(results), "--benchmark-disable"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "PASSED" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, out  # pytest's "interrupted"
+    assert "left untouched" in out
+    assert path.read_bytes() == before
+    done = json.loads(results.read_text())["cases"]
+    assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+KILL_SCRIPT = textwrap.dedent('''
+    import os, sys, time
+    import suite.baselines as bl
+    sys.path.insert(0, sys.argv[2])
+    from test_baselines import make_result
+
+    real_fdopen = os.fdopen
+    class Slow:
+        def __init__(self, f): self.f = f
+        def __enter__(self): return self
+        def __exit__(self, *a): return self.f.__exit__(*a)
+        def write(self, text):
+            self.f.write(text[: len(text) // 2]); self.f.flush()
+            open(sys.argv[3], "w").close()      # tell the test we are mid-write
+            time.sleep(60)
+        def flush(self): self.f.flush()
+        def fileno(self): return self.f.fileno()
+    os.fdopen = lambda *a, **k: Slow(real_fdopen(*a, **k))
+    bl.update(sys.argv[1], "unit", [make_result((99.0,))])
+''')
+
+
+def test_kill_9_mid_write_leaves_the_previous_file_intact(tmp_path):
+    path = tmp_path / "unit.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    flag = tmp_path / "mid-write"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path), str(ROOT / "tests"), str(flag)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the updater never reached the write"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert path.read_bytes() == before
+    assert bl.load(path)["entries"] == GOOD_BASELINE["entries"]
+    # the next update succeeds and the leftover temp file does not confuse anything
+    bl.update(path, "unit", [make_result((70.0,))])
+    assert set(bl.load(path)["entries"]) == {"sst2/full", "sst2/seq_bn"}
+
+
+CONCURRENT_SCRIPT = textwrap.dedent('''
+    import sys
+    import suite.baselines as bl
+    sys.path.insert(0, sys.argv[2])
+    from test_baselines import make_result
+    worker = int(sys.argv[3])
+    for i in range(8):
+        r = make_result((50.0 + i,), key_method=f"seq_bn[reduction_factor={worker * 10 + i + 1}]")
+        bl.update(sys.argv[1], "unit", [r])
+''')
+
+
+def test_concurrent_updaters_lose_no_entry(tmp_path):
+    path = tmp_path / "unit.json"
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(path), str(ROOT / "tests"), str(w)],
+                              cwd=ROOT) for w in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    entries = bl.load(path)["entries"]
+    assert len(entries) == 32
+    assert path.read_text() == bl.dumps(json.loads(path.read_text()))
+
+
+class HangingServer:
+    """Accepts connections on loopback and never answers: what an unreachable proxy or a dead network looks like."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self):
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_unreachable_hub_fails_within_seconds_naming_the_ways_out(monkeypatch):
+    from suite import hub
+    from suite.data import load_task_data
+    from suite.tasks import get_task
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    hub._probe.cache_clear()
+    with HangingServer() as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        t = time.monotonic()
+        with pytest.raises(SuiteError) as e:
+            load_task_data(get_task("sst2"), "glue")
+        assert time.monotonic() - t < 10
+    msg = str(e.value)
+    assert "unreachable" in msg and "--glue-dir" in msg and "--model" in msg and "HF_HUB_OFFLINE=1" in msg
+
+
+def test_a_hub_model_id_is_probed_too(monkeypatch):
+    from suite import hub
+    from suite.models import load_tokenizer
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub._probe.cache_clear()
+    with HangingServer() as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        with pytest.raises(SuiteError, match="Model 'bert-base-uncased' needs the Hugging Face Hub"):
+            load_tokenizer("bert-base-uncased")
+
+
+def test_runs_that_need_no_hub_never_touch_the_network(tmp_path):
+    """With the Hub endpoint pointing at a server that never answers, the default run still finishes normally."""
+    with HangingServer() as url:
+        t = time.monotonic()
+        code, out = run(["--model", "tiny", "--tasks", "sst2", "-k", "full", "-q"], baselines_dir=tmp_path,
+                        env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": url})
+        assert code == 0, out
+        assert time.monotonic() - t < 45  # one hung Hub lookup alone would take 10 s or more
+
+
+def test_security_no_remote_code_no_pickle():
+    src = "\n".join(p.read_text() for p in (ROOT / "suite").rglob("*.py"))
+    assert "trust_remote_code=True" not in src
+    assert "import pickle" not in src and "torch.load(" not in src
+    import re
+
+    assert not re.search(r"(?<![.\w])(eval|exec)\(", src)

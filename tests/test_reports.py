@@ -1,0 +1,123 @@
+"""Reports: Markdown/HTML/plots from results, the merge of shards, the published context column, progress."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from suite import report
+from suite.baselines import Verdict
+from suite.report_files import paired_gap, pareto, write_report
+from suite.results import CaseResult, Params, RunResult
+
+from helpers import tiny_case
+
+
+def fake(task, method, values, trainable, speed=100.0, profile="smoke", model="tiny"):
+    case = tiny_case(task=task, method=method, seeds=tuple(range(len(values))), profile=profile, model=model)
+    runs = [RunResult(task=task, method=method, seed=i, metrics={"accuracy": v}, train_samples_per_s=speed,
+                      eval_samples_per_s=2 * speed, peak_mem_mb=100.0,
+                      params=Params(total=1000, trainable=trainable, backbone=900, head=10, adapter=90))
+            for i, v in enumerate(values)]
+    return CaseResult(key=case.key, task=task, method=method, profile=profile, primary_metric="accuracy",
+                      config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint="fp",
+                      provenance={"hardware": {"name": "test cpu", "device": "cpu", "count": 2},
+                                  "versions": {"torch": "2.13.0"}, "git": {"commit": "abc"}, "date": "2026-11-29"})
+
+
+def table(results, status="pass"):
+    return report.rows(results, {r.key: Verdict(r.key, status, "accuracy", r.metric().mean, r.metric().mean, 1.0)
+                                 for r in results})
+
+
+RESULTS = [fake("sst2", "full", [90.0, 91.0], 1000, 50.0), fake("sst2", "seq_bn", [89.0, 89.5], 100, 110.0),
+           fake("sst2", "lora", [88.0, 88.0], 50, 120.0), fake("sst2", "head_only", [80.0, 81.0], 10, 200.0)]
+
+
+def test_pareto_front():
+    pts = [(1000, 90.5), (100, 89.25), (50, 88.0), (10, 80.5), (200, 85.0)]
+    assert pareto(pts) == [3, 2, 1, 0]  # (200, 85) is beaten by (100, 89.25)
+
+
+def test_paired_gap_uses_matching_seeds():
+    rows = table(RESULTS)
+    mean, sd = paired_gap(rows[1], rows)
+    assert mean == pytest.approx(-1.25) and sd == pytest.approx(0.3535, abs=1e-3)  # diffs -1.0, -1.5
+    assert paired_gap(rows[0], rows) is None
+
+
+def test_report_files(tmp_path, monkeypatch):
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    files = write_report(table(RESULTS), tmp_path / "rep")
+    names = sorted(f.name for f in files)
+    assert names == ["gap_to_full.png", "quality_vs_params.png", "report.html", "report.md", "train_throughput.png"]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.index("## Summary") < md.index("## sst2") < md.index("## Plots")
+    assert "| seq_bn | 89.25 ± 0.35 | 0: 89.00, 1: 89.50 | -1.25 ± 0.35 |" in md
+    assert "2.20x" in md and "published" not in md
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "src='http" not in page and "<link" not in page
+    for f in files:
+        if f.suffix == ".png":
+            assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
+    s = summary.read_text()
+    assert s.startswith("earlier step\n") and "| sst2 | seq_bn | accuracy |" in s
+
+
+def test_published_numbers_only_as_context_for_the_paper_profile(tmp_path):
+    paper = [fake("sst2", "full", [92.0], 1000, profile="paper", model="bert-base-uncased"),
+             fake("sst2", "seq_bn", [91.0], 100, profile="paper", model="bert-base-uncased")]
+    write_report(table(paper), tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "92.39 (published)" in md and "91.85 (published)" in md and "they never gate" in md
+
+
+def _results_file(path, results):
+    report.write_results(path, "smoke", table(results))
+    return path
+
+
+def test_merged_shards_equal_the_unsharded_report(tmp_path):
+    whole = _results_file(tmp_path / "all.json", RESULTS)
+    a = _results_file(tmp_path / "a.json", RESULTS[:2])
+    b = _results_file(tmp_path / "b.json", RESULTS[2:])
+    _, merged = report.merge([a, b])
+    _, single = report.merge([whole])
+    assert report.to_text(merged) == report.to_text(single)
+    assert [r.verdict.to_dict() for r in merged] == [r.verdict.to_dict() for r in single]
+
+
+def test_report_cli(tmp_path):
+    import sys
+    from helpers import ROOT
+
+    f = _results_file(tmp_path / "r.json", RESULTS)
+    out = subprocess.run([sys.executable, "-m", "suite", "report", str(f), "--out", str(tmp_path / "rep")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "wrote" in out.stdout and (tmp_path / "rep" / "report.html").exists()
+
+
+def test_progress_is_quiet_under_ci(monkeypatch):
+    from suite import progress
+
+    monkeypatch.setenv("CI", "true")
+    assert progress.quiet()
+    assert progress.bar(10, "x").disable
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
+def test_report_renders_in_headless_chromium(tmp_path):
+    write_report(table(RESULTS), tmp_path)
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1800", f"--screenshot={shot}",
+                    (tmp_path / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20000
