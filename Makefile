@@ -14,13 +14,13 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: bench test unit venv clean
+.PHONY: bench test unit perf venv clean
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks $(PYTEST_ARGS)
 	@if [ -d "$(GLUE_DATA)" ]; then \
 	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2"; \
@@ -28,7 +28,7 @@ test: $(VENV)/.installed
 	else echo "no GLUE data at $(GLUE_DATA): quick-profile check skipped"; fi
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
 
 venv: $(VENV)/.installed
 
@@ -42,3 +42,6 @@ $(VENV)/.installed: pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
+
+perf: $(VENV)/.installed
+	$(PY) -m suite perf $(if $(wildcard $(GLUE_DATA)),--glue-dir $(GLUE_DATA))

@@ -5,6 +5,8 @@
     python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
     python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--out DIR]
     python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
+    python -m suite run [--profile P] [--tasks T] [--methods M] [--results-json PATH]   (also under
+        accelerate launch / torchrun: one large case across several GPUs with DDP)
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--max-length", type=int, default=64)
     pf.add_argument("--batch-size", type=int, default=32)
     pf.add_argument("--epochs", type=int, default=1)
+    rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
+    rn.add_argument("--profile", default="smoke")
+    rn.add_argument("--tasks", default=None)
+    rn.add_argument("--methods", default=None)
+    rn.add_argument("--model", default=None)
+    rn.add_argument("--glue-dir", default=None)
+    rn.add_argument("--seeds", default=None)
+    rn.add_argument("--lr", default=None)
+    rn.add_argument("--results-json", default=None)
     args = parser.parse_args(argv)
     try:
         from . import cli
@@ -62,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             print(cli.make_report(paths, args.out))
         elif args.command == "diagnose":
             print(cli.run_diagnose(args))
+        elif args.command == "run":
+            text = cli.run_cases(args)
+            if text:
+                print(text)
         elif args.command == "perf":
             from . import perf
 

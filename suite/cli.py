@@ -102,3 +102,20 @@ def run_diagnose(args) -> str:
     files = dg.write(d, out)
     return "\n".join([dg.to_markdown(d).split("## Every run")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])
+
+
+def run_cases(args) -> str:
+    """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes."""
+    from .session import BenchSession, Options, parse_lr, parse_seeds
+
+    session = BenchSession(Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
+                                   tasks=args.tasks, seeds=parse_seeds(args.seeds) if args.seeds else None,
+                                   lr=parse_lr(args.lr) if args.lr else None, results_json=args.results_json))
+    for case in session.cases():
+        session.add(session.run(case))
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return ""
+    lines = session.finish()
+    return "\n".join([session.summary(), *lines])

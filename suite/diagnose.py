@@ -407,8 +407,8 @@ def plot(d: Diagnosis, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [e for e in d.effects if e.closed is not None]
-    fig, ax = plt.subplots(figsize=(7, 0.55 * max(len(rows), 1) + 1.8))
+    rows = sorted([e for e in d.effects if e.closed is not None], key=lambda e: e.closed)  # largest on top
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 * max(len(rows), 1) + 2.0))
     y = list(range(len(rows)))
     ax.barh(y, [e.closed for e in rows], xerr=[e.noise for e in rows], capsize=4,
             color=["#bbbbbb" if e.inside_noise else "#2ca02c" if e.closed > 0 else "#d62728" for e in rows])
@@ -417,8 +417,9 @@ def plot(d: Diagnosis, path: Path) -> Path:
         ax.axvline(-d.gap, color="black", ls="--", lw=1, label=f"whole gap ({-d.gap:.2f})")
         ax.legend(fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("points of the gap to full fine-tuning closed by the best variant (bars: noise band)")
-    ax.set_title(f"{d.method} on {d.task}: what closes the gap (grey: inside seed noise)")
+    ax.set_xlabel("points of the gap closed by the factor's best variant (error bars: noise band)")
+    ax.set_title(f"{d.method} on {d.task}\nwhat closes the gap to full fine-tuning (grey: inside seed noise)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from . import cache
 from . import metrics as glue_metrics
 from . import progress
 from .data import TaskData, load_task_data
@@ -59,6 +60,8 @@ class PreparedData:
     train: Encoded
     evals: Mapping[str, Encoded]
     pad_id: int
+    prepare_time_s: float = 0.0     # loading + sampling + tokenizing, or reading the disk cache
+    from_cache: bool = False
 
 
 def encode(ds, tokenizer, task: Task, max_length: int) -> Encoded:
@@ -70,12 +73,48 @@ def encode(ds, tokenizer, task: Task, max_length: int) -> Encoded:
 @functools.lru_cache(maxsize=4)
 def prepare_data(task_name: str, data: str, glue_dir: str | None, train_size, eval_size, model: str,
                  max_length: int) -> PreparedData:
-    """Load and tokenize once per process for all methods and seeds of a task."""
+    """Load, sample and tokenize once per process for all methods and seeds of a task, and once per machine
+    through the on-disk cache (``suite.cache``): a second run reads Arrow files instead of parsing and tokenizing."""
+    import datasets
+
+    t0 = time.perf_counter()
     task = get_task(task_name)
-    loaded = load_task_data(task, data, glue_dir=glue_dir, train_size=train_size, eval_size=eval_size)
+    entry = cache.key(task, data, glue_dir, train_size, eval_size, model, max_length)
     tok = load_tokenizer(model)
-    return PreparedData(task, loaded, encode(loaded.train, tok, task, max_length),
-                        {a: encode(ds, tok, task, max_length) for a, ds in loaded.evals.items()}, tok.pad_token_id or 0)
+    cached = cache.load(entry)
+    if cached is not None:
+        dd, meta = cached
+        loaded = TaskData(task, _text(dd["train"]), {a: _text(dd[f"eval_{a}"]) for a in meta["evals"]},
+                          meta["origin"], meta["fingerprint"])
+        encoded = {name: _encoded(dd[name]) for name in dd}
+        return PreparedData(task, loaded, encoded["train"], {a: encoded[f"eval_{a}"] for a in meta["evals"]},
+                            tok.pad_token_id or 0, time.perf_counter() - t0, True)
+    loaded = load_task_data(task, data, glue_dir=glue_dir, train_size=train_size, eval_size=eval_size)
+    train = encode(loaded.train, tok, task, max_length)
+    evals = {a: encode(ds, tok, task, max_length) for a, ds in loaded.evals.items()}
+    splits = {"train": (loaded.train, train), **{f"eval_{a}": (loaded.evals[a], e) for a, e in evals.items()}}
+    dd = datasets.DatasetDict({name: _with_ids(ds, enc) for name, (ds, enc) in splits.items()})
+    cache.save(entry, dd, {"evals": list(evals), "origin": loaded.origin, "fingerprint": loaded.fingerprint})
+    return PreparedData(task, loaded, train, evals, tok.pad_token_id or 0, time.perf_counter() - t0, False)
+
+
+def _with_ids(ds, enc: Encoded):
+    cols = {c: list(ds[c]) for c in ds.column_names}
+    cols["input_ids"] = enc.input_ids
+    if enc.token_type_ids is not None:
+        cols["token_type_ids"] = enc.token_type_ids
+    import datasets
+
+    return datasets.Dataset.from_dict(cols)
+
+
+def _text(ds):
+    return ds.select_columns([c for c in ("text_a", "text_b", "label") if c in ds.column_names])
+
+
+def _encoded(ds) -> Encoded:
+    return Encoded(list(ds["input_ids"]), list(ds["token_type_ids"]) if "token_type_ids" in ds.column_names else None,
+                   list(ds["label"]))
 
 
 def _prepare(case: CaseSpec) -> PreparedData:
@@ -158,6 +197,8 @@ def _accelerator(precision: str):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
+    from accelerate.utils import DistributedDataParallelKwargs
+
     mixed = "bf16" if precision == "bf16" and torch.cuda.is_available() else "no"
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision", mixed) != mixed:
@@ -165,7 +206,9 @@ def _accelerator(precision: str):
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Accelerator(mixed_precision=mixed)
+    # under DDP some trainable weights sit outside the graph (BERT's pooler: the head reads [CLS] directly)
+    return Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(),  # cpu=True: gloo DDP under torchrun
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
 def peak_flops(device) -> float | None:
@@ -218,6 +261,9 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     generator = torch.Generator().manual_seed(seed)
     epochs_batches = [length_grouped_batches(prepared.train.lengths, case.batch_size, generator)
                       for _ in range(case.epochs)]
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if world > 1:  # DDP: every rank draws the same batches and takes every world-th, in lockstep
+        epochs_batches = [[b[i * world + rank] for i in range(len(b) // world)] for b in epochs_batches]
     total_steps = sum(len(b) for b in epochs_batches)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(case.warmup_ratio * total_steps), total_steps)
     on_cuda = device.type == "cuda"
@@ -273,8 +319,9 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     result.steps = step
     result.train_time_s = t_end - t_start
     timed = t_end - t_after_first
-    result.train_samples_per_s = samples / timed if timed > 0 and samples else len(prepared.train) / max(result.train_time_s, 1e-9)
-    result.train_tokens_per_s = tokens / timed if timed > 0 and tokens else 0.0
+    result.train_samples_per_s = world * (samples / timed if timed > 0 and samples else
+                                          len(prepared.train) / world / max(result.train_time_s, 1e-9))
+    result.train_tokens_per_s = world * tokens / timed if timed > 0 and tokens else 0.0
     peak = peak_flops(device)
     if peak and result.train_tokens_per_s:
         result.mfu = result.train_tokens_per_s * train_flops_per_token(result.params) / peak
@@ -331,9 +378,12 @@ def run_case(case: CaseSpec, log: Callable[[str], None] | None = None, show_prog
     """All seeds of one case. User mistakes raise SuiteError; training faults become a failed run."""
     if not case.seeds:
         raise SuiteError("No seeds to run: pass --seeds with at least one integer, e.g. --seeds 0,1,2.")
+    t0 = time.perf_counter()
     prepared = _prepare(case)
+    prepare_s = time.perf_counter() - t0  # ~0 when this process already prepared the task
     runs = [run_seed(case, seed, prepared, log, show_progress=show_progress) for seed in case.seeds]
     return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
                       primary_metric=prepared.task.primary_key, config=case.config(), config_hash=case.config_hash,
                       runs=runs, data_fingerprint=prepared.data.fingerprint, data_origin=prepared.data.origin,
-                      provenance=provenance())
+                      provenance=provenance(), prepare_time_s=prepare_s,
+                      data_cache="hit" if prepared.from_cache else "miss")

@@ -8,6 +8,7 @@ only in what is trained. Mixing head types is a known source of a false adapter 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def load_model(model: str, task):
     from adapters import AutoAdapterModel
     from transformers import BertConfig
 
-    transformers.logging.set_verbosity_error()  # e.g. "adapters available but none are activated" before apply()
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("adapters").setLevel(logging.ERROR)  # "adapters available but none are activated" etc.
 
     _check_model_id(model)
     try:

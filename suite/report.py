@@ -75,7 +75,7 @@ def _cells(row: Row) -> list[str]:
     return [
         r.task, r.method, r.primary_metric, value,
         "-" if v.baseline is None else f"{v.baseline:.2f}",
-        "-" if v.delta is None else f"{v.delta:+.2f}",
+        "-" if v.delta is None else f"{round(v.delta, 2) + 0.0:+.2f}",  # no "-0.00"
         "-" if v.tolerance is None else f"{v.tolerance:.2f}",
         v.status,
         "-" if row.gap is None else f"{row.gap:+.2f}",

@@ -94,6 +94,8 @@ class CaseResult:
     data_fingerprint: str = ""
     data_origin: str = ""
     provenance: dict = field(default_factory=dict)
+    prepare_time_s: float = 0.0                # data loading + tokenizing for this case (0 if done earlier in-process)
+    data_cache: str = ""                       # "hit": tokenized data read from the on-disk cache
     schema: int = RESULTS_SCHEMA
 
     @property
@@ -126,6 +128,9 @@ class CaseResult:
             out[k] = round(s.mean, 4)
             out[f"{k}_sd"] = round(s.sd, 4)
         out["seeds"] = [r.seed for r in self.runs]
+        out["prepare_time_s"] = round(self.prepare_time_s, 3)
+        if self.runs:
+            out["time_to_first_step_s"] = round(self.prepare_time_s + self.runs[0].setup_time_s, 3)
         for attr in ("train_samples_per_s", "eval_samples_per_s", "train_tokens_per_s", "peak_mem_mb"):
             out[attr] = round(self.mean_of(attr), 2)
         mfus = [r.mfu for r in self.runs if r.mfu is not None]

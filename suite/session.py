@@ -38,14 +38,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def parse_tolerance(text: str) -> float:
+def _points(text: str, what: str, example: str) -> float:
+    """A finite, non-negative number of points (0-100 scale)."""
     try:
         value = float(text)
     except ValueError:
-        raise SuiteError(f"Tolerance must be a number of points (0-100 scale), e.g. --tolerance 0.5; got '{text}'.") from None
+        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{text}'.") from None
     if not math.isfinite(value) or value < 0:
-        raise SuiteError(f"Tolerance must be a finite number >= 0 points; got '{text}'.")
+        raise SuiteError(f"{what} must be a finite number >= 0 points; got '{text}'.")
     return value
+
+
+def parse_tolerance(text: str) -> float:
+    return _points(text, "Tolerance", "--tolerance 0.5")
 
 
 def parse_lr(text: str) -> dict[str, float]:
@@ -69,13 +74,7 @@ def parse_lr(text: str) -> dict[str, float]:
 
 
 def parse_max_gap(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SuiteError(f"--max-gap must be a number of points, e.g. --max-gap 0.5; got '{text}'.") from None
-    if not math.isfinite(value) or value < 0:
-        raise SuiteError(f"--max-gap must be a finite number >= 0 points; got '{text}'.")
-    return value
+    return _points(text, "--max-gap", "--max-gap 0.5")
 
 
 def parse_percent(text: str) -> float:

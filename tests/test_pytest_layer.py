@@ -131,3 +131,29 @@ def test_markers_select_cases(expr, expected):
 def test_quick_profile_cases_are_marked_slow():
     code, out = run_pytest("--profile", "quick", "-m", "slow", "--collect-only", "-q")
     assert code == 0 and out.count("::test_glue[") == 18, out  # 9 tasks x full, seq_bn
+
+
+def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
+    """pytest -n 2 gives the same metrics as a serial run; two merged shards give the unsharded report."""
+    from suite import report
+
+    common = ["--model", "tiny", "--baselines-dir", str(tmp_path), "-q", "--methods", "full,seq_bn"]
+    files = {name: tmp_path / f"{name}.json" for name in ("serial", "xdist", "shard1", "shard2")}
+    assert run_pytest(*common, "--results-json", str(files["serial"]))[0] == 0
+    code, out = run_pytest(*common, "-n", "2", "--results-json", str(files["xdist"]))
+    assert code == 0, out
+    for i in (1, 2):
+        assert run_pytest(*common, "--shard", f"{i}/2", "--results-json", str(files[f"shard{i}"]))[0] == 0
+
+    def metrics(path):
+        return {c["key"]: [r["metrics"] for r in c["runs"]] for c in json.loads(path.read_text())["cases"]}
+
+    assert metrics(files["xdist"]) == metrics(files["serial"]) and len(metrics(files["serial"])) == 4
+    shard_keys = [set(metrics(files["shard1"])), set(metrics(files["shard2"]))]
+    assert not (shard_keys[0] & shard_keys[1]) and shard_keys[0] | shard_keys[1] == set(metrics(files["serial"]))
+    _, merged = report.merge([files["shard1"], files["shard2"]])
+    _, serial = report.merge([files["serial"]])
+    by_key = {r.result.key: r for r in merged}
+    merged = [by_key[r.result.key] for r in serial]  # same row order as the serial table
+    # quality, baseline, verdict and gap columns; the throughput columns differ from run to run
+    assert [report._cells(r)[:9] for r in merged] == [report._cells(r)[:9] for r in serial]

@@ -62,3 +62,74 @@ def test_shards_partition_the_cases():
     assert sorted(sum(parts, [])) == sorted(every) and all(parts)
     with pytest.raises(SuiteError, match="--shard takes I/N"):
         parse_shard("4/3")
+
+
+def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
+    from suite.engine import prepare_data
+
+    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path))
+    args = ("mnli", "synthetic", None, 200, 50, "tiny", 32)
+    prepare_data.cache_clear()
+    first = prepare_data(*args)
+    prepare_data.cache_clear()  # a new process, as far as the in-memory cache is concerned
+    second = prepare_data(*args)
+    assert not first.from_cache and second.from_cache
+    assert second.train == first.train and second.evals == first.evals
+    assert second.data.fingerprint == first.data.fingerprint and list(second.data.train["text_b"]) == list(first.data.train["text_b"])
+    prepare_data.cache_clear()
+    other = prepare_data("mnli", "synthetic", None, 200, 50, "tiny", 16)  # another max length: another entry
+    assert not other.from_cache
+    monkeypatch.setenv("GLUE_BENCH_CACHE", "off")
+    prepare_data.cache_clear()
+    assert not prepare_data(*args).from_cache
+    prepare_data.cache_clear()
+
+
+def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
+    from suite.engine import prepare_data
+
+    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "glue" / "SST-2"
+    d.mkdir(parents=True)
+    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\nfine\t1\n")
+    args = ("sst2", "glue", str(tmp_path / "glue"), None, None, "tiny", 32)
+    prepare_data.cache_clear()
+    prepare_data(*args)
+    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\nugly\t0\n")
+    prepare_data.cache_clear()
+    again = prepare_data(*args)
+    assert not again.from_cache and len(again.train) == 3
+    prepare_data.cache_clear()
+
+
+def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
+    """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import ROOT, clean_env
+
+    out = tmp_path / "ddp.json"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods", "full",
+                           "--results-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**clean_env(), "HF_HUB_OFFLINE": "1", "GLUE_BENCH_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [case] = json.loads(out.read_text())["cases"]
+    # smoke: 600 rows / batch 32 = 19 batches per epoch, 2 epochs; each rank takes 9 per epoch
+    assert case["runs"][0]["steps"] == 18 and case["runs"][0]["status"] == "ok"
+    assert proc.stdout.count("glue-adapter-bench: profile smoke") == 1  # only the main process reports
+
+
+def test_perf_benchmark_runs_both_sides_and_prints_ratios():
+    """Wiring only (tiny model, 64 rows): the numbers themselves come from `python -m suite perf`, never asserted."""
+    from suite import perf
+
+    rows = perf.compare(model="tiny", train_size=64, eval_size=48, max_length=32, batch_size=16, warmup=False)
+    assert [(r.method, r.side) for r in rows] == [("full", "engine"), ("full", "trainer"), ("seq_bn", "engine"),
+                                                  ("seq_bn", "trainer")]
+    assert all(r.train_samples_per_s > 0 and r.eval_samples_per_s > 0 and 0 <= r.accuracy <= 100 for r in rows)
+    text = perf.render(rows)
+    assert "| full | " in text and "x |" in text and "seq_bn / full training speed" in text
