@@ -89,6 +89,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {doc}")
     if not hasattr(config, "workerinput"):  # the controller owns results and files
         config.pluginmanager.register(ResultCollector(config.stash[SESSION]), "glue-bench-results")
+        _note_interrupts(config.stash[SESSION])
 
 
 def case_id(case) -> str:
@@ -152,13 +153,44 @@ class ResultCollector:
                 self.session.add(CaseResult.from_dict(json.loads(prop[1])))
 
 
+def _note_interrupts(bench: BenchSession) -> None:
+    """Remember a Ctrl-C ourselves: if pytest's own interrupt report fails (see below), the session would finish
+    with status OK, and an interrupted run must never write baselines."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        bench.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo):
+    """Work around a crash of pytest's interrupt report on Python 3.11: a KeyboardInterrupt thrown through pluggy's
+    hook wrappers can carry traceback entries without a line number (tb_lineno None), and formatting them raises
+    TypeError, which skipped the INTERRUPTED exit status. Unlink those entries before the report is built."""
+    tb = excinfo.value.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        if tb.tb_next.tb_lineno is None:
+            tb.tb_next = tb.tb_next.tb_next
+        else:
+            tb = tb.tb_next
+
+
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput") or SESSION not in config.stash:
         return
+    bench = config.stash[SESSION]
     try:
-        config.stash[FINISH_LINES] = config.stash[SESSION].finish(
-            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        config.stash[FINISH_LINES] = bench.finish(
+            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED or bench.interrupted)
     except SuiteError as exc:
         config.stash[FINISH_LINES] = [f"ERROR: {exc}"]
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -173,3 +205,10 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_sep("=", "glue-adapter-bench")
         for line in [text, *lines] if text else lines:
             terminalreporter.write_line(line)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """pytest-benchmark's machine info (in --benchmark-json / autosave) gets the versions and hardware that matter."""
+    from suite.results import hardware, package_versions
+
+    machine_info["glue_bench"] = {"versions": package_versions(), "hardware": hardware()}

@@ -24,7 +24,7 @@ from typing import Mapping
 
 from .errors import SuiteError
 from .synthetic import GENERATORS
-from .tasks import EvalSplit, Task
+from .tasks import Task
 
 DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
 SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
@@ -40,7 +40,7 @@ class TaskData:
 
     task: Task
     train: "datasets.Dataset"                 # noqa: F821
-    evals: Mapping[str, "datasets.Dataset"]   # EvalSplit.alias -> rows
+    evals: Mapping[str, "datasets.Dataset"]   # noqa: F821  EvalSplit.alias -> rows
     origin: str                               # where it came from, for provenance ("synthetic", "glue-dir:...", "hub:...")
     fingerprint: str                          # sha256 over every row used (train sample + eval), first 16 hex digits
 

@@ -9,7 +9,6 @@ periodic finiteness check of the loss. Devices and mixed precision go through ``
 from __future__ import annotations
 
 import functools
-import math
 import resource
 import time
 from dataclasses import dataclass

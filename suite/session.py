@@ -167,6 +167,7 @@ class BenchSession:
     results: list[CaseResult] = field(default_factory=list)
     _baseline_data: dict | None = None
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
+    interrupted: bool = False                    # set by the pytest layer on Ctrl-C
 
     def __post_init__(self):
         from .data import resolve_glue_dir

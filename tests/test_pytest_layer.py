@@ -1,7 +1,6 @@
 """End to end through pytest itself: selection, gating, the update workflow and option errors (tiny model)."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -23,7 +23,7 @@ import pytest
 from suite import baselines as bl
 from suite.errors import SuiteError
 
-from helpers import ROOT, clean_env, tiny_case
+from helpers import ROOT, clean_env
 from test_baselines import make_result
 
 GOOD_BASELINE = {"entries": {"sst2/full": {"mean": 50.0, "metric": "accuracy"}}, "schema": 1}

@@ -1,6 +1,5 @@
 """Reports: Markdown/HTML/plots from results, the merge of shards, the published context column, progress."""
 
-import json
 import shutil
 import subprocess
 

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 
 from suite.engine import run_case, train_flops_per_token
-from suite.methods import get_method
 from suite.profiles import cases, get_profile
 from suite.results import Params
 from suite.session import BenchSession, Options, device_for_worker, parse_shard

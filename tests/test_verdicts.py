@@ -11,7 +11,6 @@ from suite.profiles import get_profile
 from suite.results import CaseResult, RunResult
 from suite.session import BenchSession, Options
 
-from helpers import tiny_case
 from test_baselines import make_result
 
 
