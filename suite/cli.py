@@ -84,12 +84,9 @@ def run_diagnose(args) -> str:
 
     from . import diagnose as dg
     from .methods import split_list
-    from .session import ROOT, BenchSession, Options, parse_lr, parse_seeds
+    from .session import ROOT, BenchSession
 
-    options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.method,
-                      tasks=args.task, seeds=parse_seeds(args.seeds) if args.seeds else None,
-                      lr=parse_lr(args.lr) if args.lr else None)
-    session = BenchSession(options)
+    session = BenchSession(_options(args, methods=args.method, tasks=args.task))
     [case] = session.cases()
     full_case = session.reference_case(case)
     factors = split_list(args.factors)
@@ -106,11 +103,9 @@ def run_diagnose(args) -> str:
 
 def run_cases(args) -> str:
     """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes."""
-    from .session import BenchSession, Options, parse_lr, parse_seeds
+    from .session import BenchSession
 
-    session = BenchSession(Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
-                                   tasks=args.tasks, seeds=parse_seeds(args.seeds) if args.seeds else None,
-                                   lr=parse_lr(args.lr) if args.lr else None, results_json=args.results_json))
+    session = BenchSession(_options(args, methods=args.methods, tasks=args.tasks, results_json=args.results_json))
     for case in session.cases():
         session.add(session.run(case))
     from accelerate import PartialState
@@ -119,3 +114,12 @@ def run_cases(args) -> str:
         return ""
     lines = session.finish()
     return "\n".join([session.summary(), *lines])
+
+
+def _options(args, **fields):
+    """Session options from the shared command-line flags (profile, glue dir, model, seeds, lr) plus ``fields``."""
+    from .session import Options, parse_lr, parse_seeds
+
+    return Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model,
+                   seeds=parse_seeds(args.seeds) if args.seeds else None, lr=parse_lr(args.lr) if args.lr else None,
+                   **fields)

@@ -250,12 +250,6 @@ def variants(case: CaseSpec, full_case: CaseSpec, n_layers: int, factors=FACTORS
 
 # --- measuring and judging ---------------------------------------------------------------------------------
 
-def _paired(result: CaseResult, full: CaseResult) -> list[float]:
-    a = {r.seed: r.metrics.get(result.primary_metric) for r in result.runs if r.status == "ok"}
-    b = {r.seed: r.metrics.get(full.primary_metric) for r in full.runs if r.status == "ok"}
-    return [a[s] - b[s] for s in sorted(a) if s in b and a[s] is not None and b[s] is not None]
-
-
 @dataclass
 class FactorEffect:
     factor: str
@@ -353,13 +347,13 @@ def diagnose(case: CaseSpec, full_case: CaseSpec, profile: Profile, run: Callabl
     for r in (full, base):
         if not r.ok:
             raise SuiteError(f"diagnose: the reference run {r.key} failed ({r.error}); fix that first.")
-    base_gaps = _paired(base, full)
+    base_gaps = base.paired_diffs(full)
     vs, skipped = variants(case, full_case, num_layers(case.model), factors, budget)
     measured = []
     runs = []
     for v in vs:
         r = run(v.case)
-        g = _paired(r, full) if r.ok else []
+        g = r.paired_diffs(full) if r.ok else []
         measured.append((v, g))
         runs.append({"factor": v.factor, "label": v.label, "method": v.case.method, "lr": v.case.lr,
                      "epochs": v.case.epochs, "metric": r.metric().mean if r.ok else None,

@@ -275,7 +275,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     model.train()
     losses = []
     step = 0
-    samples = tokens = 0
+    samples = tokens = first_batch = 0
     t_start = t_after_first = time.perf_counter()
     try:
         for batches in epochs_batches:
@@ -292,6 +292,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                     if on_cuda:
                         torch.cuda.synchronize(device)
                     t_after_first = time.perf_counter()
+                    first_batch = len(idx)
                 else:
                     samples += len(idx)
                     tokens += sum(prepared.train.lengths[i] for i in idx)  # host-side: no device sync
@@ -318,9 +319,11 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     result.steps = step
     result.train_time_s = t_end - t_start
     timed = t_end - t_after_first
-    result.train_samples_per_s = world * (samples / timed if timed > 0 and samples else
-                                          len(prepared.train) / world / max(result.train_time_s, 1e-9))
-    result.train_tokens_per_s = world * tokens / timed if timed > 0 and tokens else 0.0
+    if samples and timed > 0:  # the headline leaves the first (warm-up) step out
+        rate, token_rate = samples / timed, tokens / timed
+    else:  # a one-step run has nothing but the warm-up step
+        rate, token_rate = first_batch / max(result.train_time_s, 1e-9), 0.0
+    result.train_samples_per_s, result.train_tokens_per_s = world * rate, world * token_rate  # all ranks
     peak = peak_flops(device)
     if peak and result.train_tokens_per_s:
         result.mfu = result.train_tokens_per_s * train_flops_per_token(result.params) / peak

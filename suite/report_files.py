@@ -47,9 +47,7 @@ def paired_gap(row: Row, table_rows: list[Row]) -> tuple[float, float] | None:
     full = next((x.result for x in table_rows if x.result.task == r.task and x.result.method == "full" and x.result.ok), None)
     if full is None or r.method == "full" or not r.ok:
         return None
-    a = {run.seed: run.metrics.get(r.primary_metric) for run in r.runs if run.status == "ok"}
-    b = {run.seed: run.metrics.get(full.primary_metric) for run in full.runs if run.status == "ok"}
-    diffs = [a[s] - b[s] for s in a if s in b and a[s] is not None and b[s] is not None]
+    diffs = r.paired_diffs(full)
     if not diffs:
         return None
     return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0)

@@ -114,6 +114,12 @@ class CaseResult:
         vals = [getattr(r, attr) for r in self.runs if r.status == "ok"]
         return statistics.fmean(vals) if vals else 0.0
 
+    def paired_diffs(self, reference: "CaseResult") -> list[float]:
+        """Per seed, this case's primary metric minus the reference's, for the seeds both ran successfully."""
+        a = {r.seed: r.metrics.get(self.primary_metric) for r in self.runs if r.status == "ok"}
+        b = {r.seed: r.metrics.get(reference.primary_metric) for r in reference.runs if r.status == "ok"}
+        return [a[s] - b[s] for s in sorted(a) if s in b and a[s] is not None and b[s] is not None]
+
     @property
     def params(self) -> Params | None:
         return next((r.params for r in self.runs if r.params is not None), None)
