@@ -58,6 +58,9 @@ def pytest_addoption(parser):
     g.addoption("--shard", default=None, type=_checked(parse_shard), metavar="I/N",
                 help="run only the I-th of N round-robin slices of the cases (CI matrix); merge the results files "
                      "with python -m suite report. Default: all cases")
+    g.addoption("--strict-baselines", action="store_true", default=False,
+                help="fail a case that has no usable baseline (no entry, stale, or one a dead model passes) instead "
+                     "of skipping it: CI uses this, so that a gate that compared nothing never ends green")
     g.addoption("--update-baselines", action="store_true", default=False,
                 help="re-measure the selected cases and rewrite only their baseline entries (atomically)")
     g.addoption("--results-json", default=None, metavar="PATH", help="write every case result to PATH")
@@ -78,6 +81,7 @@ def pytest_configure(config):
     options = Options(profile=o.profile, glue_dir=o.glue_dir, model=o.model, methods=o.methods, tasks=o.tasks,
                       seeds=o.seeds, lr=o.lr, shard=o.shard, tolerance=o.tolerance, max_gap=o.max_gap,
                       throughput_tolerance=o.throughput_tolerance, update_baselines=o.update_baselines,
+                      strict_baselines=o.strict_baselines,
                       results_json=o.results_json, report_dir=o.report_dir)
     if o.baselines_dir:
         options.baselines_dir = o.baselines_dir
@@ -184,15 +188,17 @@ def pytest_keyboard_interrupt(excinfo):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """The controller writes files and judges what needs every result (the gap gate under xdist and shards)."""
     config = session.config
     if hasattr(config, "workerinput") or SESSION not in config.stash:
         return
     bench = config.stash[SESSION]
-    try:
-        config.stash[FINISH_LINES] = bench.finish(
-            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED or bench.interrupted)
-    except SuiteError as exc:
-        config.stash[FINISH_LINES] = [f"ERROR: {exc}"]
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bench.interrupted
+    lines, broken = bench.finish(interrupted=interrupted)
+    config.stash[FINISH_LINES] = lines
+    if interrupted:
+        return
+    if broken or bench.gap_failures():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -1,9 +1,11 @@
 """GLUE benchmark cases: one per task x method of the selected profile (ids like ``sst2-seq_bn``).
 
 Each case trains and evaluates over the profile's seeds, records its figures through pytest-benchmark
-(``extra_info``) and fails when its primary metric falls below ``baseline - tolerance`` beyond seed noise,
-when it crashed, and (if asked) when an adapter trails full fine-tuning by more than ``--max-gap`` or training
-throughput fell by more than ``--throughput-tolerance`` on matching hardware.
+(``extra_info``) and is judged by ``suite.verdicts``: it fails on a regression beyond tolerance and seed noise,
+a degenerate run (no better than a constant prediction), a crash or a non-finite metric, and (if asked) when an
+adapter trails full fine-tuning by more than ``--max-gap`` or training throughput fell by more than
+``--throughput-tolerance`` on matching hardware. A case with no usable baseline compared nothing: it is skipped
+with the reason, or fails under ``--strict-baselines``.
 """
 
 import pytest
@@ -20,6 +22,10 @@ def test_glue(case, glue_session, benchmark, record_case):
     benchmark.extra_info.update(result.summary())
     record_case(result)
     verdict = glue_session.judge(result)
-    problems = ([verdict.message] if verdict.failed else []) + glue_session.gates(case, result)
+    benchmark.extra_info.update(verdict=verdict.status, baseline=verdict.baseline, delta=verdict.delta)
+    problems = ([verdict.message] if verdict.fails(glue_session.options.strict_baselines) else [])
+    problems += glue_session.gates(case, result)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+    if verdict.unjudged:
+        pytest.skip(verdict.message)

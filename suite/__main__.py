@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="Markdown + HTML report and plots from one or more results files (merged)")
     rep.add_argument("results", nargs="+", help="files written by --results-json (shards of one run are merged)")
     rep.add_argument("--out", default="results/report", help="folder for report.md, report.html and the PNG plots")
+    rep.add_argument("--max-gap", default=None, help="fail (exit 1) an adapter trailing full fine-tuning by more "
+                     "than POINTS in the merged results")
+    rep.add_argument("--strict-baselines", action="store_true", help="exit 1 when a case had no usable baseline")
     dg = sub.add_parser("diagnose", help="why does an adapter trail full fine-tuning? pitfall checks + sweeps")
     dg.add_argument("--task", required=True)
     dg.add_argument("--method", required=True, help="an adapter method or config string, e.g. seq_bn[leave_out=[2,3,4,5]]")
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--seeds", default=None)
     rn.add_argument("--lr", default=None)
     rn.add_argument("--results-json", default=None)
+    rn.add_argument("--tolerance", default=None)
+    rn.add_argument("--max-gap", default=None)
+    rn.add_argument("--baselines-dir", default=None)
+    rn.add_argument("--strict-baselines", action="store_true")
+    rn.add_argument("--update-baselines", action="store_true")
     args = parser.parse_args(argv)
     try:
         from . import cli
@@ -70,13 +78,23 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
         elif args.command == "report":
             paths = args.results[1:] if args.results[0] == "merge" else args.results  # "report merge a.json b.json"
-            print(cli.make_report(paths, args.out))
+            from .session import parse_max_gap
+
+            text, failed = cli.make_report(paths, args.out, strict=args.strict_baselines,
+                                           max_gap=parse_max_gap(args.max_gap) if args.max_gap else None)
+            print(text)
+            return 1 if failed else 0
         elif args.command == "diagnose":
             print(cli.run_diagnose(args))
         elif args.command == "run":
-            text = cli.run_cases(args)
+            from .session import parse_max_gap, parse_tolerance
+
+            args.tolerance = parse_tolerance(args.tolerance) if args.tolerance else None
+            args.max_gap = parse_max_gap(args.max_gap) if args.max_gap else None
+            text, status = cli.run_cases(args)
             if text:
                 print(text)
+            return status
         elif args.command == "perf":
             from . import perf
 

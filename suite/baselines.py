@@ -1,83 +1,69 @@
-"""Baseline store and verdicts.
+"""Baseline files: load, validate, key, update. Judging lives in ``suite.verdicts``.
 
 One JSON file per profile, ``baselines/<profile>.json``, pretty-printed with sorted keys so that an update reads
-well in review. Entries are keyed ``task/method``. Files are only ever written by an explicit update: the new
-content goes to a temporary file in the same folder and is renamed over the old one (never half-written),
-under an exclusive lock so that concurrent updaters lose no entry. Fields the suite does not know are kept.
+well in review. Entries are keyed by what they measure: ``task/method@model`` (a run with another model neither
+overwrites nor stales the profile's entries). Files are only ever written by an explicit update: the new content
+goes to a temporary file in the same folder and is renamed over the old one (never half-written), under an
+exclusive lock so that concurrent updaters lose no entry. Fields the suite does not know are kept.
 
-Quality is higher-is-better: a case regresses when ``mean < baseline - tolerance`` (points, 0-100 scale).
+Every field the suite reads is validated by a declared JSON Schema (``ENTRY_SCHEMA``) when the file is loaded,
+before any training: finite numbers only (NaN and Infinity are refused), metric values inside the metric's
+range, no duplicate keys. A broken file is one line with its path, the problem and how to restore it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from .errors import SuiteError
 from .results import CaseResult
 
-SCHEMA = 1
-STALE_VERSION_PACKAGES = ("torch", "transformers", "adapters", "datasets")
+SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/method
+
+_NUM = {"type": "number"}
+_NONNEG = {"type": "number", "minimum": 0}
+ENTRY_SCHEMA = {
+    "type": "object",
+    "required": ["metric", "mean"],
+    "properties": {
+        "metric": {"type": "string", "minLength": 1},
+        "mean": _NUM,
+        "sd": _NONNEG,
+        "n": {"type": "integer", "minimum": 1},
+        "values": {"type": "array", "items": _NUM, "minItems": 1},
+        "metrics": {"type": "object", "additionalProperties": _NUM},
+        "floor": _NUM,
+        "tolerance": _NONNEG,
+        "config_hash": {"type": "string"},
+        "config": {"type": "object"},
+        "data_fingerprint": {"type": "string"},
+        "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+        "throughput": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": _NONNEG}},
+        "provenance": {"type": "object", "properties": {
+            "seeds": {"type": "array", "items": {"type": "integer"}},
+            "date": {"type": ["string", "null"]}, "git_commit": {"type": ["string", "null"]},
+            "hardware": {"type": ["string", "null"]}, "data_origin": {"type": ["string", "null"]}}},
+        "noise": {"type": "object"},
+    },
+}
+FILE_SCHEMA = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {"schema": {"type": "integer"}, "profile": {"type": "string"},
+                   "entries": {"type": "object", "additionalProperties": ENTRY_SCHEMA}},
+}
 
 
-@dataclass
-class Verdict:
-    key: str
-    status: str                  # pass | regression | improved | no-baseline | stale | failed | updated
-    metric: str = ""
-    measured: float | None = None
-    baseline: float | None = None
-    tolerance: float | None = None
-    reasons: list[str] = field(default_factory=list)   # what differs, for stale; the error, for failed
-    n: int = 0                   # seeds behind the measured mean
-    baseline_n: int = 0          # seeds behind the baseline mean
-    p_value: float | None = None  # one-sided Welch t-test of the change, when both sides have >= 2 seeds
-
-    @property
-    def delta(self) -> float | None:
-        if self.measured is None or self.baseline is None:
-            return None
-        return self.measured - self.baseline
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("regression", "failed")
-
-    @property
-    def message(self) -> str:
-        if self.status == "failed":
-            return f"{self.key}: run failed: {'; '.join(self.reasons)}"
-        if self.status == "no-baseline":
-            return f"{self.key}: no baseline entry; measured {self.metric} = {self.measured:.2f} (run with --update-baselines to record it)"
-        if self.status == "stale":
-            return f"{self.key}: baseline is stale, not compared ({'; '.join(self.reasons)}); re-record with --update-baselines"
-        if self.status == "updated":
-            return f"{self.key}: baseline will be updated to {self.metric} = {self.measured:.2f}"
-        where = {"regression": "below baseline - tolerance", "improved": "above baseline + tolerance",
-                 "pass": "within baseline ± tolerance"}[self.status]
-        if self.p_value is None:
-            sure = f"n={self.n} vs {self.baseline_n} seeds, no seed-noise estimate"
-        else:
-            sure = f"n={self.n} vs {self.baseline_n} seeds, one-sided Welch p={self.p_value:.3g}"
-        if self.status == "pass" and abs(self.delta) > self.tolerance:
-            where = "beyond the tolerance but inside seed noise (p >= 0.05)"
-        return (f"{self.key}: {self.status}: {self.metric} = {self.measured:.2f}, baseline {self.baseline:.2f}, "
-                f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure})")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Verdict":
-        return cls(d["key"], d["status"], d.get("metric", ""), d.get("measured"), d.get("baseline"), d.get("tolerance"),
-                   list(d.get("reasons") or []), d.get("n", 0), d.get("baseline_n", 0), d.get("p_value"))
-
-    def to_dict(self) -> dict:
-        return {"key": self.key, "status": self.status, "metric": self.metric, "measured": self.measured,
-                "baseline": self.baseline, "tolerance": self.tolerance, "delta": self.delta, "reasons": self.reasons,
-                "n": self.n, "baseline_n": self.baseline_n, "p_value": self.p_value, "message": self.message}
+def entry_key(result: CaseResult) -> str:
+    """What an entry measures: ``task/method@model``."""
+    return f"{result.task}/{result.method}@{result.config.get('model')}"
 
 
 # --- files -------------------------------------------------------------------------------------------------
@@ -89,33 +75,83 @@ def baseline_path(directory: str | os.PathLike, profile: str) -> Path:
 def load(path: str | os.PathLike) -> dict:
     """The whole file as a dict; an empty store when the file does not exist. A broken file is a SuiteError."""
     path = Path(path)
-    if not path.exists():
+    fix = f"Restore it with `git checkout -- {path}` or delete it and re-record with --update-baselines."
+    if not path.exists() and not path.is_symlink():
         return {"schema": SCHEMA, "entries": {}}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"Baseline file {path} is not valid JSON ({exc}). Restore it with `git checkout -- {path}` "
-                         "or delete it and re-record with --update-baselines.") from None
-    problem = _schema_problem(data)
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise SuiteError(f"Baseline file {path} is a folder, not a file. Move it away; baselines are "
+                         f"<profile>.json files.") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"Baseline file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}). {fix}") from None
+    except OSError as exc:
+        raise SuiteError(f"Baseline file {path} cannot be read ({exc.strerror}). Check its permissions.") from None
+    try:
+        data = parse_strict(text)
+    except ValueError as exc:
+        raise SuiteError(f"Baseline file {path} is not valid JSON ({one_line(exc)}). {fix}") from None
+    problem = schema_problem(data)
     if problem:
-        raise SuiteError(f"Baseline file {path} has the wrong shape ({problem}). Restore it with "
-                         f"`git checkout -- {path}` or delete it and re-record with --update-baselines.")
+        raise SuiteError(f"Baseline file {path} is not a valid baseline file ({problem}). {fix}")
     return data
 
 
-def _schema_problem(data) -> str | None:
-    if not isinstance(data, dict):
-        return "top level is not an object"
-    if not isinstance(data.get("entries"), dict):
-        return "no 'entries' object"
+def one_line(exc, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse_strict(text: str):
+    """JSON as the suite accepts it: no NaN/Infinity, no duplicate keys, no absurd nesting. ValueError otherwise."""
+    def no_constants(name):
+        raise ValueError(f"{name} is not a number the suite accepts")
+
+    def no_duplicates(pairs):
+        seen = {}
+        for k, v in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen[k] = v
+        return seen
+
+    try:
+        return json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def schema_problem(data) -> str | None:
+    """The first problem of a baseline document, in words (None: valid): the schema, then finiteness and ranges."""
+    import jsonschema
+
+    from .verdicts import metric_range
+
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FILE_SCHEMA).iter_errors(data))
+    except RecursionError:
+        return "nested too deeply"
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        return f"{where}: {one_line(error.message)}"
     for key, entry in data["entries"].items():
-        if not isinstance(entry, dict):
-            return f"entry '{key}' is not an object"
-        if not isinstance(entry.get("mean"), (int, float)) or isinstance(entry.get("mean"), bool):
-            return f"entry '{key}' has no numeric 'mean'"
-        tol = entry.get("tolerance")
-        if tol is not None and (not isinstance(tol, (int, float)) or tol < 0):
-            return f"entry '{key}' has a tolerance that is not a number >= 0"
+        checks = [("mean", entry["mean"]), ("floor", entry.get("floor"))]
+        checks += [(f"values[{i}]", v) for i, v in enumerate(entry.get("values") or [])]
+        checks += [(f"metrics.{k}", v) for k, v in (entry.get("metrics") or {}).items()]
+        for name, value in checks:
+            if value is None:
+                continue
+            lo, hi = metric_range(name.split(".", 1)[1] if name.startswith("metrics.") else entry["metric"])
+            if not math.isfinite(value) or not lo <= value <= hi:
+                return f"entry '{key}': {name} = {value} is outside {lo:g}..{hi:g}"
+        for name in ("sd", "tolerance"):
+            if name in entry and not math.isfinite(entry[name]):
+                return f"entry '{key}': {name} is not finite"
+        if "n" in entry and "values" in entry and entry["n"] != len(entry["values"]):
+            return f"entry '{key}': n = {entry['n']} but {len(entry['values'])} values"
+        seeds = (entry.get("provenance") or {}).get("seeds")
+        if seeds is not None and "values" in entry and len(seeds) != len(entry["values"]):
+            return f"entry '{key}': {len(seeds)} seeds but {len(entry['values'])} values"
     return None
 
 
@@ -160,13 +196,15 @@ def locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-# --- entries and verdicts ----------------------------------------------------------------------------------
+
+# --- entries ------------------------------------------------------------------------------------------------
 
 def entry_from_result(result: CaseResult) -> dict:
     stat = result.metric()
     prov = result.provenance or {}
     hw = prov.get("hardware", {})
-    return {
+    floor = (result.floor or {}).get(result.primary_metric)
+    entry = {
         "metric": result.primary_metric,
         "mean": round(stat.mean, 4),
         "sd": round(stat.sd, 4),
@@ -181,114 +219,42 @@ def entry_from_result(result: CaseResult) -> dict:
             "train_samples_per_s": round(result.mean_of("train_samples_per_s"), 2),
             "eval_samples_per_s": round(result.mean_of("eval_samples_per_s"), 2)}},
         "provenance": {"date": prov.get("date"), "git_commit": (prov.get("git") or {}).get("commit"),
-                       "hardware": hw.get("fingerprint"), "seeds": [r.seed for r in result.runs],
+                       "hardware": hw.get("fingerprint"), "seeds": [r.seed for r in result.runs if r.status == "ok"],
                        "data_origin": result.data_origin},
     }
+    if floor is not None:
+        entry["floor"] = round(float(floor), 4)
+    return entry
 
 
-def _release(version: str | None) -> str | None:
-    return version.split("+", 1)[0] if version else version
+def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult],
+           refuse: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Rewrite the entries of the given results, keep everything else. Returns (updated keys, refused lines).
 
-
-def stale_reasons(result: CaseResult, entry: dict) -> list[str]:
-    reasons = []
-    if entry.get("config_hash") and entry["config_hash"] != result.config_hash:
-        old = entry.get("config") or {}
-        diffs = [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in sorted(result.config.items()) if old.get(k) != v]
-        reasons.append("config changed" + (f" ({', '.join(diffs)})" if diffs and old else f" (hash {entry['config_hash']} -> {result.config_hash})"))
-    if entry.get("data_fingerprint") and result.data_fingerprint and entry["data_fingerprint"] != result.data_fingerprint:
-        reasons.append(f"data changed (fingerprint {entry['data_fingerprint']} -> {result.data_fingerprint})")
-    old_v = entry.get("versions") or {}
-    new_v = (result.provenance or {}).get("versions", {})
-    for pkg in STALE_VERSION_PACKAGES:
-        if old_v.get(pkg) and new_v.get(pkg) and _release(old_v[pkg]) != _release(new_v[pkg]):
-            reasons.append(f"{pkg} {old_v[pkg]} -> {new_v[pkg]}")
-    return reasons
-
-
-ALPHA = 0.05  # significance level of the seed-noise test
-
-
-def change_p_value(measured, baseline_mean: float, baseline_sd: float, baseline_n: int, direction: str) -> float | None:
-    """One-sided Welch t-test that the measured mean is below ("less") or above ("greater") the baseline's.
-
-    None when either side has fewer than 2 seeds (no estimate of seed noise) or both sides show no spread at all.
-    """
-    if measured.n < 2 or baseline_n < 2 or (measured.sd == 0 and baseline_sd == 0):
-        return None
-    from scipy.stats import ttest_ind_from_stats
-
-    return float(ttest_ind_from_stats(measured.mean, measured.sd, measured.n, baseline_mean, baseline_sd, baseline_n,
-                                      equal_var=False, alternative=direction).pvalue)
-
-
-def judge(result: CaseResult, entry: dict | None, *, tolerance: float, tolerance_override: float | None = None,
-          updating: bool = False) -> Verdict:
-    """Compare one case with its baseline entry. Tolerance: command line > entry > profile.
-
-    The rule: a regression is a drop of more than the tolerance that is also distinguishable from seed noise.
-    With >= 2 seeds on both sides, "distinguishable" means a one-sided Welch t-test at ALPHA; with a single
-    seed there is no noise estimate and the tolerance alone decides (on CPU the same seed reproduces the
-    same number, so the tolerance then only absorbs float drift between machines). "improved" mirrors it.
-    """
-    metric = result.primary_metric
-    if not result.ok:
-        return Verdict(result.key, "failed", metric, reasons=[result.error or "unknown error"])
-    stat = result.metric()
-    measured = stat.mean
-    if updating:
-        return Verdict(result.key, "updated", metric, measured, entry.get("mean") if entry else None, n=stat.n)
-    if entry is None:
-        return Verdict(result.key, "no-baseline", metric, measured, n=stat.n)
-    tol = tolerance_override if tolerance_override is not None else entry.get("tolerance", tolerance)
-    if tol is None:
-        tol = tolerance
-    base_n = int(entry.get("n") or 1)
-    verdict = Verdict(result.key, "pass", metric, measured, float(entry["mean"]), float(tol), n=stat.n,
-                      baseline_n=base_n)
-    if entry.get("metric") not in (None, metric):
-        verdict.status, verdict.reasons = "stale", [f"metric changed ({entry.get('metric')} -> {metric})"]
-        return verdict
-    reasons = stale_reasons(result, entry)
-    if reasons:
-        verdict.status, verdict.reasons = "stale", reasons
-        return verdict
-    if abs(verdict.delta) > verdict.tolerance:
-        direction = "less" if verdict.delta < 0 else "greater"
-        verdict.p_value = change_p_value(stat, verdict.baseline, float(entry.get("sd") or 0.0), base_n, direction)
-        if verdict.p_value is None or verdict.p_value < ALPHA:
-            verdict.status = "regression" if verdict.delta < 0 else "improved"
-    return verdict
-
-
-def throughput_change(result: CaseResult, entry: dict | None) -> float | None:
-    """Relative change (%) of training samples/s against the entry's figure for this hardware; None if it has none."""
-    fp = ((result.provenance or {}).get("hardware") or {}).get("fingerprint")
-    ref = ((entry or {}).get("throughput") or {}).get(fp) or {}
-    base = ref.get("train_samples_per_s")
-    if not base or not result.ok:
-        return None
-    return 100.0 * (result.mean_of("train_samples_per_s") / base - 1.0)
-
-
-def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult]) -> tuple[list[str], list[str]]:
-    """Rewrite the entries of the given results, keep everything else. Returns (updated keys, refused keys)."""
+    ``refuse``: result key -> why it must not be recorded (failed, degenerate: decided by ``suite.verdicts``).
+    Whatever the caller says, an entry that would not pass the file's own validation is never written."""
     path = Path(path)
+    refuse = refuse or {}
     updated, refused = [], []
     with locked(path):
         data = load(path)
-        data.setdefault("schema", SCHEMA)
+        data["schema"] = SCHEMA
         data.setdefault("profile", profile)
         for result in results:
-            if not result.ok:
-                refused.append(f"{result.key} ({result.error})")
+            key = entry_key(result)
+            if not result.ok or result.key in refuse:
+                refused.append(f"{key} ({refuse.get(result.key) or result.error})")
                 continue
-            entry = data["entries"].get(result.key, {})
+            entry = dict(data["entries"].get(key, {}))
             new = entry_from_result(result)
             new["throughput"] = {**(entry.get("throughput") or {}), **new["throughput"]}  # other hardware stays
             entry.update(new)  # unknown fields (and a hand-set tolerance) stay
-            data["entries"][result.key] = entry
-            updated.append(result.key)
+            problem = schema_problem({"entries": {key: entry}})
+            if problem:
+                refused.append(f"{key} ({problem})")
+                continue
+            data["entries"][key] = entry
+            updated.append(key)
         if updated:
             write_atomic(path, data)
     return updated, refused

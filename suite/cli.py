@@ -6,6 +6,7 @@ from pathlib import Path
 
 from . import baselines as bl
 from . import report
+from . import verdicts as vd
 from .profiles import get_profile
 
 
@@ -22,15 +23,17 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
     if not entries:
         return f"{path}: no entries (record them with pytest benchmarks --profile {prof.name} --update-baselines)"
     lines = [f"{path}: {len(entries)} entries (profile {prof.name}, default tolerance {prof.tolerance:.2f} points)",
-             "| case | metric | mean | sd | n | tolerance | config | recorded | commit | hardware |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | metric | mean | sd | n | floor | margin | tolerance | config | recorded | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(entries):
         e = entries[key]
         p = e.get("provenance") or {}
         tol = e.get("tolerance", prof.tolerance_for(key.split("/", 1)[0]))
+        floor = e.get("floor")
+        margin = "?" if floor is None else f"{e['mean'] - floor:+.2f}" + (" DEAD" if e["mean"] <= floor + tol else "")
         lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
-                     f"| {tol:.2f} | {e.get('config_hash', '?')} | {(p.get('date') or '?')[:10]} "
-                     f"| {(p.get('git_commit') or '?')[:10]} | {p.get('hardware', '?')} |")
+                     f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} | {e.get('config_hash', '?')} "
+                     f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
     return "\n".join(lines)
 
 
@@ -42,41 +45,63 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
     entries = bl.load(path)["entries"]
     lines = [f"update of {path} from {results_path}:"]
     kinds = {}
-    for r in results:
-        old = entries.get(r.key)
-        if not r.ok:
-            kinds[r.key] = "refused"
-            lines.append(f"- {r.key}: would NOT be written (failed run: {r.error})")
+    prof = get_profile(profile) if profile in _profiles() else None
+    for row in file_rows:
+        r = row.result
+        key = bl.entry_key(r)
+        old = entries.get(key)
+        policy = vd.Policy(tolerance=prof.tolerance_for(r.task) if prof else 0.0, updating=True)
+        verdict = vd.judge(r, old, policy)
+        if verdict.status != "updated":
+            kinds[key] = "refused"
+            lines.append(f"- {key}: would NOT be written ({verdict.message})")
             continue
         new = bl.entry_from_result(r)
         if old is None:
-            kinds[r.key] = "new"
-            lines.append(f"- {r.key}: new entry, {new['metric']} = {new['mean']:.2f} (n={new['n']})")
+            kinds[key] = "new"
+            lines.append(f"- {key}: new entry, {new['metric']} = {new['mean']:.2f} (n={new['n']})")
             continue
         changes = []
         if old.get("mean") != new["mean"]:
             changes.append(f"{new['metric']} {old.get('mean'):.2f} -> {new['mean']:.2f} ({new['mean'] - old.get('mean', 0):+.2f})")
         if old.get("sd") != new["sd"] or old.get("n") != new["n"]:
             changes.append(f"sd/n {old.get('sd')}/{old.get('n')} -> {new['sd']}/{new['n']}")
-        changes += bl.stale_reasons(r, old)
-        kinds[r.key] = "changed" if changes else "unchanged"
-        lines.append(f"- {r.key}: " + ("; ".join(changes) if changes else "unchanged (provenance and throughput only)"))
-    untouched = sorted(set(entries) - {r.key for r in results})
+        changes += vd.stale_reasons(r, old) + vd.release_changes(r, old)
+        kinds[key] = "changed" if changes else "unchanged"
+        lines.append(f"- {key}: " + ("; ".join(changes) if changes else "unchanged (provenance and throughput only)"))
+    untouched = sorted(set(entries) - {bl.entry_key(r) for r in results})
     if untouched:
         lines.append(f"- untouched: {', '.join(untouched)}")
     return "\n".join(lines), kinds
 
 
-def make_report(results_paths, out_dir) -> str:
+def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False) -> tuple[str, bool]:
+    """Merge results files (shards), write the report, and judge what needs all results together: the verdicts
+    as recorded, and --max-gap over the merged set. Returns (text, whether the merged run fails)."""
     from .report_files import write_report
+    from .session import render_summary
 
     profile, rows = report.merge(results_paths)
+    _check_out_dir(out_dir)
     files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
-    counts = {}
-    for row in rows:
-        counts[row.verdict.status] = counts.get(row.verdict.status, 0) + 1
-    return "\n".join([report.to_text(rows), "verdicts: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-                      *[f"wrote {f}" for f in files]])
+    gaps = vd.gap_failures([row.result for row in rows], max_gap)
+    failed = vd.failing(rows, strict=strict, extra_failures=gaps)
+    text = render_summary(rows, profile, gap_failures=gaps, strict=strict) if rows else "no cases"
+    return "\n".join([text, *[f"wrote {f}" for f in files]]), failed
+
+
+def _check_out_dir(out_dir) -> None:
+    from .errors import SuiteError
+
+    p = Path(out_dir)
+    if p.exists() and not p.is_dir():
+        raise SuiteError(f"--out {p} is a file; name a folder for the report.")
+
+
+def _profiles():
+    from .profiles import PROFILES
+
+    return PROFILES
 
 
 def run_diagnose(args) -> str:
@@ -101,19 +126,23 @@ def run_diagnose(args) -> str:
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])
 
 
-def run_cases(args) -> str:
-    """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes."""
+def run_cases(args) -> tuple[str, int]:
+    """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes.
+    Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise."""
     from .session import BenchSession
 
-    session = BenchSession(_options(args, methods=args.methods, tasks=args.tasks, results_json=args.results_json))
+    session = BenchSession(_options(args, methods=args.methods, tasks=args.tasks, results_json=args.results_json,
+                                    tolerance=args.tolerance, max_gap=args.max_gap,
+                                    strict_baselines=args.strict_baselines, update_baselines=args.update_baselines,
+                                    **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {})))
     for case in session.cases():
         session.add(session.run(case))
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
-        return ""
-    lines = session.finish()
-    return "\n".join([session.summary(), *lines])
+        return "", 0
+    lines, broken = session.finish()
+    return "\n".join([session.summary(), *lines]), 1 if (broken or session.failed()) else 0
 
 
 def _options(args, **fields):

@@ -384,8 +384,11 @@ def run_case(case: CaseSpec, log: Callable[[str], None] | None = None, show_prog
     prepared = _prepare(case)
     prepare_s = time.perf_counter() - t0  # ~0 when this process already prepared the task
     runs = [run_seed(case, seed, prepared, log, show_progress=show_progress) for seed in case.seeds]
+    task = prepared.task
+    floor = {task.metric_key(name, split): round(value, 4) for split in task.eval_splits
+             for name, value in glue_metrics.trivial_scores(task, prepared.evals[split.alias].labels).items()}
     return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
                       primary_metric=prepared.task.primary_key, config=case.config(), config_hash=case.config_hash,
                       runs=runs, data_fingerprint=prepared.data.fingerprint, data_origin=prepared.data.origin,
                       provenance=provenance(), prepare_time_s=prepare_s,
-                      data_cache="hit" if prepared.from_cache else "miss")
+                      data_cache="hit" if prepared.from_cache else "miss", floor=floor)

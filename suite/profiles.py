@@ -34,9 +34,11 @@ class Profile:
     # optimisation (AdamW, linear decay after warmup)
     epochs: int = 3
     adapter_epochs: int | None = None       # adapters often need longer training; None: same as epochs
+    task_epochs: Mapping[str, int] = field(default_factory=dict)  # per-task overrides (both families): small tasks
     batch_size: int = 32
     eval_batch_size: int = 256              # inference only: large batches are cheap
     lr: Mapping[str, float] = field(default_factory=lambda: {"full": 5e-5, "adapter": 1e-3})  # by method family
+    task_lr: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per task: {family or method: rate}
     warmup_ratio: float = 0.06              # as in the adapter and LoRA papers' GLUE recipes
     weight_decay: float = 0.01
     seeds: tuple[int, ...] = (0,)
@@ -56,7 +58,9 @@ class Profile:
             raise SuiteError(f"Profile {self.name}: lr needs a rate for {', '.join(sorted(missing))}.")
 
 
-    def epochs_for(self, method: Method) -> int:
+    def epochs_for(self, method: Method, task: str | None = None) -> int:
+        if task in self.task_epochs:
+            return self.task_epochs[task]
         return self.adapter_epochs if self.adapter_epochs and method.family == "adapter" else self.epochs
 
     def tolerance_for(self, task: str) -> float:
@@ -126,10 +130,14 @@ _PROFILES = {
             description="embedded MiniLM on real GLUE (--glue-dir or the Hub), full dev sets; a laptop or CI",
             data="glue",
             tasks=("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"),
-            train_size={"sst2": 4000, "mnli": 8000, "qnli": 4000, "qqp": 8000, "cola": 4000, "stsb": 4000},
+            # every floor cleared by well over the tolerance on the real GLUE copy (README "Baselines and
+            # verdicts"): 2 epochs on 4,000 rows left full FT on CoLA at MCC 0 and RTE at chance, so the small
+            # tasks train on all their rows for longer
+            train_size={"sst2": 4000, "mnli": 8000, "qnli": 4000, "qqp": 8000},
             eval_size=None,
             max_length=128,
             epochs=2,
+            task_epochs={"cola": 3, "stsb": 3, "mrpc": 5, "rte": 8, "mnli": 4, "wnli": 5},
             tolerance=1.5,      # single seed on CPU; SST-2 dev has 872 rows (0.11 points each)
             # small dev sets (RTE 277, MRPC 408, WNLI 71 rows) and correlation metrics move more per flipped example
             task_tolerance={"cola": 3.0, "mrpc": 3.0, "rte": 3.0, "stsb": 2.0, "wnli": 5.0},
@@ -163,11 +171,15 @@ def get_profile(name: str) -> Profile:
     return lookup("profile", name, PROFILES)
 
 
-def resolve_lr(profile: Profile, method: Method, overrides: Mapping[str, float] | None = None) -> float:
-    """Learning rate of a method: --lr for the method, --lr for its family, the profile's rate for the method,
-    the method's own default, the profile's rate for the family; the first that is set."""
+def resolve_lr(profile: Profile, method: Method, overrides: Mapping[str, float] | None = None,
+               task: str | None = None) -> float:
+    """Learning rate of a method: --lr for the method, --lr for its family, the profile's rate for the method or
+    family on this task, the profile's rate for the method, the method's own default, the profile's rate for the
+    family; the first that is set."""
     o = overrides or {}
-    for value in (o.get(method.name), o.get(method.family), profile.lr.get(method.name), method.default_lr):
+    per_task = profile.task_lr.get(task, {}) if task else {}
+    for value in (o.get(method.name), o.get(method.family), per_task.get(method.name), per_task.get(method.family),
+                  profile.lr.get(method.name), method.default_lr):
         if value is not None:
             return value
     return profile.lr[method.family]
@@ -186,9 +198,9 @@ def cases(profile: Profile, *, tasks=None, methods: list[Method] | None = None, 
             out.append(CaseSpec(
                 profile=profile.name, task=t, method=m.name, adapter_config=m.adapter_config,
                 model=model or profile.model, data=profile.data, train_size=profile.train_size.get(t),
-                eval_size=profile.eval_size, max_length=profile.max_length, epochs=profile.epochs_for(m),
+                eval_size=profile.eval_size, max_length=profile.max_length, epochs=profile.epochs_for(m, t),
                 batch_size=profile.batch_size, eval_batch_size=profile.eval_batch_size,
-                lr=resolve_lr(profile, m, lr_overrides), warmup_ratio=profile.warmup_ratio,
+                lr=resolve_lr(profile, m, lr_overrides, t), warmup_ratio=profile.warmup_ratio,
                 weight_decay=profile.weight_decay, seeds=tuple(seeds or profile.seeds),
                 glue_dir=str(glue_dir) if glue_dir else None,
                 backbone_lr=(lr_overrides or {}).get("full", profile.lr["full"]) if m.is_hybrid else None,

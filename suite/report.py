@@ -1,63 +1,22 @@
 """Rendering results: the summary table (terminal and Markdown) and the results JSON.
 
-One row type, pure renderers. The adapter gap is computed here from rows of the same run: for every adapter
-row, its primary metric minus full fine-tuning's on the same task (same model, head, data and seeds).
+Pure renderers over ``suite.verdicts.Row``: every number they show (verdict, gap, speed ratio) was computed by
+``suite.verdicts``; nothing here judges.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Iterable
 
-from .baselines import Verdict, write_atomic
+from .baselines import one_line, parse_strict, write_atomic
 from .errors import SuiteError
 from .results import CaseResult
+from .verdicts import Row, Verdict, rows
 
 RESULTS_SCHEMA = 1
-
-
-@dataclass
-class Row:
-    result: CaseResult
-    verdict: Verdict
-    gap: float | None          # adapter minus full fine-tuning, points; None for full or when full did not run
-    speed: float | None = None  # adapter train samples/s divided by full fine-tuning's, same run
-    throughput_change: float | None = None  # % vs the baseline's figure on this hardware; None: no such figure
-
-
-def _full_refs(results: list[CaseResult]) -> dict[str, CaseResult]:
-    return {r.task: r for r in results if r.method == "full" and r.ok}
-
-
-def _paired(r: CaseResult, ref: CaseResult | None) -> bool:
-    return (r.method != "full" and r.ok and ref is not None and ref.config.get("seeds") == r.config.get("seeds")
-            and ref.config.get("model") == r.config.get("model") and ref.data_fingerprint == r.data_fingerprint)
-
-
-def gaps(results: Iterable[CaseResult]) -> dict[str, float]:
-    """key -> gap to full fine-tuning in the same run (same model, data, seeds), on the primary metric."""
-    results = list(results)
-    full = _full_refs(results)
-    return {r.key: r.metric().mean - full[r.task].metric().mean for r in results if _paired(r, full.get(r.task))}
-
-
-def speed_ratios(results: Iterable[CaseResult]) -> dict[str, float]:
-    """key -> training samples/s of the method divided by full fine-tuning's in the same run."""
-    results = list(results)
-    full = _full_refs(results)
-    return {r.key: r.mean_of("train_samples_per_s") / full[r.task].mean_of("train_samples_per_s")
-            for r in results if _paired(r, full.get(r.task)) and full[r.task].mean_of("train_samples_per_s") > 0}
-
-
-def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict],
-         throughput_changes: dict[str, float | None] | None = None) -> list[Row]:
-    results = list(results)
-    g, sp = gaps(results), speed_ratios(results)
-    tc = throughput_changes or {}
-    return [Row(r, verdicts[r.key], g.get(r.key), sp.get(r.key), tc.get(r.key)) for r in results]
 
 
 COLUMNS = ("task", "method", "metric", "value", "baseline", "delta", "tol", "verdict", "gap_vs_full",
@@ -116,22 +75,39 @@ def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None
 def load_results(path: str | Path) -> tuple[str, list[Row]]:
     """A file written by --results-json: its profile and rows (verdicts as judged when it ran)."""
     path = Path(path)
+    what = "a results file written by pytest benchmarks --results-json PATH"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        results = [CaseResult.from_dict(c) for c in doc["cases"]]
-        verdicts = [Verdict.from_dict(c["verdict"]) if c.get("verdict") else Verdict(r.key, "unknown")
-                    for c, r in zip(doc["cases"], results)]
-        profile = doc["profile"]
+        doc = parse_strict(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SuiteError(f"Results file {path} does not exist; write one with pytest benchmarks --results-json PATH.") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path} is not a results file written by --results-json ({type(exc).__name__}: {exc}).") from None
-    return profile, rows(results, {r.key: v for r, v in zip(results, verdicts)},
-                         {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])})
+    except IsADirectoryError:
+        raise SuiteError(f"{path} is a folder; expected {what}.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SuiteError(f"{path} is not {what} ({one_line(exc)}).") from None
+    try:
+        if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+            raise TypeError("no 'cases' list")
+        profile = doc["profile"]
+        if not isinstance(profile, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", profile):
+            raise TypeError(f"profile {str(profile)[:40]!r} is not a profile name")
+        results = [CaseResult.from_dict(c) for c in doc["cases"]]
+        for r in results:
+            if not isinstance(r.key, str) or not isinstance(r.config, dict) or not isinstance(r.runs, list):
+                raise TypeError("a case lacks key, config or runs")
+            r.metric()  # per-seed metrics must be numbers
+        verdicts = [Verdict.from_dict(c["verdict"]) if c.get("verdict") else Verdict(r.key, "unknown")
+                    for c, r in zip(doc["cases"], results)]
+        tchanges = {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])}
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SuiteError(f"{path} is not {what} ({type(exc).__name__}: {one_line(exc)}).") from None
+    return profile, rows(results, {r.key: v for r, v in zip(results, verdicts)}, tchanges)
 
 
 def merge(paths) -> tuple[str, list[Row]]:
     """Several results files (shards of one run, say) as one table: later files win for a repeated case."""
+    paths = list(paths)
+    if not paths:
+        raise SuiteError("No results files given: name one or more files written by --results-json.")
     profiles, by_key = [], {}
     for path in paths:
         profile, file_rows = load_results(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import statistics
 from pathlib import Path
 
 from . import report
@@ -41,16 +40,9 @@ def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *, title: st
 
 # --- numbers shared by every rendering ---------------------------------------------------------------------
 
-def paired_gap(row: Row, table_rows: list[Row]) -> tuple[float, float] | None:
-    """Mean and sd over seeds of (adapter - full) for seeds both ran; None without a full reference."""
-    r = row.result
-    full = next((x.result for x in table_rows if x.result.task == r.task and x.result.method == "full" and x.result.ok), None)
-    if full is None or r.method == "full" or not r.ok:
-        return None
-    diffs = r.paired_diffs(full)
-    if not diffs:
-        return None
-    return statistics.fmean(diffs), (statistics.stdev(diffs) if len(diffs) > 1 else 0.0)
+def paired_gap(row: Row) -> tuple[float, float] | None:
+    """Mean and sd over paired seeds of (method - full fine-tuning), as ``suite.verdicts`` computed it."""
+    return None if row.gap is None else (row.gap, row.gap_sd or 0.0)
 
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -87,7 +79,7 @@ def _task_table(task: str, table_rows: list[Row], show_published: bool) -> tuple
     body = []
     for row in rows:
         r, p = row.result, row.result.params
-        g = paired_gap(row, table_rows)
+        g = paired_gap(row)
         cells = [r.method]
         for k in metric_keys:
             s = r.metric(k)
@@ -202,7 +194,7 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
     files.append(_save(fig, out / "quality_vs_params.png"))
 
     # 2. gap to full fine-tuning per method
-    gap_rows = [(r, paired_gap(r, table_rows)) for r in ok]
+    gap_rows = [(r, paired_gap(r)) for r in ok]
     gap_rows = [(r, g) for r, g in gap_rows if g is not None]
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gap_rows) + 2), 4.2))
     if gap_rows:

@@ -96,6 +96,7 @@ class CaseResult:
     provenance: dict = field(default_factory=dict)
     prepare_time_s: float = 0.0                # data loading + tokenizing for this case (0 if done earlier in-process)
     data_cache: str = ""                       # "hit": tokenized data read from the on-disk cache
+    floor: dict = field(default_factory=dict)  # metric key -> best score of a constant predictor on the same dev data
     schema: int = RESULTS_SCHEMA
 
     @property

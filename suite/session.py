@@ -12,6 +12,7 @@ from typing import Callable
 
 from . import baselines as bl
 from . import report
+from . import verdicts as vd
 from .engine import run_case
 from .errors import SuiteError
 from .methods import parse_methods, split_list
@@ -131,8 +132,7 @@ def _marker(name: str) -> str:
 
 def case_marks(case: CaseSpec) -> list[str]:
     """Markers of a case: its task, its method (base name), its family (full/adapter) and "slow" when large."""
-    family = "full" if case.adapter_config is None else "adapter"
-    marks = [case.task, _marker(case.method), family]
+    marks = [case.task, _marker(case.method), vd.family(case.method)]
     if case.train_size is None or case.train_size * case.epochs > SLOW_SAMPLES:
         marks.append("slow")
     return list(dict.fromkeys(marks))
@@ -156,6 +156,7 @@ class Options:
     max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
     throughput_tolerance: float | None = None  # % drop of train samples/s allowed on matching hardware; None: off
     update_baselines: bool = False
+    strict_baselines: bool = False    # a case with no usable baseline (no-baseline, stale) fails instead of skipping
     results_json: str | None = None
     report_dir: str | None = None     # write report.md/.html and plots there at the end
     baselines_dir: str = str(DEFAULT_BASELINES)
@@ -216,6 +217,9 @@ class BenchSession:
             self._baseline_data = bl.load(self.baseline_file)
         return self._baseline_data["entries"]
 
+    def entry(self, result: CaseResult) -> dict | None:
+        return self.baseline_entries().get(bl.entry_key(result))
+
     def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
         """Run a case, or reuse this process's result of a case with the same config hash and data location."""
         from . import progress
@@ -225,9 +229,12 @@ class BenchSession:
             self._done[key] = run_case(case, log=log or progress.line, show_progress=True)
         return self._done[key]
 
-    def judge(self, result: CaseResult) -> bl.Verdict:
-        return bl.judge(result, self.baseline_entries().get(result.key), tolerance=self.profile.tolerance_for(result.task),
-                        tolerance_override=self.options.tolerance, updating=self.options.update_baselines)
+    def policy(self, task: str) -> vd.Policy:
+        return vd.Policy(tolerance=self.profile.tolerance_for(task), tolerance_override=self.options.tolerance,
+                         updating=self.options.update_baselines, strict=self.options.strict_baselines)
+
+    def judge(self, result: CaseResult) -> vd.Verdict:
+        return vd.judge(result, self.entry(result), self.policy(result.task))
 
     def reference_case(self, case: CaseSpec) -> CaseSpec:
         """Full fine-tuning of the same task, model, data and seeds."""
@@ -236,81 +243,112 @@ class BenchSession:
         return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
                      model=self.options.model, glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)[0]
 
-    def reference(self, case: CaseSpec) -> CaseResult:
-        """Full fine-tuning of the same task, model, data and seeds: run now or reused from this process."""
-        return self.run(self.reference_case(case))
-
     def diagnose(self, case: CaseSpec, factor: str):
         from . import diagnose as dg
 
         return dg.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor], checks=False)
 
     def gates(self, case: CaseSpec, result: CaseResult) -> list[str]:
-        """Failure messages of the gates beyond the quality verdict: adapter gap and throughput (when enabled)."""
+        """Failure messages of the gates beyond the quality verdict that can be judged now, without training
+        anything: the adapter gap (when full fine-tuning of the same run already ran in this process; otherwise
+        it is judged at the end, where all results are) and throughput (when enabled)."""
         out = []
-        if self.options.max_gap is not None and case.adapter_config is not None and result.ok:
-            ref = self.reference(case)
-            if ref.ok:
-                gap = result.metric().mean - ref.metric().mean
-                if gap < -self.options.max_gap:
-                    out.append(f"{result.key}: trails full fine-tuning by {-gap:.2f} points ({result.primary_metric} "
-                               f"{result.metric().mean:.2f} vs {ref.metric().mean:.2f}, same run, seeds "
-                               f"{list(case.seeds)}), more than --max-gap {self.options.max_gap:.2f}")
-        if self.options.throughput_tolerance is not None and not self.options.update_baselines:
-            change = bl.throughput_change(result, self.baseline_entries().get(result.key))
-            if change is not None and change < -self.options.throughput_tolerance:
-                out.append(f"{result.key}: training throughput {change:+.1f}% vs baseline on this hardware, more "
-                           f"than --throughput-tolerance {self.options.throughput_tolerance:.1f}%")
+        if self.options.max_gap is not None and vd.family(case.method) == "adapter" and result.ok:
+            ref = self._done.get((self.reference_case(case).config_hash, case.glue_dir))
+            if ref is not None:
+                out += vd.gap_failures([ref, result], self.options.max_gap)
+        if not self.options.update_baselines:
+            msg = vd.throughput_failure(result, self.entry(result), self.options.throughput_tolerance)
+            if msg:
+                out.append(msg)
         return out
+
+    def gap_failures(self) -> list[str]:
+        """--max-gap over every result of the session (the controller's view, also under xdist)."""
+        return vd.gap_failures(self.results, self.options.max_gap)
 
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
 
-    def table_rows(self) -> list[report.Row]:
-        entries = self.baseline_entries()
-        return report.rows(self.results, {r.key: self.judge(r) for r in self.results},
-                           {r.key: bl.throughput_change(r, entries.get(r.key)) for r in self.results})
+    def table_rows(self) -> list[vd.Row]:
+        return vd.rows(self.results, {r.key: self.judge(r) for r in self.results},
+                       {r.key: vd.throughput_change(r, self.entry(r)) for r in self.results})
 
-    def finish(self, *, interrupted: bool = False) -> list[str]:
-        """Write the results file and (only when asked, and not after an interrupt) the baselines. Returns messages."""
-        lines = []
+    def failed(self) -> bool:
+        """Whether the session must exit non-zero: any failing verdict, strict unjudged cases, gate failures."""
         rows = self.table_rows()
-        if self.options.results_json:
-            report.write_results(self.options.results_json, self.profile.name, rows)
-            lines.append(f"results written to {self.options.results_json}")
-        if self.options.report_dir and rows:
-            from .report_files import write_report
+        extra = self.gap_failures() + [m for r in self.results for m in [
+            None if self.options.update_baselines else
+            vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance)] if m]
+        return vd.failing(rows, strict=self.options.strict_baselines, extra_failures=extra)
 
-            files = write_report(rows, self.options.report_dir, title=f"glue-adapter-bench: profile {self.profile.name}")
-            lines.append(f"report written to {files[0].parent} ({', '.join(f.name for f in files)})")
+    def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
+        """Write the results file, the report and (only when asked, and not after an interrupt) the baselines.
+
+        Each step is independent: one failing never cancels another. Returns (messages, whether a step failed)."""
+        lines, broken = [], False
+        rows = self.table_rows()
+
+        def step(what: str, fn) -> None:
+            nonlocal broken
+            try:
+                out = fn()
+                if out:
+                    lines.extend(out)
+            except SuiteError as exc:
+                broken = True
+                lines.append(f"ERROR ({what}): {exc}")
+            except OSError as exc:
+                broken = True
+                lines.append(f"ERROR ({what}): {exc.strerror or exc} ({exc.filename or ''})")
+
+        if self.options.results_json:
+            step("results file", lambda: (report.write_results(self.options.results_json, self.profile.name, rows),
+                                          [f"results written to {self.options.results_json}"])[1])
+        if self.options.report_dir and rows:
+            def write_rep():
+                from .report_files import write_report
+
+                files = write_report(rows, self.options.report_dir,
+                                     title=f"glue-adapter-bench: profile {self.profile.name}")
+                return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})"]
+            step("report", write_rep)
         if self.options.update_baselines:
             if interrupted:
                 lines.append(f"interrupted: {self.baseline_file} left untouched")
             elif self.results:
-                updated, refused = bl.update(self.baseline_file, self.profile.name, self.results)
-                if updated:
-                    lines.append(f"{self.baseline_file}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'} "
-                                 f"({', '.join(updated)})")
-                for r in refused:
-                    lines.append(f"{self.baseline_file}: NOT updated for failed run {r}")
+                step("baselines", lambda: self._update_baselines(rows))
+        return lines, broken
+
+    def _update_baselines(self, rows: list[vd.Row]) -> list[str]:
+        refuse = {row.result.key: row.verdict.message for row in rows if row.verdict.status != "updated"}
+        updated, refused = bl.update(self.baseline_file, self.profile.name, self.results, refuse=refuse)
+        lines = []
+        if updated:
+            lines.append(f"{self.baseline_file}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'} "
+                         f"({', '.join(updated)})")
+        lines += [f"{self.baseline_file}: NOT updated for {r}" for r in refused]
         return lines
 
     def summary(self) -> str:
         rows = self.table_rows()
         if not rows:
             return ""
-        hw = (self.results[0].provenance or {}).get("hardware", {})
-        head = (f"glue-adapter-bench: profile {self.profile.name}, model {self.results[0].config.get('model')}, "
-                f"data {self.results[0].data_origin}, seeds {self.results[0].config.get('seeds')}, "
-                f"on {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})")
-        counts = {}
-        for row in rows:
-            counts[row.verdict.status] = counts.get(row.verdict.status, 0) + 1
-        tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        notes = [row.verdict.message for row in rows
-                 if row.verdict.status in ("no-baseline", "stale", "failed", "regression", "improved")
-                 or (row.verdict.status == "pass" and row.verdict.p_value is not None)]
-        if self.options.max_gap is not None:
-            notes += [f"{row.result.key}: gap to full fine-tuning {row.gap:+.2f} exceeds --max-gap "
-                      f"{self.options.max_gap:.2f}" for row in rows if row.gap is not None and row.gap < -self.options.max_gap]
-        return "\n".join([head, report.to_text(rows), tail, *notes])
+        return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
+                              strict=self.options.strict_baselines)
+
+
+def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False) -> str:
+    """The end-of-run text: provenance, the table, verdict counts, then one line per verdict worth reading."""
+    r0 = rows[0].result
+    hw = (r0.provenance or {}).get("hardware", {})
+    head = (f"glue-adapter-bench: profile {profile}, model {r0.config.get('model')}, data {r0.data_origin}, "
+            f"seeds {r0.config.get('seeds')}, on {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})")
+    tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in vd.counts(rows).items())
+    if any(row.verdict.unjudged for row in rows):
+        tail += (" (no-baseline/stale compared nothing: " + ("they FAIL under --strict-baselines)" if strict
+                                                              else "skipped; --strict-baselines fails them)"))
+    notes = [row.verdict.message for row in rows
+             if row.verdict.status != "pass" or row.verdict.test is not None or row.verdict.suspects]
+    notes += [f"gap gate: {m}" for m in gap_failures]
+    return "\n".join([head, report.to_text(rows), tail, *notes])
