@@ -89,6 +89,20 @@ def test_false_alarm_rate_on_noise_and_power_on_steps():
     assert hits >= 90
 
 
+def test_a_step_needs_a_few_runs_after_it():
+    """The limit the README states: a drop in only the latest run is never significant (p >= ~2/n), whatever its
+    size; three runs below a step at the end of 20 are found."""
+    rng = np.random.default_rng(11)
+    found = {1: 0, 3: 0}
+    for i in range(50):
+        for k in found:
+            x = rng.normal(90, 0.2, 20)
+            x[-k:] -= 5.0                                   # 25 sd of a run mean
+            found[k] += any(s.index == 20 - k for s in e_divisive(x, seed=i))
+    print(f"drop in the last run found {found[1]}/50, in the last 3 runs {found[3]}/50")
+    assert found[1] == 0 and found[3] >= 45
+
+
 def test_no_change_point_in_constant_or_short_series():
     assert e_divisive([90.0] * 10) == []
     assert e_divisive([90.0, 80.0, 70.0]) == []
