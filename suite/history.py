@@ -162,6 +162,10 @@ def _insert(path, records: list[dict]) -> int:
         with closing(_connect(path)) as con:
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("BEGIN IMMEDIATE")   # writers queue here (busy timeout), so none is lost
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "records" not in tables:
+                raise SuiteError(f"{path} is an SQLite file but not a results history (no records table); "
+                                 "point --history at another file.")
             for stmt in filter(str.strip, _DDL.split(";")):
                 con.execute(stmt)
             _check_schema(con, path)
@@ -282,12 +286,15 @@ def load(path, *, profile: str | None = None, case: str | None = None) -> dict[t
         series.setdefault((p.profile, p.key), []).append(p)
     if not series:
         raise SuiteError(f"{path} holds no records yet; import results with python -m suite history import RESULTS.json...")
-    if profile is not None:
-        lookup("profile in the history", profile, {pr: pr for pr, _ in series})
-        series = {k: v for k, v in series.items() if k[0] == profile}
-    if case is not None:
-        lookup("case in the history", case, {k: k for _, k in series})
-        series = {k: v for k, v in series.items() if k[1] == case}
+    try:
+        if profile is not None:
+            lookup("profile", profile, {pr: pr for pr, _ in series})
+            series = {k: v for k, v in series.items() if k[0] == profile}
+        if case is not None:
+            lookup("case", case, {k: k for _, k in series})
+            series = {k: v for k, v in series.items() if k[1] == case}
+    except SuiteError as exc:
+        raise SuiteError(f"{exc} (the profiles and cases recorded in {path})") from None
     return series
 
 

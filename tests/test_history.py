@@ -307,7 +307,10 @@ def test_cli_mistakes_are_one_line(tmp_path, capsys, problem):
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     if problem == "unknown case":
         assert "Did you mean: sst2/seq_bn" in err
-    # a corrupt database is also one SuiteError for the session's append
-    if problem == "corrupt":
+    # a corrupt or foreign database is also one SuiteError for the session's append (and is left as it was)
+    if problem in ("corrupt", "foreign"):
         with pytest.raises(SuiteError, match="not a results history"):
             hi.append(db, [case(90.0, day=1)])
+    if problem == "foreign":
+        with sqlite3.connect(db) as con:
+            assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["other"]
