@@ -5,6 +5,10 @@
     python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
     python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--out DIR]
     python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
+    python -m suite history import RESULTS.json [RESULTS.json ...] [--history PATH]
+    python -m suite history show [--case sst2/seq_bn] [--profile P] [--history PATH]
+    python -m suite history plot --out DIR [--case C] [--profile P] [--history PATH]
+    python -m suite history blame CASE [--profile P] [--history PATH]
     python -m suite run [--profile P] [--tasks T] [--methods M] [--results-json PATH]   (also under
         accelerate launch / torchrun: one large case across several GPUs with DDP)
 """
@@ -67,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--baselines-dir", default=None)
     rn.add_argument("--strict-baselines", action="store_true")
     rn.add_argument("--update-baselines", action="store_true")
+    _history_parser(sub)
     args = parser.parse_args(argv)
     try:
         from . import cli
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             if text:
                 print(text)
             return status
+        elif args.command == "history":
+            print(cli.history_command(args))
         elif args.command == "perf":
             from . import perf
 
@@ -105,6 +112,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _history_parser(sub) -> None:
+    h = sub.add_parser("history", help="results history (SQLite): import, show, plot, blame; drift and change points")
+    hsub = h.add_subparsers(dest="action", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--history", default=None, help="the history database (default results/history.sqlite)")
+    imp = hsub.add_parser("import", parents=[common], help="add results files (idempotent: re-importing adds nothing)")
+    imp.add_argument("results", nargs="+", help="files written by --results-json")
+    for name, text in (("show", "each case's series, with change points, releases and baseline updates marked"),
+                       ("plot", "one trend PNG per case")):
+        a = hsub.add_parser(name, parents=[common], help=text)
+        a.add_argument("--case", default=None, help="task/method, e.g. sst2/seq_bn")
+        a.add_argument("--profile", default=None)
+        if name == "plot":
+            a.add_argument("--out", required=True, help="folder for the PNGs")
+    bl = hsub.add_parser("blame", parents=[common], help="the first run after a case's largest change point, and what changed")
+    bl.add_argument("case", help="task/method, e.g. sst2/seq_bn")
+    bl.add_argument("--profile", default=None)
 
 
 def _factors():

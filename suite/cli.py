@@ -145,6 +145,23 @@ def run_cases(args) -> tuple[str, int]:
     return "\n".join([session.summary(), *lines]), 1 if (broken or session.failed()) else 0
 
 
+def history_command(args) -> str:
+    """python -m suite history import|show|plot|blame."""
+    from . import history as hi
+
+    path = Path(args.history) if args.history else hi.DEFAULT_HISTORY
+    if args.action == "import":
+        done = hi.import_results(path, args.results)
+        return "\n".join(f"{f}: {n} cases, {new} new record(s) in {path}" for f, n, new in done)
+    if args.action == "show":
+        return hi.show(path, profile=args.profile, case=args.case)
+    if args.action == "plot":
+        from .history_plot import write_plots
+
+        return "\n".join(f"wrote {f}" for f in write_plots(path, args.out, profile=args.profile, case=args.case))
+    return hi.blame(path, args.case, profile=args.profile)
+
+
 def _options(args, **fields):
     """Session options from the shared command-line flags (profile, glue dir, model, seeds, lr) plus ``fields``."""
     from .session import Options, parse_lr, parse_seeds

@@ -1,0 +1,515 @@
+"""Results history: every case of every run in one SQLite file, and what a single baseline cannot see in it.
+
+A stored baseline is one point, and each accepted update re-anchors it: a library that loses 0.3 points per
+release passes every gate (tolerance 0.5) while losing 1.5 points over five releases. The history keeps all the
+points, so that
+
+- ``drift`` fails a case whose mean is more than ``max_drift`` points below the best its config ever recorded,
+- ``change_points`` finds step changes in a case's series (E-divisive, see changepoints.py),
+- ``blame`` names the first run after the largest step and what changed at it.
+
+Storage: stdlib sqlite3 in WAL mode with a busy timeout; one ``BEGIN IMMEDIATE`` transaction per append, so that
+several writers (the xdist controller, CI jobs importing artifacts) serialise and lose nothing. One record per
+case per run; a record's identity is a hash of what was measured (profile, case, config, data, date, hardware,
+per-seed values), so importing the same results file twice, or importing a file a session already appended,
+adds nothing.
+
+Library code: no pytest, every user mistake is one SuiteError line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import sqlite3
+import statistics
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from . import changepoints
+from .errors import SuiteError, lookup
+from .results import CaseResult
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HISTORY = ROOT / "results" / "history.sqlite"
+SCHEMA = 1
+RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate", "python")
+BUSY_TIMEOUT_S = 60
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    record_key TEXT NOT NULL UNIQUE,        -- hash of what was measured: idempotent appends and imports
+    run_id TEXT NOT NULL,                   -- cases of one session/results file share it
+    date TEXT NOT NULL,                     -- when the case ran (UTC ISO 8601)
+    git_commit TEXT, git_dirty INTEGER,
+    versions TEXT NOT NULL,                 -- JSON {package: release}
+    hardware TEXT NOT NULL,                 -- fingerprint, e.g. "cpu:AMD EPYC x16"
+    profile TEXT NOT NULL, case_key TEXT NOT NULL, task TEXT NOT NULL, method TEXT NOT NULL, model TEXT,
+    config_hash TEXT NOT NULL, data_fingerprint TEXT NOT NULL,
+    metric TEXT NOT NULL,                   -- the primary metric the values are of (points, 0-100)
+    seeds TEXT NOT NULL, seed_values TEXT NOT NULL,   -- JSON lists, ok runs only
+    mean REAL, sd REAL, n INTEGER NOT NULL,
+    status TEXT NOT NULL, error TEXT,
+    train_samples_per_s REAL, train_samples_per_cpu_s REAL,
+    baseline_updated INTEGER NOT NULL DEFAULT 0,
+    source TEXT, added TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_case ON records (profile, case_key, date);
+"""
+
+
+# --- storage ------------------------------------------------------------------------------------------------
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)  # explicit transactions only
+    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    return con
+
+
+def _corrupt(path: Path, exc: Exception) -> SuiteError:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return SuiteError(f"{path} stayed locked by another writer for {BUSY_TIMEOUT_S} s ({exc}); try again, and keep "
+                          "the history off network file systems (SQLite WAL needs local locking).")
+    return SuiteError(f"{path} is not a results history database ({exc}); move it away and re-import the results "
+                      "files with python -m suite history import RESULTS.json...")
+
+
+def _check_schema(con: sqlite3.Connection, path: Path) -> None:
+    row = con.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    if row is not None and row[0] != str(SCHEMA):
+        raise SuiteError(f"{path} has history schema {row[0]}; this suite reads schema {SCHEMA}.")
+
+
+def _open_for_read(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"No results history at {path}; build one with python -m suite history import RESULTS.json... "
+                         "(or point --history at it).")
+    try:
+        con = _connect(path)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"meta", "records"} <= tables:
+            con.close()
+            raise SuiteError(f"{path} is an SQLite file but not a results history (no records table).")
+        _check_schema(con, path)
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(path, exc) from None
+    return con
+
+
+def _per_cpu(result: CaseResult, raw: dict | None) -> float | None:
+    """Mean train samples per CPU-second over ok runs, when the result carries the figure."""
+    vals = []
+    raw_runs = (raw or {}).get("runs") or [None] * len(result.runs)
+    for run, rr in zip(result.runs, raw_runs):
+        if run.status != "ok":
+            continue
+        v = getattr(run, "train_samples_per_cpu_s", None)
+        if v is None and isinstance(rr, dict):
+            v = rr.get("train_samples_per_cpu_s")
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            vals.append(float(v))
+    return statistics.fmean(vals) if vals else None
+
+
+def record_of(result: CaseResult, *, run_id: str, baseline_updated: bool = False, source: str = "",
+              raw: dict | None = None, fallback_date: str | None = None) -> dict:
+    """The row stored for one case of one run."""
+    prov = result.provenance or {}
+    git = prov.get("git") or {}
+    hw = prov.get("hardware") or {}
+    versions = {k: v for k, v in (prov.get("versions") or {}).items()}
+    ok_runs = [r for r in result.runs if r.status == "ok" and result.primary_metric in r.metrics]
+    values = [float(r.metrics[result.primary_metric]) for r in ok_runs]
+    ok = result.ok and bool(values) and all(math.isfinite(v) for v in values)
+    stat = result.metric() if ok else None
+    date = prov.get("date") or fallback_date or _now()
+    rec = {
+        "run_id": run_id, "date": date, "git_commit": git.get("commit"),
+        "git_dirty": None if git.get("dirty") is None else int(bool(git.get("dirty"))),
+        "versions": json.dumps(versions, sort_keys=True), "hardware": hw.get("fingerprint") or "?",
+        "profile": result.profile, "case_key": result.key, "task": result.task, "method": result.method,
+        "model": result.config.get("model"), "config_hash": result.config_hash,
+        "data_fingerprint": result.data_fingerprint or "", "metric": result.primary_metric,
+        "seeds": json.dumps([r.seed for r in ok_runs]), "seed_values": json.dumps(values),
+        "mean": stat.mean if stat else None, "sd": stat.sd if stat else None, "n": len(values) if ok else 0,
+        "status": "ok" if ok else "failed", "error": None if ok else (result.error or "no finite primary metric"),
+        "train_samples_per_s": result.mean_of("train_samples_per_s") if ok else None,
+        "train_samples_per_cpu_s": _per_cpu(result, raw) if ok else None,
+        "baseline_updated": int(bool(baseline_updated)), "source": source, "added": _now(),
+    }
+    ident = [rec[k] for k in ("profile", "case_key", "config_hash", "data_fingerprint", "date", "hardware",
+                               "git_commit", "seeds", "seed_values", "status")]
+    rec["record_key"] = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:32]
+    return rec
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _insert(path, records: list[dict]) -> int:
+    """Create the database if needed and add the records, all in one transaction; returns how many were new."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(_connect(path)) as con:
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("BEGIN IMMEDIATE")   # writers queue here (busy timeout), so none is lost
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "records" not in tables:
+                raise SuiteError(f"{path} is an SQLite file but not a results history (no records table); "
+                                 "point --history at another file.")
+            for stmt in filter(str.strip, _DDL.split(";")):
+                con.execute(stmt)
+            _check_schema(con, path)
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            added = 0
+            for rec in records:
+                cur = con.execute(f"INSERT OR IGNORE INTO records ({', '.join(rec)}) "
+                                  f"VALUES ({', '.join('?' * len(rec))})", list(rec.values()))
+                added += cur.rowcount
+            con.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(path, exc) from None
+    except OSError as exc:
+        raise SuiteError(f"Cannot write the results history {path}: {exc}.") from None
+    return added
+
+
+def append(path, results: Iterable[CaseResult], *, run_id: str | None = None,
+           baseline_updated: bool | Iterable[str] = False) -> int:
+    """Store one record per case of one run, in one transaction. Returns how many were new.
+
+    ``baseline_updated``: True (every case updated its baseline), or the keys whose baseline entries this run
+    rewrote (what ``baselines.update`` returns). ``run_id`` groups the cases of one run; default: a new one.
+    """
+    results = list(results)
+    if run_id is None:
+        run_id = hashlib.sha256(f"{_now()}:{id(results)}:{[r.key for r in results]}".encode()).hexdigest()[:16]
+    updated = (lambda key: baseline_updated) if isinstance(baseline_updated, bool) else (
+        lambda key, s=set(baseline_updated): key in s)
+    return _insert(path, [record_of(r, run_id=run_id, baseline_updated=updated(r.key), source="session")
+                          for r in results])
+
+
+def import_results(path, results_json_paths: Iterable[str | Path]) -> list[tuple[Path, int, int]]:
+    """Import files written by --results-json: [(file, cases, new records)]. A case whose verdict is "updated"
+    is recorded as a baseline update. Each file is one transaction; re-importing adds nothing."""
+    out = []
+    for p in results_json_paths:
+        p = Path(p)
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            raws = list(doc["cases"])
+            results = [CaseResult.from_dict(c) for c in raws]
+            created = doc.get("created")
+        except FileNotFoundError:
+            raise SuiteError(f"Results file {p} does not exist; write one with pytest benchmarks --results-json PATH.") from None
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise SuiteError(f"{p} is not a results file written by --results-json ({type(exc).__name__}: {exc}).") from None
+        run_id = "file:" + hashlib.sha256(f"{doc.get('profile')}:{created}:{p.name}".encode()).hexdigest()[:16]
+        recs = [record_of(r, run_id=run_id, raw=c, fallback_date=created, source=str(p),
+                          baseline_updated=(c.get("verdict") or {}).get("status") == "updated")
+                for r, c in zip(results, raws)]
+        out.append((p, len(recs), _insert(path, recs)))
+    return out
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Point:
+    """One case of one run, as stored."""
+
+    id: int
+    run_id: str
+    date: str
+    commit: str | None
+    dirty: bool | None
+    versions: dict
+    hardware: str
+    profile: str
+    key: str
+    config_hash: str
+    data_fingerprint: str
+    metric: str
+    seeds: list[int]
+    values: list[float]
+    mean: float | None
+    sd: float | None
+    n: int
+    ok: bool
+    error: str | None
+    throughput: float | None
+    throughput_per_cpu_s: float | None
+    baseline_updated: bool
+    record_key: str = ""
+
+    @property
+    def short_commit(self) -> str:
+        return (self.commit or "?")[:8] + ("+" if self.dirty else "")
+
+    def releases(self, packages=("torch", "transformers", "adapters")) -> str:
+        return " ".join(f"{p} {self.versions[p]}" for p in packages if p in self.versions)
+
+
+def _point(row: sqlite3.Row) -> Point:
+    return Point(id=row["id"], run_id=row["run_id"], date=row["date"], commit=row["git_commit"],
+                 dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]), versions=json.loads(row["versions"]),
+                 hardware=row["hardware"], profile=row["profile"], key=row["case_key"], config_hash=row["config_hash"],
+                 data_fingerprint=row["data_fingerprint"], metric=row["metric"], seeds=json.loads(row["seeds"]),
+                 values=json.loads(row["seed_values"]), mean=row["mean"], sd=row["sd"], n=row["n"],
+                 ok=row["status"] == "ok", error=row["error"], throughput=row["train_samples_per_s"],
+                 throughput_per_cpu_s=row["train_samples_per_cpu_s"], baseline_updated=bool(row["baseline_updated"]),
+                 record_key=row["record_key"])
+
+
+def load(path, *, profile: str | None = None, case: str | None = None) -> dict[tuple[str, str], list[Point]]:
+    """(profile, case key) -> its points in date order. An unknown case or profile is a SuiteError."""
+    con = _open_for_read(path)
+    try:
+        with closing(con):
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT * FROM records ORDER BY date, id").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(Path(path), exc) from None
+    series: dict[tuple[str, str], list[Point]] = {}
+    for row in rows:
+        p = _point(row)
+        series.setdefault((p.profile, p.key), []).append(p)
+    if not series:
+        raise SuiteError(f"{path} holds no records yet; import results with python -m suite history import RESULTS.json...")
+    try:
+        if profile is not None:
+            lookup("profile", profile, {pr: pr for pr, _ in series})
+            series = {k: v for k, v in series.items() if k[0] == profile}
+        if case is not None:
+            lookup("case", case, {k: k for _, k in series})
+            series = {k: v for k, v in series.items() if k[1] == case}
+    except SuiteError as exc:
+        raise SuiteError(f"{exc} (the profiles and cases recorded in {path})") from None
+    return series
+
+
+def case_series(path, result: CaseResult) -> list[Point]:
+    """The stored points of this result's case (same profile and key); [] when the history has none."""
+    if not Path(path).is_file():
+        return []
+    try:
+        return load(path).get((result.profile, result.key), [])
+    except SuiteError:
+        return []
+
+
+def comparable(series: list[Point], config_hash: str | None = None, data_fingerprint: str | None = None) -> list[Point]:
+    """The ok points measured with this config and data (default: the latest point's)."""
+    if not series:
+        return []
+    config_hash = series[-1].config_hash if config_hash is None else config_hash
+    data_fingerprint = series[-1].data_fingerprint if data_fingerprint is None else data_fingerprint
+    return [p for p in series if p.ok and p.config_hash == config_hash and p.data_fingerprint == data_fingerprint]
+
+
+# --- what changed between two runs --------------------------------------------------------------------------
+
+def release_changes(before: Point, after: Point) -> list[str]:
+    out = []
+    for pkg in sorted(set(before.versions) | set(after.versions)):
+        a, b = before.versions.get(pkg), after.versions.get(pkg)
+        if a != b:
+            out.append(f"{pkg} {a or 'absent'} -> {b or 'absent'}")
+    return out
+
+
+def changes(before: Point, after: Point) -> list[str]:
+    """Everything that differs between two runs of a case: commits, releases, hardware, config, data."""
+    out = []
+    if before.commit != after.commit or before.dirty != after.dirty:
+        out.append(f"commits {before.short_commit}..{after.short_commit}"
+                   + (f" (git log {before.commit}..{after.commit})" if before.commit and after.commit else ""))
+    out += release_changes(before, after)
+    if before.hardware != after.hardware:
+        out.append(f"hardware {before.hardware} -> {after.hardware}")
+    if before.config_hash != after.config_hash:
+        out.append(f"config {before.config_hash} -> {after.config_hash}")
+    if before.data_fingerprint != after.data_fingerprint:
+        out.append(f"data {before.data_fingerprint[:12]} -> {after.data_fingerprint[:12]}")
+    return out
+
+
+# --- change points ------------------------------------------------------------------------------------------
+
+@dataclass
+class ChangePoint:
+    index: int                 # position in the analysed points of the first run after the change
+    point: Point               # that run
+    previous: Point            # the run before it
+    before: float              # mean of the segment before (points)
+    after: float               # mean of the segment after
+    p_value: float
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> float:
+        return self.after - self.before
+
+    def describe(self) -> str:
+        p = self.point
+        what = "; ".join(self.changed) or "nothing recorded changed (seed noise, machine load or an unrecorded change)"
+        return (f"{p.key}: step {self.size:+.2f} points ({self.before:.2f} -> {self.after:.2f}, p = {self.p_value:.3f}) "
+                f"first seen in the run of {p.date[:19]} at commit {p.short_commit} ({p.releases()}); changed: {what}")
+
+
+def change_points(series: list[Point], *, max_p: float = changepoints.MAX_P,
+                  permutations: int = changepoints.PERMUTATIONS) -> list[ChangePoint]:
+    """Step changes in the run means of one case's ok points, in series order."""
+    pts = [p for p in series if p.ok and p.mean is not None]
+    splits = sorted(changepoints.e_divisive([p.mean for p in pts], max_p=max_p, permutations=permutations),
+                    key=lambda s: s.index)
+    cuts = [0, *[s.index for s in splits], len(pts)]
+    out = []
+    for i, s in enumerate(splits):
+        before = statistics.fmean(p.mean for p in pts[cuts[i]:cuts[i + 1]])
+        after = statistics.fmean(p.mean for p in pts[cuts[i + 1]:cuts[i + 2]])
+        prev, cur = pts[s.index - 1], pts[s.index]
+        out.append(ChangePoint(s.index, cur, prev, before, after, s.p_value, changes(prev, cur)))
+    return out
+
+
+def latest_change_point(series: list[Point], **kw) -> ChangePoint | None:
+    """The change-point gate (--fail-on-change-point): a step DOWN that the latest run makes significant.
+
+    Returns the last change point of the series when (1) the latest run lies after it, (2) it is a drop, and
+    (3) it is new: the series without the latest run has no change point there (within one run). None otherwise.
+    The analysis uses the runs with the latest run's config and data only, so that a deliberate config change is
+    not reported as a step.
+
+    Why not "the change point whose first run is the latest run": a single run after a step can never be
+    significant in a permutation test: the shuffled series puts that one extreme run at either end with
+    probability about 2/n, so p >= ~2/n (0.1 for 20 runs), whatever the size of the drop. A drop in the latest run
+    alone is the baseline gate's job; this gate confirms a step once two or three runs sit below it, and names
+    its first run (commit, releases), which may be a few runs back.
+    """
+    pts = comparable(series)
+    if len(pts) < 2 or pts[-1] is not series[-1]:
+        return None
+    cps = change_points(pts, **kw)
+    last = cps[-1] if cps else None
+    if last is None or last.size >= 0:
+        return None
+    earlier = {c.index for c in change_points(pts[:-1], **kw)}
+    return None if earlier & {last.index - 1, last.index, last.index + 1} else last
+
+
+# --- drift --------------------------------------------------------------------------------------------------
+
+def drift(series: list[Point], current_mean: float, max_drift: float, *, config_hash: str | None = None,
+          data_fingerprint: str | None = None) -> str | None:
+    """A failure message when ``current_mean`` is more than ``max_drift`` points below the best mean this config
+    (same config hash and data fingerprint; default: the latest point's) ever recorded, naming the baseline
+    updates since that best which carried the drift; None otherwise (also without history)."""
+    pts = [p for p in comparable(series, config_hash, data_fingerprint) if p.mean is not None]
+    if not pts or current_mean is None or not math.isfinite(current_mean):
+        return None
+    best = max(pts, key=lambda p: p.mean)
+    below = best.mean - current_mean
+    if below <= max_drift:
+        return None
+    i = pts.index(best)
+    carried = [p for p in pts[i + 1:] if p.baseline_updated]
+    steps = ", ".join(f"{p.date[:10]} {p.short_commit} {p.mean:.2f} ({p.releases()})" for p in carried)
+    return (f"{best.key}: {best.metric} {current_mean:.2f} is {below:.2f} points below the best {best.mean:.2f} this "
+            f"config recorded ({best.date[:10]}, commit {best.short_commit}, {best.releases()}), more than --max-drift "
+            f"{max_drift:.2f}; " + (f"baseline updates that carried the drift: {steps}" if carried else
+                                    "no baseline update since the best (a drift of the runs themselves)"))
+
+
+# --- one-call helpers for the session ------------------------------------------------------------------------
+
+def point_of(result: CaseResult, *, run_id: str = "current") -> Point:
+    """A result as the Point it would be once stored (not stored)."""
+    return _point(dict(record_of(result, run_id=run_id), id=-1))
+
+
+def _with(series: list[Point], result: CaseResult) -> list[Point]:
+    """The series with ``result`` as its latest point (unless it is stored already)."""
+    p = point_of(result)
+    return series if any(q.record_key == p.record_key for q in series) else [*series, p]
+
+
+def drift_for(path, result: CaseResult, max_drift: float) -> str | None:
+    """The drift gate for one finished case: None when it passes (or the case has no history)."""
+    if not result.ok:
+        return None
+    return drift(case_series(path, result), result.metric().mean, max_drift,
+                 config_hash=result.config_hash, data_fingerprint=result.data_fingerprint or "")
+
+
+def change_point_for(path, result: CaseResult) -> str | None:
+    """The change-point gate for one finished case: a message when this run starts a new downward step."""
+    if not result.ok:
+        return None
+    cp = latest_change_point(_with(case_series(path, result), result))
+    return None if cp is None else cp.describe()
+
+
+# --- text for the CLI ---------------------------------------------------------------------------------------
+
+def show(path, *, profile: str | None = None, case: str | None = None) -> str:
+    blocks = []
+    for (prof, key), pts in sorted(load(path, profile=profile, case=case).items()):
+        cps = {id(c.point): c for c in change_points(pts)}
+        lines = [f"{key} (profile {prof}, {pts[-1].metric}, {len(pts)} runs)",
+                 "| date | commit | releases | mean ± sd | n | train/s | notes |", "|---|---|---|---|---|---|---|"]
+        prev = None
+        for p in pts:
+            notes = []
+            if prev is not None:
+                rel = release_changes(prev, p)
+                if rel:
+                    notes.append("release: " + ", ".join(rel))
+                if prev.config_hash != p.config_hash or prev.data_fingerprint != p.data_fingerprint:
+                    notes.append("config/data changed")
+                if prev.hardware != p.hardware:
+                    notes.append(f"hardware {p.hardware}")
+            if id(p) in cps:
+                c = cps[id(p)]
+                notes.append(f"CHANGE POINT {c.size:+.2f} (p={c.p_value:.3f})")
+            if p.baseline_updated:
+                notes.append("baseline updated")
+            value = f"{p.mean:.2f} ± {p.sd:.2f}" if p.ok else f"failed: {p.error}"
+            tput = "-" if p.throughput is None else f"{p.throughput:.0f}"
+            if p.throughput_per_cpu_s is not None:
+                tput += f" ({p.throughput_per_cpu_s:.1f}/cpu-s)"
+            lines.append(f"| {p.date[:19]} | {p.short_commit} | {p.releases()} | {value} | {p.n} | {tput} | "
+                         f"{'; '.join(notes)} |")
+            prev = p
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def blame(path, case: str, *, profile: str | None = None) -> str:
+    out = []
+    for (prof, key), pts in sorted(load(path, profile=profile, case=case).items()):
+        cps = change_points(pts)
+        if not cps:
+            out.append(f"{key} (profile {prof}): no significant change point in {sum(p.ok for p in pts)} ok runs "
+                       f"(E-divisive, p <= {changepoints.MAX_P})")
+            continue
+        c = max(cps, key=lambda c: abs(c.size))
+        p, q = c.point, c.previous
+        lines = [f"{key} (profile {prof}): largest change point {c.size:+.2f} points "
+                 f"({c.before:.2f} -> {c.after:.2f}, p = {c.p_value:.3f}, {len(cps)} change point(s) in all)",
+                 f"  first run after it: {p.date[:19]}, commit {p.commit or '?'}, {p.releases()}, on {p.hardware}",
+                 f"  previous run:       {q.date[:19]}, commit {q.commit or '?'}, {q.releases()}, on {q.hardware}"]
+        lines += [f"  changed: {what}" for what in c.changed] or ["  changed: nothing recorded (commit, releases, hardware, "
+                                                            "config and data all equal)"]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
