@@ -50,7 +50,8 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
         r = row.result
         key = bl.entry_key(r)
         old = entries.get(key)
-        policy = vd.Policy(tolerance=prof.tolerance_for(r.task) if prof else 0.0, updating=True)
+        recorded = row.verdict.tolerance if isinstance(row.verdict.tolerance, (int, float)) else 0.0
+        policy = vd.Policy(tolerance=prof.tolerance_for(r.task) if prof else recorded, updating=True)
         verdict = vd.judge(r, old, policy)
         if verdict.status != "updated":
             kinds[key] = "refused"

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from suite import report
-from suite.baselines import Verdict
+from suite.verdicts import Verdict
 from suite.report_files import paired_gap, pareto, write_report
 from suite.results import CaseResult, Params, RunResult
 
@@ -41,9 +41,9 @@ def test_pareto_front():
 
 def test_paired_gap_uses_matching_seeds():
     rows = table(RESULTS)
-    mean, sd = paired_gap(rows[1], rows)
+    mean, sd = paired_gap(rows[1])
     assert mean == pytest.approx(-1.25) and sd == pytest.approx(0.3535, abs=1e-3)  # diffs -1.0, -1.5
-    assert paired_gap(rows[0], rows) is None
+    assert paired_gap(rows[0]) is None
 
 
 def test_report_files(tmp_path, monkeypatch):
@@ -120,3 +120,21 @@ def test_report_renders_in_headless_chromium(tmp_path):
                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1800", f"--screenshot={shot}",
                     (tmp_path / "report.html").as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20000
+
+
+def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
+    """Under shards, the gap gate is judged where all results are: `report merge --max-gap` sets the exit status."""
+    import sys
+    from helpers import ROOT
+
+    a = _results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
+    b = _results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
+                               str(tmp_path / "rep"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run("--max-gap", "2").returncode == 0
+    failed = run("--max-gap", "1")
+    assert failed.returncode == 1 and "trails full fine-tuning by 1.25 points" in failed.stdout
+    alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
+                            "--max-gap", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 1 and "cannot judge" in alone.stdout  # no reference: never a silent pass

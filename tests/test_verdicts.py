@@ -1,4 +1,5 @@
-"""Issue-4 behaviour: seed-aware verdicts, per-task tolerance, adapter gap and throughput gates, baselines diff."""
+"""The gate (suite/verdicts.py): each way a case could end green while comparing nothing, closed; paired
+statistics; floors; releases compared, not skipped; the one gap definition; strict mode; baselines diff."""
 
 import dataclasses
 import json
@@ -7,6 +8,7 @@ import pytest
 
 from suite import baselines as bl
 from suite import cli
+from suite import verdicts as vd
 from suite.profiles import get_profile
 from suite.results import CaseResult, RunResult
 from suite.session import BenchSession, Options
@@ -18,79 +20,176 @@ def with_values(values, **kw):
     return make_result(tuple(values), **kw)
 
 
-def baseline_of(values):
-    return bl.entry_from_result(with_values(values))
+def baseline_of(values, **kw):
+    return bl.entry_from_result(with_values(values, **kw))
 
 
-# seed noise on SST-2/MNLI is 0.1-0.5 points: three seeds each
-QUIET = [90.0, 90.2, 89.9]
+def judge(result, entry, tolerance=1.0, **kw):
+    return vd.judge(result, entry, vd.Policy(tolerance=tolerance, **kw))
 
 
-def test_planted_drop_beyond_tolerance_and_noise_fails():
-    v = bl.judge(with_values([x - 1.5 for x in QUIET]), baseline_of(QUIET), tolerance=0.5)
-    assert v.status == "regression" and v.p_value < 0.05
-    assert "one-sided Welch p=" in v.message and "n=3 vs 3 seeds" in v.message
+QUIET = [90.0, 90.2, 89.9]  # seed noise on SST-2/MNLI is 0.1-0.5 points: three seeds each
 
 
-def test_drop_inside_seed_noise_passes():
-    noisy_base = [70.0, 76.0, 73.0]           # RTE-like spread
-    current = [69.0, 75.5, 71.0]              # mean 1.8 lower, well inside the noise
-    v = bl.judge(with_values(current), baseline_of(noisy_base), tolerance=1.0)
-    assert v.status == "pass" and v.p_value >= 0.05
-    assert "inside seed noise" in v.message
+def test_pass_regression_improved_with_numbers_in_message():
+    r = make_result((80.0,))
+    assert judge(r, baseline_of([80.5])).status == "pass"
+    v = judge(r, baseline_of([81.5]))
+    assert v.status == "regression" and v.failed
+    assert "baseline 81.50" in v.message and "accuracy = 80.00" in v.message and "tolerance 1.00" in v.message
+    assert judge(r, baseline_of([78.0])).status == "improved"
+
+
+def test_boundary_is_inclusive():
+    assert judge(make_result((79.0,)), baseline_of([80.0])).status == "pass"
+
+
+def test_tolerance_precedence_cli_then_entry_then_profile():
+    r = make_result((80.0,))
+    e = baseline_of([82.0])
+    assert judge(r, e).status == "regression"
+    assert judge(r, {**e, "tolerance": 3.0}).status == "pass"
+    assert judge(r, {**e, "tolerance": 3.0}, tolerance_override=0.5).status == "regression"
+
+
+def test_paired_t_on_per_seed_differences():
+    v = judge(with_values([x - 1.5 for x in QUIET]), baseline_of(QUIET), tolerance=0.5)
+    assert v.status == "regression" and v.p_value < 0.05 and v.test == "paired t"
+    assert "one-sided paired t p=" in v.message and "n=3 vs 3 seeds" in v.message
+
+
+def test_paired_test_sees_a_consistent_drop_that_welch_would_call_noise():
+    # big spread between seeds, but every seed fell by ~2 points: the paired design sees it
+    base = [70.0, 76.0, 73.0]
+    now = [68.0, 73.9, 71.1]
+    v = judge(with_values(now), baseline_of(base), tolerance=1.0)
+    assert v.test == "paired t" and v.status == "regression"
+    from scipy.stats import ttest_ind
+    assert ttest_ind(now, base, alternative="less").pvalue > 0.05  # an unpaired test would have passed it
+
+
+def test_drop_inside_seed_noise_passes_with_paired_test():
+    base = [70.0, 76.0, 73.0]
+    now = [71.0, 72.0, 70.6]  # mean 1.8 lower, per-seed changes +1, -4, -2.4: inside noise
+    v = judge(with_values(now), baseline_of(base), tolerance=1.0)
+    assert v.status == "pass" and v.p_value >= 0.05 and "inside seed noise" in v.message
+
+
+def test_welch_when_the_entry_has_no_per_seed_values():
+    # seeds are part of the config (other seeds make the entry stale), so unpaired data only comes from an entry
+    # written by hand with mean, sd and n alone
+    e = {k: v for k, v in baseline_of(QUIET).items() if k not in ("values",)}
+    e["provenance"] = {}
+    v = judge(with_values([x - 1.5 for x in QUIET]), e, tolerance=0.5)
+    assert v.test == "Welch t" and v.status == "regression"
+
+
+def test_one_collapsed_seed_out_of_three_fails_on_the_per_seed_guard():
+    # the issue's example: the paired test alone gives p ~ 0.09 here
+    v = judge(with_values([91.9, 50.0, 50.9]), baseline_of([91.8, 92.0, 92.2]), tolerance=0.5)
+    assert v.status == "regression" and v.p_value > 0.05
+    assert "per-seed guard" in v.message and "seed 1 fell 42.00" in v.message
 
 
 def test_drop_smaller_than_tolerance_passes_even_if_significant():
-    v = bl.judge(with_values([x - 0.3 for x in QUIET]), baseline_of(QUIET), tolerance=0.5)
-    assert v.status == "pass"
+    assert judge(with_values([x - 0.3 for x in QUIET]), baseline_of(QUIET), tolerance=0.5).status == "pass"
 
 
-def test_single_seed_uses_the_tolerance_alone():
-    v = bl.judge(with_values([88.0]), baseline_of([90.0]), tolerance=1.0)
+def test_single_seed_says_there_is_no_noise_estimate():
+    v = judge(with_values([88.0]), baseline_of([90.0]))
     assert v.status == "regression" and v.p_value is None and "no seed-noise estimate" in v.message
 
 
 def test_improvement_mirrors_regression():
-    assert bl.judge(with_values([x + 2 for x in QUIET]), baseline_of(QUIET), tolerance=0.5).status == "improved"
+    assert judge(with_values([x + 2 for x in QUIET]), baseline_of(QUIET), tolerance=0.5).status == "improved"
 
 
-def test_changed_learning_rate_in_profile_is_stale_not_failing():
-    base = baseline_of([95.0])
-    v = bl.judge(make_result((50.0,), lr=2e-3), base, tolerance=0.5)
-    assert v.status == "stale" and not v.failed and "lr: 0.001 -> 0.002" in v.message
+# --- nothing passes silently ---------------------------------------------------------------------------------
+
+def test_release_bump_is_judged_and_named_as_first_suspect():
+    base = baseline_of([90.0], adapters="1.2.1")
+    v = judge(make_result((85.0,)), base)
+    assert v.status == "regression" and v.failed
+    assert v.message.endswith("since the baseline: adapters 1.2.1 -> 1.3.0")
+    ok = judge(make_result((90.0,)), base)
+    assert ok.status == "pass" and "adapters 1.2.1 -> 1.3.0" in ok.message
+    # a local build tag (+cpu / +cu128) is the same release
+    assert judge(make_result((90.0,), torch="2.13.0+cu128"), baseline_of([90.0])).suspects == []
 
 
-def test_per_task_tolerance_in_profile():
-    p = dataclasses.replace(get_profile("smoke"), task_tolerance={"mnli": 3.0})
-    assert p.tolerance_for("mnli") == 3.0 and p.tolerance_for("sst2") == p.tolerance
+def test_changed_config_or_data_is_stale_and_never_a_pass():
+    base = baseline_of([90.0])
+    v = judge(make_result(lr=5e-4), base)
+    assert v.status == "stale" and v.unjudged and not v.failed and "lr: 0.001 -> 0.0005" in v.message
+    assert v.fails(strict=True) and not v.fails(strict=False)
+    assert judge(make_result(fingerprint="other"), base).status == "stale"
 
 
-def test_throughput_is_compared_only_on_the_same_hardware(tmp_path):
-    r = make_result()
-    r.runs[0].train_samples_per_s = 80.0
-    entry = {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0}}}
-    assert bl.throughput_change(r, entry) == pytest.approx(-20.0)
-    assert bl.throughput_change(r, {"throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}) is None
+def test_no_baseline_is_unjudged_and_fails_when_strict():
+    v = judge(make_result(), None)
+    assert v.status == "no-baseline" and v.fails(strict=True) and not v.fails(strict=False)
 
 
-def test_update_keeps_throughput_of_other_hardware(tmp_path):
-    path = tmp_path / "unit.json"
-    bl.write_atomic(path, {"entries": {"sst2/seq_bn": {"mean": 1.0, "throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}}})
-    bl.update(path, "unit", [make_result()])
-    tp = json.loads(path.read_text())["entries"]["sst2/seq_bn"]["throughput"]
-    assert set(tp) == {"cuda:H100 x1", "cpu:test x2"}
+def test_failed_and_non_finite_runs_fail():
+    v = judge(make_result(status="failed"), baseline_of([80.0]))
+    assert v.status == "failed" and v.failed and "nan at step 3" in v.message
+    for bad in (float("nan"), float("inf")):
+        v = judge(make_result((bad,)), baseline_of([80.0]))
+        assert v.status == "failed" and "non-finite" in v.message
+    # one NaN seed among finite ones fails too (a mean would hide nothing, but abs(nan) > tol is False)
+    assert judge(with_values([90.0, float("nan"), 90.0]), baseline_of(QUIET)).status == "failed"
+
+
+def test_a_run_that_does_not_beat_its_floor_is_degenerate():
+    v = judge(make_result((51.0,), floor=50.9), baseline_of([51.0]), tolerance=1.0)
+    assert v.status == "degenerate" and v.failed and "trivial score 50.90" in v.message
+    assert judge(make_result((52.0,), floor=50.9), None).status == "no-baseline"
+    # the floor is checked before updating: a dead run is never recorded
+    assert judge(make_result((51.0,), floor=50.9), None, updating=True).status == "degenerate"
+
+
+def test_a_run_without_a_floor_fails():
+    assert judge(make_result(floor=None), baseline_of([80.0])).status == "failed"
+
+
+def test_a_baseline_a_dead_model_passes_is_no_baseline():
+    # RTE-like: baseline 53.79, floor 52.71, tolerance 3: constant predictions would pass it
+    base = baseline_of([53.79], floor=52.71)
+    v = judge(make_result((56.0,), floor=52.71), base, tolerance=3.0)
+    assert v.status == "no-baseline" and "dead model would pass it" in v.message and v.fails(strict=True)
+
+
+def test_every_way_to_end_green_while_comparing_nothing_is_closed():
+    """The census: each input that once passed without a comparison now fails, or is unjudged (skipped, and
+    failed under strict mode)."""
+    base = baseline_of([80.0])
+    cases = {
+        "stale config": judge(make_result(lr=5e-4), base),
+        "no baseline": judge(make_result(), None),
+        "NaN metric": judge(make_result((float("nan"),)), base),
+        "dead baseline": judge(make_result((80.0,), floor=79.5), base),
+        "degenerate run": judge(make_result((50.5,)), base),
+    }
+    for name, v in cases.items():
+        assert v.fails(strict=True), name
+        assert v.status != "pass", name
+
+
+# --- gap and speed: one definition -----------------------------------------------------------------------
+
+def _fake(case, values, train_speed=100.0, seeds=None):
+    seeds = seeds or list(range(len(values)))
+    runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": v},
+                      train_samples_per_s=train_speed) for s, v in zip(seeds, values)]
+    case = dataclasses.replace(case, seeds=tuple(seeds))
+    return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
+                      primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=runs,
+                      data_fingerprint="fp", provenance={"hardware": {"fingerprint": "cpu:test x2"}},
+                      floor={"accuracy": 50.0})
 
 
 def _session(tmp_path, **opts):
     return BenchSession(Options(profile="smoke", model="tiny", baselines_dir=str(tmp_path), **opts))
-
-
-def _fake(case, value, train_speed=100.0):
-    run = RunResult(task=case.task, method=case.method, seed=0, metrics={"accuracy": value},
-                    train_samples_per_s=train_speed)
-    return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
-                      primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=[run],
-                      data_fingerprint="fp", provenance={"hardware": {"fingerprint": "cpu:test x2"}})
 
 
 def _cases(session):
@@ -98,46 +197,88 @@ def _cases(session):
     return full, adapter
 
 
-def test_max_gap_fails_adapter_trailing_full_by_more(tmp_path):
-    s = _session(tmp_path, max_gap=0.5, tasks="sst2")
-    full, adapter = _cases(s)
-    s._done[(full.config_hash, full.glue_dir)] = _fake(full, 85.0)
-    [msg] = s.gates(adapter, _fake(adapter, 84.4))
-    assert "trails full fine-tuning by 0.60 points" in msg and "--max-gap 0.50" in msg
-    assert s.gates(adapter, _fake(adapter, 84.6)) == []
-    assert s.gates(full, _fake(full, 85.0)) == []  # full itself is never gap-gated
-
-
-def test_speed_ratio_and_gap_are_reported_per_adapter_row(tmp_path):
+def test_gap_is_paired_over_seeds_and_speed_is_a_ratio(tmp_path):
     s = _session(tmp_path, tasks="sst2")
     full, adapter = _cases(s)
-    s.add(_fake(full, 85.0, train_speed=100.0))
-    s.add(_fake(adapter, 84.0, train_speed=190.0))
+    s.add(_fake(full, [85.0, 86.0], train_speed=100.0))
+    s.add(_fake(adapter, [84.0, 84.5], train_speed=190.0))
     row = [r for r in s.table_rows() if r.result.method == "seq_bn"][0]
-    assert row.gap == pytest.approx(-1.0) and row.speed == pytest.approx(1.9)
-    assert "1.90x" in s.summary() and "-1.00" in s.summary()
+    assert row.gap == pytest.approx(-1.25) and row.gap_sd == pytest.approx(0.3536, abs=1e-3)
+    assert row.speed == pytest.approx(1.9)
+    assert "1.90x" in s.summary() and "-1.25" in s.summary()
 
 
-def test_throughput_gate_only_when_asked(tmp_path):
-    full, _ = _cases(_session(tmp_path, tasks="sst2"))
-    bl.write_atomic(tmp_path / "smoke.json", {"entries": {full.key: {"mean": 85.0, "throughput": {
-        "cpu:test x2": {"train_samples_per_s": 100.0}}}}})
-    s = _session(tmp_path, tasks="sst2", throughput_tolerance=10.0)
-    assert "training throughput -20.0%" in s.gates(full, _fake(full, 85.0, train_speed=80.0))[0]
-    assert s.gates(full, _fake(full, 85.0, train_speed=95.0)) == []
-    off = _session(tmp_path, tasks="sst2")
-    assert off.gates(full, _fake(full, 85.0, train_speed=10.0)) == []
+def test_max_gap_judged_from_results_without_retraining(tmp_path):
+    s = _session(tmp_path, max_gap=0.5, tasks="sst2")
+    full, adapter = _cases(s)
+    # no reference in this process yet: the per-case gate defers, it never trains full fine-tuning itself
+    assert s.gates(adapter, _fake(adapter, [84.4])) == []
+    assert s._done == {}
+    s._done[(full.config_hash, full.glue_dir)] = _fake(full, [85.0])
+    [msg] = s.gates(adapter, _fake(adapter, [84.4]))
+    assert "trails full fine-tuning by 0.60 points" in msg and "--max-gap 0.50" in msg
+    assert s.gates(adapter, _fake(adapter, [84.6])) == []
+    assert s.gates(full, _fake(full, [85.0])) == []  # full itself is never gap-gated
+
+
+def test_max_gap_without_a_reference_fails_rather_than_passing(tmp_path):
+    s = _session(tmp_path, max_gap=0.5, tasks="sst2")
+    _, adapter = _cases(s)
+    s.add(_fake(adapter, [99.0]))
+    [msg] = s.gap_failures()
+    assert "cannot judge" in msg and s.failed()
+
+
+def test_head_only_is_an_adapter_everywhere():
+    from suite.session import case_marks
+
+    assert vd.family("head_only") == "adapter"
+    case = dataclasses.replace(get_profile("smoke") and BenchSession(Options(model="tiny", methods="head_only",
+                                                                             tasks="sst2")).cases()[0])
+    assert "adapter" in case_marks(case) and "full" not in case_marks(case)
+
+
+def test_throughput_is_compared_only_on_the_same_hardware():
+    r = make_result()
+    r.runs[0].train_samples_per_s = 80.0
+    e = {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0}}}
+    assert vd.throughput_change(r, e) == pytest.approx(-20.0)
+    assert vd.throughput_change(r, {"throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}) is None
+    assert "-20.0%" in vd.throughput_failure(r, e, 10.0)
+    assert vd.throughput_failure(r, e, 25.0) is None and vd.throughput_failure(r, e, None) is None
+
+
+def test_update_keeps_throughput_of_other_hardware(tmp_path):
+    path = tmp_path / "unit.json"
+    key = bl.entry_key(make_result())
+    bl.write_atomic(path, {"entries": {key: {"metric": "accuracy", "mean": 1.0,
+                                             "throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}}})
+    bl.update(path, "unit", [make_result()])
+    tp = json.loads(path.read_text())["entries"][key]["throughput"]
+    assert set(tp) == {"cuda:H100 x1", "cpu:test x2"}
+
+
+def test_per_task_tolerance_and_budgets_in_profile():
+    p = dataclasses.replace(get_profile("smoke"), task_tolerance={"mnli": 3.0})
+    assert p.tolerance_for("mnli") == 3.0 and p.tolerance_for("sst2") == p.tolerance
+    quick = get_profile("quick")
+    from suite.profiles import cases
+    by = {(c.task, c.method): c for c in cases(quick)}
+    assert by[("rte", "full")].epochs == quick.task_epochs["rte"] and by[("sst2", "full")].epochs == quick.epochs
 
 
 def test_baselines_diff_reads_like_a_review(tmp_path):
     path = tmp_path / "unit.json"
-    bl.write_atomic(path, {"entries": {"sst2/seq_bn": bl.entry_from_result(make_result((80.0,))),
-                                       "mnli/full": {"mean": 70.0}}})
+    key = bl.entry_key(make_result())
+    bl.write_atomic(path, {"entries": {key: bl.entry_from_result(make_result((80.0,))),
+                                       "mnli/full@tiny": {"metric": "accuracy", "mean": 70.0}}})
     res = tmp_path / "results.json"
     doc = {"profile": "unit", "cases": [make_result((81.0,)).to_dict(), make_result((60.0,), key_method="full").to_dict(),
-                                        make_result(status="failed", key_method="seq_bn[reduction_factor=2]").to_dict()]}
+                                        make_result(status="failed", key_method="seq_bn[reduction_factor=2]").to_dict(),
+                                        make_result((50.0,), key_method="lora").to_dict()]}
     res.write_text(json.dumps(doc))
     text, kinds = cli.baselines_diff(res, tmp_path)
-    assert kinds == {"sst2/seq_bn": "changed", "sst2/full": "new", "sst2/seq_bn[reduction_factor=2]": "refused"}
-    assert "accuracy 80.00 -> 81.00 (+1.00)" in text and "untouched: mnli/full" in text
-    assert "would NOT be written" in text
+    assert kinds == {key: "changed", "sst2/full@tiny": "new", "sst2/seq_bn[reduction_factor=2]@tiny": "refused",
+                     "sst2/lora@tiny": "refused"}
+    assert "accuracy 80.00 -> 81.00 (+1.00)" in text and "untouched: mnli/full@tiny" in text
+    assert "would NOT be written" in text and "degenerate" in text
