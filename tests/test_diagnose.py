@@ -48,6 +48,17 @@ def test_planted_full_ft_learning_rate_for_an_adapter_is_reported():
     assert dg.check_adapter_lr(tiny_case(method="seq_bn", lr=1e-3), full).ok
 
 
+def test_lr_rule_and_its_advice_agree():
+    """The message recommends at least 1e-4 and 2x the full rate: rates that follow it pass, the others do not."""
+    full = tiny_case(method="full", lr=5e-5)
+    ok = dg.check_adapter_lr(tiny_case(method="seq_bn", lr=1e-4), full)
+    assert ok.ok, ok.message  # 1e-4 vs full 5e-5: inside the recommended 1e-4..1e-3, 2x the full rate
+    for lr, full_lr in [(9e-5, 1e-5), (1e-4, 1e-4), (1.5e-4, 1e-4)]:
+        f = dg.check_adapter_lr(tiny_case(method="seq_bn", lr=lr), tiny_case(method="full", lr=full_lr))
+        assert not f.ok and "at least 0.0001 and at least 2x the full rate" in f.message, (lr, full_lr)
+    assert dg.check_adapter_lr(tiny_case(method="seq_bn", lr=2e-4), tiny_case(method="full", lr=1e-4)).ok
+
+
 def test_planted_late_seed_is_reported():
     assert dg.check_seed_order(build(seed_first=True)).ok
     f = dg.check_seed_order(build(seed_first=False))
