@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     dg.add_argument("--out", default=None, help="folder for diagnosis.md/.json/.png (default results/diagnose/...)")
     dg.add_argument("--cache-dir", default=None, help="reuse runs by config hash (default results/cache)")
     dg.add_argument("--no-checks", action="store_true", help="skip the pitfall checks")
+    dg.add_argument("--alpha", default=None, help="family-wise error rate of the verdicts (default 0.05)")
     pf = sub.add_parser("perf", help="engine vs HF Trainer/AdapterTrainer throughput, side by side (SST-2)")
     pf.add_argument("--glue-dir", default=None, help="real SST-2 from here; default: synthetic SST-2-shaped data")
     pf.add_argument("--model", default="minilm")
