@@ -3,7 +3,7 @@
     python -m suite baselines show [--profile P] [--baselines-dir DIR]
     python -m suite baselines diff RESULTS.json [--baselines-dir DIR]
     python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
-    python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--out DIR]
+    python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--alpha 0.05] [--out DIR]
     python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
     python -m suite run [--profile P] [--tasks T] [--methods M] [--results-json PATH]   (also under
         accelerate launch / torchrun: one large case across several GPUs with DDP)

@@ -508,7 +508,8 @@ def judge_effects(gap: GapStat, rows: list[tuple[str, str, list[float]]], skippe
         if not measured:
             factor_effects.append(FactorEffect(factor, "skipped" if factor in skipped or not mine else "failed",
                                                None, None, None, None, None, None,
-                                               skipped=skipped.get(factor, "no variant ran" if not mine else None)))
+                                               skipped=skipped.get(factor) or ("no variant to run" if not mine
+                                                                               else "every variant's run failed")))
             continue
         closes = [v for v in measured if v.verdict == "closes"]
         worse = [v for v in measured if v.verdict == "makes it worse"]
