@@ -1,7 +1,8 @@
 """The diagnose sweeps as pytest cases (marked ``diagnostic``; not run unless selected with ``-m diagnostic``).
 
-One case per adapter case of the session x factor, ids like ``sst2-seq_bn-capacity``. Each records how much of
-the gap to full fine-tuning its factor's best variant closes (``extra_info``); it fails only when a run fails.
+One case per adapter case of the session x factor, ids like ``sst2-seq_bn-capacity``. Each records its factor's
+verdict and effect on the gap to full fine-tuning (``extra_info``; Holm-corrected within the factor's variants);
+it fails only when a run fails.
 """
 
 import pytest
@@ -17,8 +18,9 @@ def test_diagnose(diagnosis, glue_session, benchmark):
     except SuiteError as exc:
         pytest.fail(str(exc), pytrace=False)
     [effect] = d.effects
-    benchmark.extra_info.update(task=case.task, method=case.method, factor=factor, gap=d.gap, noise=d.noise,
-                                best_variant=effect.best_label, closed=effect.closed, closed_pct=effect.closed_pct,
-                                inside_noise=effect.inside_noise, skipped=effect.skipped)
+    benchmark.extra_info.update(task=case.task, method=case.method, factor=factor, gap=d.gap, gap_ci=d.gap_ci,
+                                gap_verdict=d.gap_verdict, verdict=effect.verdict, best_variant=effect.best_label,
+                                closed=effect.closed, closed_pct=effect.closed_pct, ci_holm=effect.ci_holm,
+                                p_holm=effect.p_holm, worse=effect.worse, skipped=effect.skipped)
     failed = [r for r in d.runs if r["metric"] is None]
     assert not failed, f"sweep runs failed: {failed}"

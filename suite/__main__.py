@@ -3,7 +3,7 @@
     python -m suite baselines show [--profile P] [--baselines-dir DIR]
     python -m suite baselines diff RESULTS.json [--baselines-dir DIR]
     python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
-    python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--out DIR]
+    python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--alpha 0.05] [--out DIR]
     python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
     python -m suite history import RESULTS.json [RESULTS.json ...] [--history PATH]
     python -m suite history show [--case sst2/seq_bn] [--profile P] [--history PATH]
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     dg.add_argument("--out", default=None, help="folder for diagnosis.md/.json/.png (default results/diagnose/...)")
     dg.add_argument("--cache-dir", default=None, help="reuse runs by config hash (default results/cache)")
     dg.add_argument("--no-checks", action="store_true", help="skip the pitfall checks")
+    dg.add_argument("--alpha", default=None, help="family-wise error rate of the verdicts (default 0.05)")
     pf = sub.add_parser("perf", help="engine vs HF Trainer/AdapterTrainer throughput, side by side (SST-2)")
     pf.add_argument("--glue-dir", default=None, help="real SST-2 from here; default: synthetic SST-2-shaped data")
     pf.add_argument("--model", default="minilm")

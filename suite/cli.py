@@ -120,11 +120,24 @@ def run_diagnose(args) -> str:
         if f not in dg.FACTORS:
             raise dg.SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(dg.FACTORS)}.")
     runner = dg.DiskCache(args.cache_dir or ROOT / "results" / "cache", session.run)
-    d = dg.diagnose(case, full_case, session.profile, runner, factors=factors, checks=not args.no_checks)
+    alpha = dg.ALPHA if getattr(args, "alpha", None) is None else _alpha(args.alpha)
+    d = dg.diagnose(case, full_case, session.profile, runner, factors=factors, checks=not args.no_checks, alpha=alpha)
     out = Path(args.out) if args.out else ROOT / "results" / "diagnose" / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_")
     files = dg.write(d, out)
-    return "\n".join([dg.to_markdown(d).split("## Every run")[0].rstrip(),
+    return "\n".join([dg.to_markdown(d).split("## Every variant")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])
+
+
+def _alpha(text: str) -> float:
+    from .errors import SuiteError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise SuiteError(f"--alpha must be a number between 0 and 1 (e.g. 0.05), got '{text}'.")
+    return value
 
 
 def run_cases(args) -> tuple[str, int]:

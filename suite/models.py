@@ -92,18 +92,30 @@ def _load_failure(model: str, exc: Exception) -> str:
             "config.json and weights, or a Hub id with network access (offline: set HF_HUB_OFFLINE=1 and pre-cache it).")
 
 
+def _model_config(model: str):
+    from transformers import AutoConfig
+
+    _check_model_id(model)
+    source = str(embedded_model_path()) if model in (EMBEDDED, SMALL) else model
+    try:
+        return AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise SuiteError(_load_failure(model, exc)) from None
+
+
+def hidden_size(model: str) -> int:
+    """Width of the encoder's hidden states, from its config alone (no weights loaded)."""
+    if model == TINY:
+        return TINY_CONFIG["hidden_size"]
+    cfg = _model_config(model)
+    return int(getattr(cfg, "hidden_size", None) or getattr(cfg, "dim"))
+
+
 def num_layers(model: str) -> int:
     """Encoder layers of a model, from its config alone (no weights loaded)."""
     if model == TINY:
         return TINY_CONFIG["num_hidden_layers"]
     if model == SMALL:
         return SMALL_LAYERS
-    from transformers import AutoConfig
-
-    _check_model_id(model)
-    source = str(embedded_model_path()) if model == EMBEDDED else model
-    try:
-        cfg = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise SuiteError(_load_failure(model, exc)) from None
+    cfg = _model_config(model)
     return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers"))
