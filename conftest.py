@@ -12,8 +12,8 @@ import pytest
 from suite.errors import SuiteError
 from suite.profiles import PROFILES
 from suite.results import CaseResult
-from suite.session import (BenchSession, Options, case_marks, device_for_worker, parse_lr, parse_max_gap,
-                           parse_percent, parse_seeds, parse_shard, parse_tolerance, visible_gpus)
+from suite.options import OPTIONS, Options
+from suite.session import BenchSession, case_marks, device_for_worker, visible_gpus
 
 SESSION = pytest.StashKey[BenchSession]()
 FINISH_LINES = pytest.StashKey[list]()
@@ -30,44 +30,27 @@ def _checked(parse):
     return wrapper
 
 
+def _pytest_profiling_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pytest_profiling") is not None
+
+
 def pytest_addoption(parser):
+    """The option group, built from the one declaration in suite/options.py (dest prefixed ``gab_``)."""
     g = parser.getgroup("glue-adapter-bench")
-    g.addoption("--profile", default="smoke", metavar="NAME",
-                help=f"benchmark profile: {', '.join(PROFILES)}. Default: %(default)r")
-    g.addoption("--glue-dir", default=None, metavar="DIR",
-                help="local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub). Default: None")
-    g.addoption("--model", default=None, metavar="ID",
-                help="minilm (embedded), tiny, a Hub id or a local path. Default: the profile's")
-    g.addoption("--methods", default=None, metavar="LIST",
-                help="comma list of methods or adapters config strings, e.g. 'full,seq_bn[reduction_factor=4]'. "
-                     "Default: the profile's")
-    g.addoption("--tasks", default=None, metavar="LIST", help="comma list of GLUE tasks. Default: the profile's")
-    g.addoption("--seeds", default=None, type=_checked(parse_seeds), metavar="LIST",
-                help="comma list of integer seeds; each case aggregates over them. Default: the profile's")
-    g.addoption("--lr", default=None, type=_checked(parse_lr), metavar="NAME=RATE,...",
-                help="learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'. "
-                     "Default: the profile's and each method's")
-    g.addoption("--tolerance", default=None, type=_checked(parse_tolerance), metavar="POINTS",
-                help="allowed drop below baseline in points (0-100), overriding baseline and profile. Default: None")
-    g.addoption("--max-gap", default=None, type=_checked(parse_max_gap), metavar="POINTS",
-                help="fail an adapter case that trails full fine-tuning of the same run by more than POINTS. "
-                     "Default: None (reported, not gated)")
-    g.addoption("--throughput-tolerance", default=None, type=_checked(parse_percent), metavar="PCT",
-                help="fail a case whose training samples/s dropped more than PCT%% below the baseline's figure "
-                     "for this same hardware. Default: None (off)")
-    g.addoption("--shard", default=None, type=_checked(parse_shard), metavar="I/N",
-                help="run only the I-th of N round-robin slices of the cases (CI matrix); merge the results files "
-                     "with python -m suite report. Default: all cases")
-    g.addoption("--strict-baselines", action="store_true", default=False,
-                help="fail a case that has no usable baseline (no entry, stale, or one a dead model passes) instead "
-                     "of skipping it: CI uses this, so that a gate that compared nothing never ends green")
-    g.addoption("--update-baselines", action="store_true", default=False,
-                help="re-measure the selected cases and rewrite only their baseline entries (atomically)")
-    g.addoption("--results-json", default=None, metavar="PATH", help="write every case result to PATH")
-    g.addoption("--report-dir", default=None, metavar="DIR",
-                help="write report.md, report.html and PNG plots to DIR at the end (and to $GITHUB_STEP_SUMMARY)")
-    g.addoption("--baselines-dir", default=None, metavar="DIR", help="folder of <profile>.json baselines. "
-                "Default: baselines/ in the project")
+    aliases_ok = not _pytest_profiling_installed()  # pytest-profiling owns --profile
+    for o in OPTIONS:
+        flags = [o.flag, *(a for a in o.aliases if aliases_ok)]
+        if o.is_switch:
+            g.addoption(*flags, dest=f"gab_{o.dest}", action="store_true", default=False, help=o.help)
+        else:
+            g.addoption(*flags, dest=f"gab_{o.dest}", default=None, type=_checked(o.parse), metavar=o.metavar,
+                        help=o.help)
+
+
+def _options(config) -> Options:
+    return Options.from_values({o.dest: config.getoption(f"gab_{o.dest}") for o in OPTIONS})
 
 
 def pytest_configure(config):
@@ -77,16 +60,8 @@ def pytest_configure(config):
             os.environ["CUDA_VISIBLE_DEVICES"] = device
     config.addinivalue_line("markers", "glue: a GLUE benchmark case (task x method)")
     config.addinivalue_line("markers", "diagnostic: a diagnose sweep case (run with -m diagnostic)")
-    o = config.option
-    options = Options(profile=o.profile, glue_dir=o.glue_dir, model=o.model, methods=o.methods, tasks=o.tasks,
-                      seeds=o.seeds, lr=o.lr, shard=o.shard, tolerance=o.tolerance, max_gap=o.max_gap,
-                      throughput_tolerance=o.throughput_tolerance, update_baselines=o.update_baselines,
-                      strict_baselines=o.strict_baselines,
-                      results_json=o.results_json, report_dir=o.report_dir)
-    if o.baselines_dir:
-        options.baselines_dir = o.baselines_dir
     try:
-        config.stash[SESSION] = BenchSession(options)
+        config.stash[SESSION] = BenchSession(_options(config))
     except SuiteError as exc:
         raise pytest.UsageError(str(exc)) from None
     for name, doc in config.stash[SESSION].marker_docs().items():

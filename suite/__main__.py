@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import options
 from .errors import SuiteError
 
 
@@ -41,12 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     dg = sub.add_parser("diagnose", help="why does an adapter trail full fine-tuning? pitfall checks + sweeps")
     dg.add_argument("--task", required=True)
     dg.add_argument("--method", required=True, help="an adapter method or config string, e.g. seq_bn[leave_out=[2,3,4,5]]")
-    dg.add_argument("--profile", default="smoke")
-    dg.add_argument("--seeds", default=None, help="comma list; default: the profile's")
+    options.add_to_argparse(dg, ("profile", "seeds", "glue_dir", "model", "lr"))
     dg.add_argument("--factors", default=",".join(_factors()), help="comma list of: " + ", ".join(_factors()))
-    dg.add_argument("--glue-dir", default=None)
-    dg.add_argument("--model", default=None)
-    dg.add_argument("--lr", default=None, help="NAME=RATE overrides, as for pytest --lr")
     dg.add_argument("--out", default=None, help="folder for diagnosis.md/.json/.png (default results/diagnose/...)")
     dg.add_argument("--cache-dir", default=None, help="reuse runs by config hash (default results/cache)")
     dg.add_argument("--no-checks", action="store_true", help="skip the pitfall checks")
@@ -59,19 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--batch-size", type=int, default=32)
     pf.add_argument("--epochs", type=int, default=1)
     rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
-    rn.add_argument("--profile", default="smoke")
-    rn.add_argument("--tasks", default=None)
-    rn.add_argument("--methods", default=None)
-    rn.add_argument("--model", default=None)
-    rn.add_argument("--glue-dir", default=None)
-    rn.add_argument("--seeds", default=None)
-    rn.add_argument("--lr", default=None)
-    rn.add_argument("--results-json", default=None)
-    rn.add_argument("--tolerance", default=None)
-    rn.add_argument("--max-gap", default=None)
-    rn.add_argument("--baselines-dir", default=None)
-    rn.add_argument("--strict-baselines", action="store_true")
-    rn.add_argument("--update-baselines", action="store_true")
+    options.add_to_argparse(rn)  # every option of a pytest run, declared once in suite/options.py
     _history_parser(sub)
     args = parser.parse_args(argv)
     try:
@@ -93,10 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "diagnose":
             print(cli.run_diagnose(args))
         elif args.command == "run":
-            from .session import parse_max_gap, parse_tolerance
-
-            args.tolerance = parse_tolerance(args.tolerance) if args.tolerance else None
-            args.max_gap = parse_max_gap(args.max_gap) if args.max_gap else None
             text, status = cli.run_cases(args)
             if text:
                 print(text)

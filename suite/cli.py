@@ -145,10 +145,7 @@ def run_cases(args) -> tuple[str, int]:
     Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise."""
     from .session import BenchSession
 
-    session = BenchSession(_options(args, methods=args.methods, tasks=args.tasks, results_json=args.results_json,
-                                    tolerance=args.tolerance, max_gap=args.max_gap,
-                                    strict_baselines=args.strict_baselines, update_baselines=args.update_baselines,
-                                    **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {})))
+    session = BenchSession(_options(args))
     for case in session.cases():
         session.add(session.run(case))
     from accelerate import PartialState
@@ -177,9 +174,7 @@ def history_command(args) -> str:
 
 
 def _options(args, **fields):
-    """Session options from the shared command-line flags (profile, glue dir, model, seeds, lr) plus ``fields``."""
-    from .session import Options, parse_lr, parse_seeds
+    """Session options from the declared command-line options (suite/options.py) plus ``fields``."""
+    from .options import options_from_args
 
-    return Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model,
-                   seeds=parse_seeds(args.seeds) if args.seeds else None, lr=parse_lr(args.lr) if args.lr else None,
-                   **fields)
+    return options_from_args(args, **fields)

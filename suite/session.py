@@ -5,7 +5,8 @@ The pytest hooks stay one-liners; everything they do is here so that it can be t
 
 from __future__ import annotations
 
-import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,88 +16,11 @@ from . import report
 from . import verdicts as vd
 from .engine import run_case
 from .errors import SuiteError
-from .methods import parse_methods, split_list
+from .methods import parse_methods
+from .options import (DEFAULT_BASELINES, ROOT, Options, parse_lr, parse_max_gap, parse_percent,  # noqa: F401
+                      parse_seeds, parse_shard, parse_tasks, parse_tolerance)
 from .profiles import CaseSpec, cases, get_profile
 from .results import CaseResult
-from .tasks import get_task
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BASELINES = ROOT / "baselines"
-
-
-# --- option parsing (one clear line per mistake) -----------------------------------------------------------
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    items = split_list(text)
-    try:
-        seeds = tuple(int(s) for s in items)
-    except ValueError:
-        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; got '{text}'.") from None
-    if not seeds:
-        raise SuiteError("--seeds needs at least one integer, e.g. --seeds 0.")
-    if len(set(seeds)) != len(seeds):
-        raise SuiteError(f"Seeds must be distinct; got '{text}'.")
-    return seeds
-
-
-def _points(text: str, what: str, example: str) -> float:
-    """A finite, non-negative number of points (0-100 scale)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{text}'.") from None
-    if not math.isfinite(value) or value < 0:
-        raise SuiteError(f"{what} must be a finite number >= 0 points; got '{text}'.")
-    return value
-
-
-def parse_tolerance(text: str) -> float:
-    return _points(text, "Tolerance", "--tolerance 0.5")
-
-
-def parse_lr(text: str) -> dict[str, float]:
-    """'full=2e-5,seq_bn=1e-4' or 'adapter=1e-3' (a family); method config strings keep their brackets."""
-    out = {}
-    for item in split_list(text):
-        name, sep, value = item.rpartition("=")
-        try:
-            rate = float(value)
-        except ValueError:
-            rate = None
-        if not sep or not name or rate is None or not math.isfinite(rate) or rate <= 0:
-            raise SuiteError(f"--lr takes NAME=RATE pairs with a positive rate, NAME a method or a family (full, "
-                             f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{item}'.")
-        if name not in ("full", "adapter"):
-            from .methods import get_method
-
-            name = get_method(name).name
-        out[name] = rate
-    return out
-
-
-def parse_max_gap(text: str) -> float:
-    return _points(text, "--max-gap", "--max-gap 0.5")
-
-
-def parse_percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise SuiteError(f"--throughput-tolerance must be a percentage, e.g. 10 or 10%; got '{text}'.") from None
-    if not math.isfinite(value) or not 0 <= value < 100:
-        raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{text}'.")
-    return value
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'2/4' -> (2, 4): this CI job runs the 2nd of 4 round-robin slices of the cases."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.") from None
-    if not 1 <= i <= n:
-        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.")
-    return i, n
 
 
 def device_for_worker(worker: str | None, visible: list[str]) -> str | None:
@@ -138,30 +62,6 @@ def case_marks(case: CaseSpec) -> list[str]:
     return list(dict.fromkeys(marks))
 
 
-def parse_tasks(text: str) -> tuple[str, ...]:
-    return tuple(get_task(t).name for t in split_list(text))
-
-
-@dataclass
-class Options:
-    profile: str = "smoke"
-    glue_dir: str | None = None
-    model: str | None = None
-    methods: str | None = None        # comma list; None: the profile's
-    tasks: str | None = None
-    seeds: tuple[int, ...] | None = None
-    lr: dict[str, float] | None = None  # learning-rate overrides by method name or family
-    shard: tuple[int, int] | None = None  # (i, n): run the i-th of n round-robin slices of the cases
-    tolerance: float | None = None    # overrides entry and profile tolerances
-    max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
-    throughput_tolerance: float | None = None  # % drop of train samples/s allowed on matching hardware; None: off
-    update_baselines: bool = False
-    strict_baselines: bool = False    # a case with no usable baseline (no-baseline, stale) fails instead of skipping
-    results_json: str | None = None
-    report_dir: str | None = None     # write report.md/.html and plots there at the end
-    baselines_dir: str = str(DEFAULT_BASELINES)
-
-
 @dataclass
 class BenchSession:
     options: Options
@@ -184,6 +84,7 @@ class BenchSession:
             raise SuiteError(f"--glue-dir {glue_dir} is not a folder. Point it at the folder that holds SST-2/, MNLI/, "
                              "... (as written by download_glue_data.py), or leave it unset to use the Hub.")
         self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
+        check_outputs(self.options, self.baseline_file)  # a bad output path stops it too: no finished run is lost
         needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
             self.options.model or self.profile.model)
         if not needs_hub:
@@ -197,9 +98,9 @@ class BenchSession:
         out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks else None,
                     methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
                     glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
+        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" runs full once
         if self.options.shard:
-            i, n = self.options.shard
-            out = out[i - 1::n]
+            out = shard(out, *self.options.shard)
         return out
 
     def marker_docs(self) -> dict[str, str]:
@@ -261,6 +162,26 @@ class BenchSession:
             msg = vd.throughput_failure(result, self.entry(result), self.options.throughput_tolerance)
             if msg:
                 out.append(msg)
+        out += self.history_failures(result)
+        return out
+
+    def history_failures(self, result: CaseResult) -> list[str]:
+        """--max-drift and --fail-on-change-point against the results history (read only; nothing trains)."""
+        path = self.options.history_path()
+        if path is None or not result.ok or not (self.options.max_drift is not None
+                                                 or self.options.fail_on_change_point):
+            return []
+        from . import history
+
+        out = []
+        if self.options.max_drift is not None:
+            msg = history.drift_for(path, result, self.options.max_drift)
+            if msg:
+                out.append(msg)
+        if self.options.fail_on_change_point:
+            msg = history.change_point_for(path, result)
+            if msg:
+                out.append(msg)
         return out
 
     def gap_failures(self) -> list[str]:
@@ -280,6 +201,7 @@ class BenchSession:
         extra = self.gap_failures() + [m for r in self.results for m in [
             None if self.options.update_baselines else
             vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance)] if m]
+        extra += [m for r in self.results for m in self.history_failures(r)]
         return vd.failing(rows, strict=self.options.strict_baselines, extra_failures=extra)
 
     def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
@@ -313,16 +235,26 @@ class BenchSession:
                                      title=f"glue-adapter-bench: profile {self.profile.name}")
                 return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})"]
             step("report", write_rep)
+        updated: list[str] = []
         if self.options.update_baselines:
             if interrupted:
                 lines.append(f"interrupted: {self.baseline_file} left untouched")
             elif self.results:
-                step("baselines", lambda: self._update_baselines(rows))
+                step("baselines", lambda: self._update_baselines(rows, updated))
+        hist = self.options.history_path()
+        if hist is not None and self.results and not interrupted:
+            def append():
+                from . import history
+
+                n = history.append(hist, self.results, baseline_updated=updated)
+                return [f"history: {n} record{'s' if n != 1 else ''} appended to {hist}"]
+            step("history", append)
         return lines, broken
 
-    def _update_baselines(self, rows: list[vd.Row]) -> list[str]:
+    def _update_baselines(self, rows: list[vd.Row], done: list[str]) -> list[str]:
         refuse = {row.result.key: row.verdict.message for row in rows if row.verdict.status != "updated"}
         updated, refused = bl.update(self.baseline_file, self.profile.name, self.results, refuse=refuse)
+        done.extend(r.key for r in self.results if bl.entry_key(r) in updated)
         lines = []
         if updated:
             lines.append(f"{self.baseline_file}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'} "
@@ -336,6 +268,59 @@ class BenchSession:
             return ""
         return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
                               strict=self.options.strict_baselines)
+
+
+def shard(all_cases: list[CaseSpec], i: int, n: int) -> list[CaseSpec]:
+    """The i-th of n slices, a task's cases kept together (so its full and adapter cases run on one machine and
+    speed_vs_full compares like with like); tasks round robin. With fewer tasks than shards, cases round robin."""
+    tasks = list(dict.fromkeys(c.task for c in all_cases))
+    if len(tasks) >= n:
+        mine = set(tasks[i - 1::n])
+        return [c for c in all_cases if c.task in mine]
+    return all_cases[i - 1::n]
+
+
+def _probe_dir(directory: Path, what: str) -> None:
+    """Fail now, not after training, if nothing can be created in ``directory`` (or its nearest existing parent)."""
+    d = directory
+    while not d.exists():
+        if d.parent == d:
+            break
+        d = d.parent
+    if not d.is_dir():
+        raise SuiteError(f"{what}: {d} is a file, so {directory} cannot be a folder. Choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as exc:
+        raise SuiteError(f"{what}: cannot write in {d} ({exc.strerror}). Choose a writable location.") from None
+
+
+def _check_file_target(path: str | os.PathLike, what: str) -> None:
+    p = Path(path)
+    if len(p.name.encode()) > 255:
+        raise SuiteError(f"{what}: the file name is longer than 255 bytes. Choose a shorter name.")
+    if p.is_dir():
+        raise SuiteError(f"{what} {p} is a folder; name a file.")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise SuiteError(f"{what} {p} is not writable. Choose another path or fix its permissions.")
+    _probe_dir(p.parent, what)
+
+
+def check_outputs(options: Options, baseline_file: Path) -> None:
+    """Everything the run will write, checked before the first training step (one line per problem)."""
+    if options.results_json:
+        _check_file_target(options.results_json, "--results-json")
+    if options.report_dir:
+        p = Path(options.report_dir)
+        if p.exists() and not p.is_dir():
+            raise SuiteError(f"--report-dir {p} is a file; name a folder for the report.")
+        _probe_dir(p, "--report-dir")
+    if options.update_baselines:
+        _check_file_target(baseline_file, "--update-baselines")  # the file, its lock and temp file live there
+    hist = options.history_path()
+    if hist is not None:
+        _check_file_target(hist, "--history")
 
 
 def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False) -> str:

@@ -30,47 +30,65 @@ def test_method_config_strings_become_cases():
 
 
 def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
-    common = ["--model", "tiny", "--tasks", "sst2", "--baselines-dir", str(tmp_path), "-q"]
-    path = tmp_path / "smoke.json"
+    """The maintainer's loop on a model that learns (unit profile): nothing recorded -> skipped (strict: failed),
+    record, pass, a raised entry fails exactly its case, an update of that case alone fixes it."""
+    common = ["--profile", "unit", "--methods", "seq_bn,head_only", "--baselines-dir", str(tmp_path), "-q"]
+    path = tmp_path / "unit.json"
     results = tmp_path / "results.json"
+
+    code, out = run_pytest(*common)
+    assert code == 0 and "2 skipped" in out and "no usable baseline (no baseline entry)" in out, out
+    assert "2 no-baseline" in out and "--strict-baselines fails them" in out
+    assert not path.exists()  # a run that did not ask to update writes nothing
+    code, out = run_pytest(*common, "--strict-baselines")
+    assert code == 1 and "2 failed" in out, out
 
     code, out = run_pytest(*common, "--update-baselines", "--results-json", str(results))
     assert code == 0, out
     data = json.loads(path.read_text())
-    assert sorted(data["entries"]) == ["sst2/full", "sst2/seq_bn"]
+    assert sorted(data["entries"]) == ["sst2/head_only@minilm", "sst2/seq_bn@minilm"]
+    assert all(e["floor"] < e["mean"] for e in data["entries"].values())
     doc = json.loads(results.read_text())
-    assert [c["key"] for c in doc["cases"]] == ["sst2/full", "sst2/seq_bn"]
-    assert doc["cases"][1]["gap_vs_full"] is not None
+    assert [c["key"] for c in doc["cases"]] == ["sst2/seq_bn", "sst2/head_only"]
 
-    code, out = run_pytest(*common)
-    assert code == 0, out
-    assert "2 pass" in out
+    code, out = run_pytest(*common, "--strict-baselines")
+    assert code == 0 and "2 passed" in out and "2 pass" in out, out
 
-    measured = data["entries"]["sst2/full"]["mean"]
-    data["entries"]["sst2/full"]["mean"] = measured + 10.0
+    measured = data["entries"]["sst2/seq_bn@minilm"]["mean"]
+    data["entries"]["sst2/seq_bn@minilm"]["mean"] = measured + 10.0
+    data["entries"]["sst2/seq_bn@minilm"]["values"] = [measured + 10.0]
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     code, out = run_pytest(*common)
     assert code == 1, out
     assert "1 failed, 1 passed" in out
-    assert (f"sst2/full: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
+    assert (f"sst2/seq_bn: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
             "tolerance 2.00") in out
 
-    untouched = json.loads(path.read_text())["entries"]["sst2/seq_bn"]
-    code, out = run_pytest(*common, "--update-baselines", "-k", "full")
+    untouched = json.loads(path.read_text())["entries"]["sst2/head_only@minilm"]
+    code, out = run_pytest(*common, "--update-baselines", "-k", "seq_bn")
     assert code == 0, out
     after = json.loads(path.read_text())["entries"]
-    assert after["sst2/full"]["mean"] == measured
-    assert after["sst2/seq_bn"] == untouched
+    assert after["sst2/seq_bn@minilm"]["mean"] == measured
+    assert after["sst2/head_only@minilm"] == untouched
 
-    code, out = run_pytest(*common)
-    assert code == 0 and "2 pass" in out, out
+    code, out = run_pytest(*common, "--strict-baselines")
+    assert code == 0 and "2 passed" in out, out
 
 
-def test_missing_baseline_is_reported_not_silently_passed(tmp_path):
-    code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "-k", "seq_bn", "--baselines-dir", str(tmp_path))
-    assert code == 0, out
-    assert "1 no-baseline" in out and "sst2/seq_bn: no baseline entry" in out
-    assert not (tmp_path / "smoke.json").exists()  # a run that did not ask to update writes nothing
+def test_a_degenerate_run_fails_and_is_never_recorded(tmp_path):
+    """The tiny random model learns nothing: it scores its floor, which no baseline may accept."""
+    code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "-k", "seq_bn", "--baselines-dir", str(tmp_path),
+                           "--update-baselines")
+    assert code == 1 and "degenerate" in out and "trivial score" in out, out
+    assert "NOT updated for sst2/seq_bn@tiny" in out and not (tmp_path / "smoke.json").exists()
+
+
+def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods",
+                           "head_only", "--baselines-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "sst2/head_only: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -89,7 +107,7 @@ def test_bad_options_give_one_clear_line(args, message):
 
 def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     junit, bench, results = tmp_path / "junit.xml", tmp_path / "bench.json", tmp_path / "results.json"
-    code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "--baselines-dir", str(tmp_path), "--max-gap", "0",
+    code, out = run_pytest("--profile", "unit", "--baselines-dir", str(tmp_path), "--max-gap", "0",
                            "--junitxml", str(junit), "--benchmark-json", str(bench), "--results-json", str(results),
                            "--report-dir", str(tmp_path / "report"))
     assert {"report.md", "report.html", "quality_vs_params.png"} <= {p.name for p in (tmp_path / "report").iterdir()}
@@ -97,10 +115,8 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     cases = {c["key"]: c for c in json.loads(results.read_text())["cases"]}
     gap = cases["sst2/seq_bn"]["gap_vs_full"]
     assert gap == pytest.approx(cases["sst2/seq_bn"]["verdict"]["measured"] - cases["sst2/full"]["verdict"]["measured"])
-    if gap < 0:  # --max-gap 0: an adapter that trails full fine-tuning at all fails, the full case does not
-        assert code == 1 and "1 failed, 1 passed" in out and "trails full fine-tuning by" in out, out
-    else:
-        assert code == 0, out
+    # --max-gap 0: an adapter that trails full fine-tuning at all fails; full itself has no baseline: skipped
+    assert gap < 0 and code == 1 and "1 failed, 1 skipped" in out and "trails full fine-tuning by" in out, out
     assert cases["sst2/seq_bn"]["speed_vs_full"] > 0
 
     import xml.etree.ElementTree as ET
@@ -136,13 +152,14 @@ def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     """pytest -n 2 gives the same metrics as a serial run; two merged shards give the unsharded report."""
     from suite import report
 
+    # the tiny model scores its floor: every case is degenerate (exit 1), the same way in every layout
     common = ["--model", "tiny", "--baselines-dir", str(tmp_path), "-q", "--methods", "full,seq_bn"]
     files = {name: tmp_path / f"{name}.json" for name in ("serial", "xdist", "shard1", "shard2")}
-    assert run_pytest(*common, "--results-json", str(files["serial"]))[0] == 0
+    assert run_pytest(*common, "--results-json", str(files["serial"]))[0] == 1
     code, out = run_pytest(*common, "-n", "2", "--results-json", str(files["xdist"]))
-    assert code == 0, out
+    assert code == 1 and "4 failed" in out, out
     for i in (1, 2):
-        assert run_pytest(*common, "--shard", f"{i}/2", "--results-json", str(files[f"shard{i}"]))[0] == 0
+        assert run_pytest(*common, "--shard", f"{i}/2", "--results-json", str(files[f"shard{i}"]))[0] == 1
 
     def metrics(path):
         return {c["key"]: [r["metrics"] for r in c["runs"]] for c in json.loads(path.read_text())["cases"]}

@@ -103,9 +103,15 @@ def test_malformed_input_gives_one_clear_line(tmp_path, name, args, message, col
 BROKEN_FILES = [
     ("corrupt-json", "{\"entries\": {", "is not valid JSON"),
     ("truncated", json.dumps(GOOD_BASELINE, indent=2)[:40], "is not valid JSON"),
-    ("wrong-schema", json.dumps({"entries": [1, 2]}), "no 'entries' object"),
-    ("non-numeric-mean", json.dumps({"entries": {"sst2/full": {"mean": "high"}}}), "no numeric 'mean'"),
-    ("not-utf8", b"\xff\xfe\x00garbage", "is not valid JSON"),
+    ("wrong-schema", json.dumps({"entries": [1, 2]}), "entries: [1, 2] is not of type 'object'"),
+    ("non-numeric-mean", json.dumps({"entries": {"sst2/full": {"metric": "accuracy", "mean": "high"}}}),
+     "'high' is not of type 'number'"),
+    ("nan-mean", '{"entries": {"sst2/full": {"metric": "accuracy", "mean": NaN}}}', "NaN is not a number"),
+    ("n-is-text", json.dumps({"entries": {"k": {"metric": "accuracy", "mean": 80, "n": "three"}}}), "'three'"),
+    ("throughput-list", json.dumps({"entries": {"k": {"metric": "accuracy", "mean": 80, "throughput": [1]}}}),
+     "is not of type 'object'"),
+    ("duplicate-keys", '{"entries": {"k": {"metric": "accuracy", "mean": 80, "mean": 81}}}', "duplicate key 'mean'"),
+    ("not-utf8", b"\xff\xfe\x00garbage", "is not UTF-8 text"),
 ]
 
 
@@ -165,7 +171,7 @@ def test_out_of_memory_fails_that_case_with_the_batch_size_and_the_others_run(tm
     code, out = run(["--model", "tiny", "--tasks", "sst2", "-p", "oom_plugin", "-q", "--results-json",
                      str(tmp_path / "r.json")], baselines_dir=tmp_path,
                     env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
-    assert code == 1 and "1 failed, 1 passed" in out, out
+    assert code == 1, out  # the tiny model learns nothing: full is degenerate, seq_bn ran out of memory
     assert "out of memory at training step 1 with batch size 32" in out and "lower the batch size" in out
     cases = {c["key"]: c for c in json.loads((tmp_path / "r.json").read_text())["cases"]}
     assert cases["sst2/full"]["runs"][0]["status"] == "ok" and cases["sst2/seq_bn"]["runs"][0]["status"] == "failed"
@@ -175,7 +181,7 @@ def test_nan_loss_is_refused_by_update(tmp_path):
     code, out = run(["--model", "tiny", "--tasks", "sst2", "-k", "full", "--lr", "full=1e12", "--update-baselines",
                      "-q"], baselines_dir=tmp_path)
     assert code == 1 and "training loss became" in out and "at step" in out, out
-    assert "NOT updated for failed run sst2/full" in out
+    assert "NOT updated for sst2/full@tiny" in out
     assert not (tmp_path / "smoke.json").exists()
 
 
@@ -192,7 +198,7 @@ def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if "PASSED" in line:
+        if "PASSED" in line or "FAILED" in line:  # one case finished (tiny cases are degenerate: FAILED)
             proc.send_signal(signal.SIGINT)
             break
     out = "".join(seen) + proc.communicate(timeout=120)[0]
@@ -241,7 +247,7 @@ def test_kill_9_mid_write_leaves_the_previous_file_intact(tmp_path):
     assert bl.load(path)["entries"] == GOOD_BASELINE["entries"]
     # the next update succeeds and the leftover temp file does not confuse anything
     bl.update(path, "unit", [make_result((70.0,))])
-    assert set(bl.load(path)["entries"]) == {"sst2/full", "sst2/seq_bn"}
+    assert set(bl.load(path)["entries"]) == {"sst2/full", "sst2/seq_bn@tiny"}
 
 
 CONCURRENT_SCRIPT = textwrap.dedent('''
@@ -321,13 +327,15 @@ def test_a_hub_model_id_is_probed_too(monkeypatch):
 
 
 def test_runs_that_need_no_hub_never_touch_the_network(tmp_path):
-    """With the Hub endpoint pointing at a server that never answers, the default run still finishes normally."""
-    with HangingServer() as url:
-        t = time.monotonic()
+    """With the Hub endpoint pointing at a server that never answers, the default run still finishes normally and
+    never connects to it (checked on the server's side, not by timing: a busy machine makes any time limit flaky)."""
+    server = HangingServer()
+    with server as url:
         code, out = run(["--model", "tiny", "--tasks", "sst2", "-k", "full", "-q"], baselines_dir=tmp_path,
                         env={"HF_HUB_OFFLINE": "", "HF_ENDPOINT": url})
-        assert code == 0, out
-        assert time.monotonic() - t < 45  # one hung Hub lookup alone would take 10 s or more
+        time.sleep(0.2)  # let the accept thread record a late connection, if there was one
+        assert server.conns == [], "the run connected to the Hub endpoint"
+    assert code == 1 and "degenerate" in out, out  # judged normally (the tiny model learns nothing)
 
 
 def test_security_no_remote_code_no_pickle():

@@ -112,14 +112,14 @@ def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
 
     out = tmp_path / "ddp.json"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods", "full",
+                           "-m", "suite", "run", "--profile", "unit", "--tasks", "sst2", "--methods", "full",
                            "--results-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**clean_env(), "HF_HUB_OFFLINE": "1", "GLUE_BENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [case] = json.loads(out.read_text())["cases"]
-    # smoke: 600 rows / batch 32 = 19 batches per epoch, 2 epochs; each rank takes 9 per epoch
-    assert case["runs"][0]["steps"] == 18 and case["runs"][0]["status"] == "ok"
-    assert proc.stdout.count("glue-adapter-bench: profile smoke") == 1  # only the main process reports
+    # unit: 400 rows / batch 16 = 25 batches per epoch, 3 epochs; each rank takes 12 per epoch
+    assert case["runs"][0]["steps"] == 36 and case["runs"][0]["status"] == "ok"
+    assert proc.stdout.count("glue-adapter-bench: profile unit") == 1  # only the main process reports
 
 
 def test_perf_benchmark_runs_both_sides_and_prints_ratios():

@@ -1,0 +1,271 @@
+"""Every option of a benchmark run, declared once.
+
+``OPTIONS`` lists each option with its flag, parser, default and help. The pytest option group (conftest.py)
+and the run-shaped ``python -m suite`` subcommands (``run``; ``diagnose`` and ``calibrate`` take the subset they
+need) are built from it, so names, parsing, defaults and help cannot drift apart. Every parser turns a bad value
+into one ``SuiteError`` line.
+
+Names: the pytest options do not collide with well-known plugins. ``--bench-profile`` is the canonical name of
+the profile option; ``--profile`` is accepted as an alias unless pytest-profiling is installed (it owns
+``--profile``). Every other option name is unique to this suite.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import SuiteError
+from .methods import split_list
+from .tasks import get_task
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BASELINES = ROOT / "baselines"
+
+
+# --- parsers (one clear line per mistake) -------------------------------------------------------------------
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    items = split_list(text)
+    try:
+        seeds = tuple(int(s) for s in items)
+    except ValueError:
+        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; got '{text}'.") from None
+    if not seeds:
+        raise SuiteError("--seeds needs at least one integer, e.g. --seeds 0.")
+    if len(set(seeds)) != len(seeds):
+        raise SuiteError(f"Seeds must be distinct; got '{text}'.")
+    return seeds
+
+
+def _points(text: str, what: str, example: str) -> float:
+    """A finite, non-negative number of points (0-100 scale)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{text}'.") from None
+    if not math.isfinite(value) or value < 0:
+        raise SuiteError(f"{what} must be a finite number >= 0 points; got '{text}'.")
+    return value
+
+
+def parse_tolerance(text: str) -> float:
+    return _points(text, "Tolerance", "--tolerance 0.5")
+
+
+def parse_lr(text: str) -> dict[str, float]:
+    """'full=2e-5,seq_bn=1e-4' or 'adapter=1e-3' (a family); method config strings keep their brackets."""
+    out = {}
+    for item in split_list(text):
+        name, sep, value = item.rpartition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = None
+        if not sep or not name or rate is None or not math.isfinite(rate) or rate <= 0:
+            raise SuiteError(f"--lr takes NAME=RATE pairs with a positive rate, NAME a method or a family (full, "
+                             f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{item}'.")
+        if name not in ("full", "adapter"):
+            from .methods import get_method
+
+            name = get_method(name).name
+        out[name] = rate
+    return out
+
+
+def parse_max_gap(text: str) -> float:
+    return _points(text, "--max-gap", "--max-gap 0.5")
+
+
+def parse_percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise SuiteError(f"--throughput-tolerance must be a percentage, e.g. 10 or 10%; got '{text}'.") from None
+    if not math.isfinite(value) or not 0 <= value < 100:
+        raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{text}'.")
+    return value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4): this CI job runs the 2nd of 4 round-robin slices of the cases."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.") from None
+    if not 1 <= i <= n:
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.")
+    return i, n
+
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    return tuple(get_task(t).name for t in split_list(text))
+
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SuiteError(f"Expected a whole number; got '{text}'.") from None
+
+
+def parse_path(text: str) -> str:
+    if not str(text).strip():
+        raise SuiteError("An empty path was given; name a file or folder.")
+    if "\0" in text:
+        raise SuiteError("A path must not contain NUL bytes.")
+    return str(text)
+
+
+# --- the declaration --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Opt:
+    flag: str                        # "--glue-dir"
+    dest: str                        # Options field
+    help: str
+    parse: Callable[[str], Any] | None = None   # None: a boolean switch
+    metavar: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_switch(self) -> bool:
+        return self.parse is None
+
+
+def _profiles() -> str:
+    from .profiles import PROFILES
+
+    return ", ".join(PROFILES)
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt("--bench-profile", "profile", "benchmark profile (see README 'Profiles'). Default: smoke", str, "NAME",
+        aliases=("--profile",)),
+    Opt("--glue-dir", "glue_dir", "local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub)",
+        parse_path, "DIR"),
+    Opt("--model", "model", "minilm (embedded), tiny, a Hub id or a local path. Default: the profile's", str, "ID"),
+    Opt("--methods", "methods", "comma list of methods or adapters config strings, e.g. "
+        "'full,seq_bn[reduction_factor=4]'. Default: the profile's", str, "LIST"),
+    Opt("--tasks", "tasks", "comma list of GLUE tasks. Default: the profile's", str, "LIST"),
+    Opt("--seeds", "seeds", "comma list of integer seeds; each case aggregates over them. Default: the profile's",
+        None, "LIST"),  # parser set below (needs parse_seeds)
+    Opt("--lr", "lr", "learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'", None,
+        "NAME=RATE,..."),
+    Opt("--tolerance", "tolerance", "allowed drop below baseline in points (0-100), overriding baseline entry and "
+        "profile", None, "POINTS"),
+    Opt("--max-gap", "max_gap", "fail an adapter case that trails full fine-tuning of the same run by more than "
+        "POINTS (judged where all results are: never retrains)", None, "POINTS"),
+    Opt("--throughput-tolerance", "throughput_tolerance", "fail a case whose training samples/s dropped more than "
+        "PCT%% below its baseline on this same hardware. Default: off", None, "PCT"),
+    Opt("--shard", "shard", "run only the I-th of N slices of the cases, a task's cases kept together (CI "
+        "matrix); merge results with python -m suite report merge", None, "I/N"),
+    Opt("--strict-baselines", "strict_baselines", "fail a case that has no usable baseline (no entry, stale, or "
+        "one a dead model passes) instead of skipping it; CI uses this"),
+    Opt("--update-baselines", "update_baselines", "re-measure the selected cases and rewrite only their baseline "
+        "entries (atomically); degenerate and failed runs are refused"),
+    Opt("--results-json", "results_json", "write every case result (per seed, verdict, gap) to PATH", parse_path,
+        "PATH"),
+    Opt("--report-dir", "report_dir", "write report.md, report.html and plots to DIR at the end", parse_path, "DIR"),
+    Opt("--baselines-dir", "baselines_dir", "folder of <profile>.json baselines. Default: baselines/ in the project",
+        parse_path, "DIR"),
+    Opt("--history", "history", "results history (SQLite) every run appends to. Default: $GLUE_BENCH_HISTORY or "
+        "results/history.sqlite", parse_path, "PATH"),
+    Opt("--no-history", "no_history", "do not append this run to the results history"),
+    Opt("--max-drift", "max_drift", "fail a case more than POINTS below the best value its config ever recorded in "
+        "the history (catches slow drift that each baseline update re-anchored)", None, "POINTS"),
+    Opt("--fail-on-change-point", "fail_on_change_point", "fail a case whose history shows a new step down that "
+        "ends in this run"),
+)
+
+
+@dataclass
+class Options:
+    profile: str = "smoke"
+    glue_dir: str | None = None
+    model: str | None = None
+    methods: str | None = None        # comma list; None: the profile's
+    tasks: str | None = None
+    seeds: tuple[int, ...] | None = None
+    lr: dict[str, float] | None = None  # learning-rate overrides by method name or family
+    shard: tuple[int, int] | None = None  # (i, n): the i-th of n slices of the cases, tasks kept together
+    tolerance: float | None = None    # overrides entry and profile tolerances
+    max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
+    throughput_tolerance: float | None = None  # % drop of train samples/s allowed on matching hardware; None: off
+    update_baselines: bool = False
+    strict_baselines: bool = False    # a case with no usable baseline (no-baseline, stale) fails instead of skipping
+    results_json: str | None = None
+    report_dir: str | None = None     # write report.md/.html and plots there at the end
+    baselines_dir: str = str(DEFAULT_BASELINES)
+    history: str | None = None        # None: $GLUE_BENCH_HISTORY, else results/history.sqlite ("" in the env: off)
+    no_history: bool = False
+    max_drift: float | None = None
+    fail_on_change_point: bool = False
+
+    @classmethod
+    def from_values(cls, values: dict) -> "Options":
+        """Options from parsed values keyed by dest; None means "not given" (the field's default)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known and v is not None})
+
+    def history_path(self) -> Path | None:
+        """Where this run appends its history; None when off (--no-history, or GLUE_BENCH_HISTORY set empty)."""
+        if self.no_history:
+            return None
+        if self.history:
+            return Path(self.history)
+        env = os.environ.get("GLUE_BENCH_HISTORY")
+        if env is not None:
+            return Path(env) if env.strip() else None
+        from .history import DEFAULT_HISTORY
+
+        return Path(DEFAULT_HISTORY)
+
+
+def _bind() -> tuple[Opt, ...]:
+    parsers = {"seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance, "max_gap": parse_max_gap,
+               "throughput_tolerance": parse_percent, "shard": parse_shard, "max_drift": parse_max_drift}
+    out = []
+    for o in OPTIONS:
+        if o.dest in parsers:
+            o = Opt(o.flag, o.dest, o.help, parsers[o.dest], o.metavar, o.aliases)
+        out.append(o)
+    return tuple(out)
+
+
+def parse_max_drift(text: str) -> float:
+    return _points(text, "--max-drift", "--max-drift 1.0")
+
+
+OPTIONS = _bind()
+BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+def add_to_argparse(parser, dests: tuple[str, ...] | None = None, *, with_alias: bool = True) -> None:
+    """Add the declared options (all, or those named) to an argparse parser; values stay strings and are parsed by
+    ``options_from_args`` so that a bad value is one SuiteError line, like everywhere else."""
+    for o in OPTIONS:
+        if dests is not None and o.dest not in dests:
+            continue
+        flags = [o.flag, *(o.aliases if with_alias else ())]
+        if o.is_switch:
+            parser.add_argument(*flags, dest=o.dest, action="store_true", default=False, help=o.help)
+        else:
+            parser.add_argument(*flags, dest=o.dest, default=None, metavar=o.metavar, help=o.help)
+
+
+def options_from_args(ns, **fixed) -> Options:
+    """Options from an argparse namespace whose declared options are raw strings (see add_to_argparse)."""
+    values = {}
+    for o in OPTIONS:
+        if not hasattr(ns, o.dest):
+            continue
+        raw = getattr(ns, o.dest)
+        values[o.dest] = raw if (o.is_switch or raw is None or not isinstance(raw, str)) else o.parse(raw)
+    values.update(fixed)
+    return Options.from_values(values)

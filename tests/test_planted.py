@@ -1,0 +1,124 @@
+"""Planted regressions and null changes, run for real on a model that learns (the ``unit`` profile: the embedded
+MiniLM on 400 synthetic rows; the tiny random model scores its floor whatever the method).
+
+Every planted regression must fail the gate; every null change must pass it. Judged by the same
+``suite.verdicts.judge`` that pytest and the CLI use, against a baseline recorded here on unchanged code.
+"""
+
+import dataclasses
+
+import pytest
+
+from suite import baselines as bl
+from suite import verdicts as vd
+from suite.engine import run_case
+from suite.methods import get_method
+from suite.profiles import cases, get_profile
+
+UNIT = get_profile("unit")
+SEEDS = (0, 1, 2)
+
+
+def unit_case(method="seq_bn"):
+    [case] = cases(UNIT, tasks=["sst2"], methods=[get_method(method)], seeds=SEEDS)
+    return case
+
+
+def judge(result, entry):
+    return vd.judge(result, entry, vd.Policy(tolerance=UNIT.tolerance_for("sst2")))
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """The baseline: seq_bn over 3 seeds on unchanged code, and its entry as --update-baselines writes it."""
+    result = run_case(unit_case())
+    assert judge(result, None).status == "no-baseline"  # it learned: beats its floor by more than the tolerance
+    return result, bl.entry_from_result(result)
+
+
+def test_unchanged_code_passes(recorded):
+    result, entry = recorded
+    v = judge(run_case(unit_case()), entry)
+    assert v.status == "pass" and v.test == "paired t", v.message
+
+
+def test_null_another_thread_count_passes(recorded):
+    import torch
+
+    _, entry = recorded
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if before != 1 else 2)
+    try:
+        v = judge(run_case(unit_case()), entry)
+    finally:
+        torch.set_num_threads(before)
+    assert v.status == "pass", v.message
+
+
+def test_null_release_bump_alone_passes_and_is_named(recorded):
+    result, entry = recorded
+    old = {**entry, "versions": {**entry["versions"], "adapters": "1.2.1"}}
+    v = judge(result, old)
+    assert v.status == "pass" and "adapters 1.2.1 -> " in v.message, v.message
+
+
+def _weaken_adapters(monkeypatch):
+    """A library-side change: the bottleneck adapter's up-projection no longer receives gradients (as if a
+    release broke requires_grad handling), so the adapter never learns; the head still trains."""
+    from adapters.methods import modeling
+
+    original = modeling.Adapter.forward
+
+    def forward(self, x, residual_input, output_gating=False):
+        out = original(self, x, residual_input, output_gating)
+        return ((out[0] - out[2]) + out[2].detach(), *out[1:])  # same value, no gradient into the adapter
+
+    monkeypatch.setattr(modeling.Adapter, "forward", forward)
+
+
+@pytest.fixture(scope="module")
+def weakened():
+    mp = pytest.MonkeyPatch()
+    _weaken_adapters(mp)
+    try:
+        return run_case(unit_case())
+    finally:
+        mp.undo()
+
+
+def test_planted_library_change_that_weakens_adapters_fails(recorded, weakened):
+    _, entry = recorded
+    v = judge(weakened, entry)
+    assert v.failed, v.message
+
+
+def test_planted_regression_with_a_release_bump_fails_and_names_the_release(recorded, weakened):
+    _, entry = recorded
+    old = {**entry, "versions": {**entry["versions"], "adapters": "1.2.1"}}
+    v = judge(weakened, old)
+    assert v.failed and "since the baseline: adapters 1.2.1 -> " in v.message, v.message
+
+
+def test_planted_collapse_of_one_seed_out_of_three_fails(recorded, monkeypatch):
+    from suite import engine
+
+    _, entry = recorded
+    original = engine.run_seed
+
+    def run_seed(case, seed, *args, **kwargs):
+        if seed == 1:  # this seed's optimizer runs at a zero learning rate: it learns nothing
+            case = dataclasses.replace(case, lr=0.0)
+        return original(case, seed, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_seed", run_seed)
+    v = judge(run_case(unit_case()), entry)
+    assert v.status == "regression" and "seed 1 fell" in v.message, v.message
+
+
+def test_planted_optimizer_that_does_nothing_fails(recorded, monkeypatch):
+    import torch
+
+    _, entry = recorded
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, closure=None: None)
+    v = judge(run_case(unit_case()), entry)
+    assert v.failed and v.status in ("degenerate", "regression"), v.message
