@@ -362,16 +362,23 @@ def command(args) -> tuple[str, int]:
     lines = [render(session.profile.name, [c for c, _ in cals], n)]
     status = 1 if any(c.error for c, _ in cals) else 0
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": POWER,
-                                              "reps": REPS, "rng_seed": RNG_SEED,
-                                              "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
-        lines.append(f"wrote {args.out}")
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": POWER,
+                                                  "reps": REPS, "rng_seed": RNG_SEED,
+                                                  "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
+            lines.append(f"wrote {args.out}")
+        except OSError as exc:
+            lines.append(f"ERROR: could not write --out {args.out} ({exc.strerror or exc}); the figures are above")
+            status = 1
     if args.write_baselines:
         blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
         skipped = [f"{c.key} ({'no baseline entry: record one with --update-baselines first' if e is None else 'the entry measured another config or data, see above'})"
                    for c, e in cals if not c.entry_matches and not c.error]
-        written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])
+        try:
+            written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])
+        except (SuiteError, OSError) as exc:
+            written, refused, status = [], [f"any entry ({getattr(exc, 'strerror', None) or exc})"], 1
         if written:
             lines.append(f"{session.baseline_file}: noise figures written for {', '.join(written)}")
         lines += [f"{session.baseline_file}: NOT written for {r}" for r in refused + skipped]

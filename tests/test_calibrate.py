@@ -190,6 +190,7 @@ def test_baselines_show_displays_the_detectable_drop(tmp_path, monkeypatch):
     (["--profile", "smok"], "Unknown profile 'smok'"),
     (["--tasks", "sst3"], "Unknown task 'sst3'"),
     (["--methods", "seq_bm"], "Unknown method"),
+    (["--out", "/"], "is a folder; name a .json file"),
 ])
 def test_cli_mistakes_end_in_one_line(argv, needle, capsys):
     assert main(["calibrate", *argv]) == 2
