@@ -9,6 +9,8 @@
     python -m suite history show [--case sst2/seq_bn] [--profile P] [--history PATH]
     python -m suite history plot --out DIR [--case C] [--profile P] [--history PATH]
     python -m suite history blame CASE [--profile P] [--history PATH]
+    python -m suite calibrate [--profile P] [--tasks T] [--methods M] [--seeds 5] [--detect 0.5] [--out FILE.json]
+        [--write-baselines] [--simulate]
     python -m suite run [--profile P] [--tasks T] [--methods M] [--results-json PATH]   (also under
         accelerate launch / torchrun: one large case across several GPUs with DDP)
 """
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
     options.add_to_argparse(rn)  # every option of a pytest run, declared once in suite/options.py
     _history_parser(sub)
+    from .calibrate import add_parser as _calibrate_parser
+
+    _calibrate_parser(sub)
     args = parser.parse_args(argv)
     try:
         from . import cli
@@ -84,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
             return status
         elif args.command == "history":
             print(cli.history_command(args))
+        elif args.command == "calibrate":
+            from . import calibrate
+
+            text, status = calibrate.command(args)
+            print(text)
+            return status
         elif args.command == "perf":
             from . import perf
 

@@ -28,6 +28,19 @@ SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/metho
 
 _NUM = {"type": "number"}
 _NONNEG = {"type": "number", "minimum": 0}
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
+# written by `python -m suite calibrate --write-baselines` (suite.calibrate); other keys are kept as they are
+NOISE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "sd": _NONNEG, "n_seeds": {"type": "integer", "minimum": 2}, "values": {"type": "array", "items": _NUM},
+        "detectable_drop": {"type": ["number", "null"], "minimum": 0}, "false_alarm": _RATE, "power": _RATE,
+        "at_seeds": {"type": "integer", "minimum": 1}, "at_tolerance": _NONNEG,
+        "detect_target": _NONNEG, "recommended_seeds": {"type": ["integer", "null"], "minimum": 1},
+        "recommended_tolerance": {"type": ["number", "null"], "minimum": 0},
+        "measured": {"type": ["string", "null"]}, "config_hash": {"type": "string"},
+    },
+}
 ENTRY_SCHEMA = {
     "type": "object",
     "required": ["metric", "mean"],
@@ -50,7 +63,7 @@ ENTRY_SCHEMA = {
             "seeds": {"type": "array", "items": {"type": "integer"}},
             "date": {"type": ["string", "null"]}, "git_commit": {"type": ["string", "null"]},
             "hardware": {"type": ["string", "null"]}, "data_origin": {"type": ["string", "null"]}}},
-        "noise": {"type": "object"},
+        "noise": NOISE_SCHEMA,
     },
 }
 FILE_SCHEMA = {
@@ -225,6 +238,31 @@ def entry_from_result(result: CaseResult) -> dict:
     if floor is not None:
         entry["floor"] = round(float(floor), 4)
     return entry
+
+
+def set_noise(path: str | os.PathLike, blocks: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Write calibration figures as the ``noise`` block of existing entries (key -> block), keeping every other
+    field, under the same lock and atomic rename as ``update``. Returns (written keys, refused lines): a key with
+    no entry, or a block the file's validation refuses, is not written; nothing is written when none is left."""
+    path = Path(path)
+    written, refused = [], []
+    with locked(path):
+        data = load(path)
+        for key, block in blocks.items():
+            if key not in data["entries"]:
+                refused.append(f"{key} (no baseline entry to attach the figures to: record one with "
+                               f"--update-baselines first)")
+                continue
+            entry = {**data["entries"][key], "noise": {**(data["entries"][key].get("noise") or {}), **block}}
+            problem = schema_problem({"entries": {key: entry}})
+            if problem:
+                refused.append(f"{key} ({problem})")
+                continue
+            data["entries"][key] = entry
+            written.append(key)
+        if written:
+            write_atomic(path, data)
+    return written, refused
 
 
 def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult],

@@ -34,7 +34,9 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
                      f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} | {e.get('config_hash', '?')} "
                      f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
-    return "\n".join(lines)
+    from .calibrate import noise_lines
+
+    return "\n".join(lines + noise_lines(entries, prof))
 
 
 def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str]]:

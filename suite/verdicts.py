@@ -79,6 +79,7 @@ class Verdict:
     test: str | None = None      # "paired t" | "Welch t" | None (no noise estimate)
     floor: float | None = None   # the task's trivial score on this dev data
     suspects: list[str] = field(default_factory=list)  # package releases that changed since the baseline
+    detectable: float | None = None  # smallest drop this gate catches with 80% power here (entry's noise block)
 
     @property
     def delta(self) -> float | None:
@@ -122,8 +123,10 @@ class Verdict:
         if self.status == "pass" and self.delta is not None and abs(self.delta) > self.tolerance:
             where = f"beyond the tolerance but inside seed noise (p >= {ALPHA:g})"
         extra = f"; {'; '.join(self.reasons)}" if self.reasons else ""
+        power = (f"; this gate detects drops >= {self.detectable:.2f} points here (80% power, calibrated)"
+                 if self.detectable is not None else "")
         return (f"{self.key}: {self.status}: {self.metric} = {self.measured:.2f}, baseline {self.baseline:.2f}, "
-                f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure}){extra}{since}")
+                f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure}){extra}{power}{since}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
@@ -136,7 +139,7 @@ class Verdict:
         return {"key": self.key, "status": self.status, "metric": self.metric, "measured": self.measured,
                 "baseline": self.baseline, "tolerance": self.tolerance, "delta": self.delta, "reasons": self.reasons,
                 "n": self.n, "baseline_n": self.baseline_n, "p_value": self.p_value, "test": self.test,
-                "floor": self.floor, "suspects": self.suspects, "message": self.message}
+                "floor": self.floor, "suspects": self.suspects, "detectable": self.detectable, "message": self.message}
 
 
 def _f(x) -> str:
@@ -193,6 +196,23 @@ def non_finite(result: CaseResult) -> list[str]:
     return bad
 
 
+def calibrated_detectable(entry: dict | None, tolerance: float, n: int) -> float | None:
+    """The smallest drop the gate catches with 80% power, from the entry's ``noise`` block (written by
+    ``python -m suite calibrate --write-baselines``), when that figure was computed for this design: the same
+    number of seeds and the same tolerance. None otherwise (no calibration, or it measured another design)."""
+    noise = (entry or {}).get("noise")
+    if not isinstance(noise, dict):
+        return None
+    drop, at_n, at_tol = noise.get("detectable_drop"), noise.get("at_seeds"), noise.get("at_tolerance")
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (drop, at_n, at_tol)):
+        return None
+    if int(at_n) != n or abs(float(at_tol) - tolerance) > 1e-9:
+        return None
+    if noise.get("config_hash") and entry.get("config_hash") and noise["config_hash"] != entry["config_hash"]:
+        return None  # calibrated before the entry was re-recorded under another config
+    return float(drop)
+
+
 def floor_of(result: CaseResult) -> float | None:
     f = (result.floor or {}).get(result.primary_metric)
     return float(f) if isinstance(f, (int, float)) and math.isfinite(f) else None
@@ -222,7 +242,7 @@ def change_test(run_values: dict[int, float], base_values: dict[int, float], bas
         if statistics.pstdev(diffs) == 0:  # identical differences: no noise at all, the sign decides
             m = statistics.fmean(diffs)
             return (0.0 if (m < 0 if direction == "less" else m > 0) else 1.0), "paired t"
-        return float(stats.ttest_1samp(diffs, 0.0, alternative=direction).pvalue), "paired t"
+        return one_sample_t_p(diffs, direction), "paired t"
     values = list(run_values.values())
     if len(values) < 2 or base_n < 2:
         return None, None
@@ -233,6 +253,17 @@ def change_test(run_values: dict[int, float], base_values: dict[int, float], bas
     p = stats.ttest_ind_from_stats(statistics.fmean(values), sd, len(values), base_mean, base_sd, base_n,
                                    equal_var=False, alternative=direction).pvalue
     return float(p), "Welch t"
+
+
+def one_sample_t_p(values: list[float], direction: str) -> float:
+    """One-sided p of a one-sample t-test of mean 0: the figure ``scipy.stats.ttest_1samp(values, 0,
+    alternative=direction).pvalue`` gives (tested equal), computed directly: scipy's wrapper costs ~0.5 ms a call,
+    which the calibration's Monte Carlo of this rule (``suite.calibrate``) pays tens of thousands of times."""
+    from scipy import special
+
+    n = len(values)
+    t = statistics.fmean(values) / (statistics.stdev(values) / math.sqrt(n))
+    return float(special.stdtr(n - 1, t if direction == "less" else -t))
 
 
 def _per_seed(result: CaseResult) -> dict[int, float]:
@@ -290,6 +321,7 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
         v.reasons = [f"the baseline entry's {metric} {v.baseline:.2f} does not beat the trivial score {floor:.2f} "
                      f"by more than the tolerance {tol:.2f}, so a dead model would pass it"]
         return v
+    v.detectable = calibrated_detectable(entry, tol, stat.n)
     run_seeds, base_seeds = _per_seed(result), _entry_seeds(entry)
     delta = v.delta
     v.p_value, v.test = change_test(run_seeds, base_seeds, v.baseline, float(entry.get("sd") or 0.0), v.baseline_n,

@@ -1,0 +1,405 @@
+"""Measured gate power: how large a drop the gate catches, how often it cries wolf, how many seeds a case needs.
+
+``python -m suite calibrate`` runs each case over N seeds (default 5), measures the seed-to-seed sd of its primary
+metric, and feeds that noise into a Monte Carlo simulation of the gate's own rule: every simulated comparison is
+judged by ``suite.verdicts.judge`` itself (floors, tolerance, paired t / Welch, per-seed guard), so the figures stay
+true when the rule changes. Per case it reports
+
+* ``detectable_drop``: the smallest true drop (points) that the gate fails with >= 80% probability, at the
+  profile's seed count and the case's tolerance;
+* ``false_alarm``: how often the gate fails the case when nothing changed;
+* ``recommended_seeds`` / ``recommended_tolerance``: the fewest seeds, and the largest tolerance at that count,
+  with which the gate catches a drop of ``--detect`` points with >= 80% power at a false-alarm rate <= 5%.
+
+Noise model (README "Calibration and adaptive seeds"): per-seed value = case mean + seed effect + run noise, both
+normal, total sd = the measured seed sd. Baseline and run share the seeds (the paired design of the gate) and
+share the seed effect; the run noise is drawn afresh on each side. ``shared`` is the fraction of the variance that
+is seed effect. The default, 0, treats all of it as run noise: what a change to the code (any change reshuffles
+the random stream) or a non-deterministic GPU kernel does. It is the conservative choice: with a shared seed
+effect the paired differences are quieter and the gate is stronger than reported. Values are clipped to the
+metric's range. Every simulation draws from a fixed RNG seed (``RNG_SEED``), so the figures are reproducible, and
+the same draws serve every drop size (common random numbers), so the search for the detectable drop is monotone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import verdicts as vd
+from .errors import SuiteError
+from .results import CaseResult, RunResult
+
+POWER = 0.80            # "detectable": caught at least this often
+FALSE_ALARM_TARGET = vd.ALPHA   # a recommended design cries wolf at most this often
+RNG_SEED = 17           # every simulation draws from this seed: reproducible figures
+REPS = 2000             # Monte Carlo comparisons per figure (sd of a rate near 0.8: 0.9 percentage points)
+DEFAULT_SEEDS = 5       # seeds a calibration runs per case
+MAX_RECOMMENDED_SEEDS = 10
+RESOLUTION = 0.01       # points: drops and tolerances are searched to this precision
+SIM_KEY = "sim/case"
+
+
+# --- the rule on simulated values -------------------------------------------------------------------------
+
+def _draws(reps: int, n_seeds: int, rng_seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng([rng_seed, n_seeds])
+    return rng.standard_normal((3, reps, n_seeds))   # seed effect, baseline run noise, new run noise
+
+
+def simulated_pair(mean: float, sd: float, drop: float, draws_row, *, shared: float = 0.0,
+                   metric: str = "accuracy") -> tuple[list[float], list[float]]:
+    """(baseline values, run values) per seed for one simulated comparison: the run's true mean is ``drop`` lower."""
+    a, eb, er = draws_row
+    lo, hi = vd.metric_range(metric)
+    s_shared, s_run = sd * math.sqrt(shared), sd * math.sqrt(1.0 - shared)
+    base = [min(hi, max(lo, mean + s_shared * x + s_run * y)) for x, y in zip(a, eb)]
+    run = [min(hi, max(lo, mean - drop + s_shared * x + s_run * y)) for x, y in zip(a, er)]
+    return base, run
+
+
+def sim_result(values: list[float], floor: float, metric: str = "accuracy", seeds=None) -> CaseResult:
+    seeds = list(seeds if seeds is not None else range(len(values)))
+    runs = [RunResult(task="sim", method="sim", seed=s, metrics={metric: float(v)}) for s, v in zip(seeds, values)]
+    return CaseResult(key=SIM_KEY, task="sim", method="sim", profile="sim", primary_metric=metric, config={},
+                      config_hash="", runs=runs, floor={metric: floor})
+
+
+def sim_entry(values: list[float], floor: float, metric: str = "accuracy", seeds=None) -> dict:
+    """A baseline entry as the suite records it: mean, sd, n, per-seed values and their seeds, floor."""
+    seeds = list(seeds if seeds is not None else range(len(values)))
+    return {"metric": metric, "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1
+            else 0.0, "n": len(values), "values": list(values), "provenance": {"seeds": seeds}, "floor": floor}
+
+
+def gate_rates(mean: float, sd: float, floor: float, tolerance: float, n_seeds: int, drop: float, *,
+               metric: str = "accuracy", reps: int = REPS, rng_seed: int = RNG_SEED, shared: float = 0.0,
+               _draws_cache: dict | None = None) -> dict[str, float]:
+    """Fractions of ``reps`` simulated comparisons (baseline and run on the same ``n_seeds`` seeds, the run's true
+    mean ``drop`` points lower) that ``verdicts.judge`` fails ("fail": regression or degenerate), calls
+    "regression", or leaves unjudged (the simulated baseline itself too close to the floor)."""
+    key = (reps, n_seeds, rng_seed)
+    draws = (_draws_cache or {}).get(key)
+    if draws is None:
+        draws = _draws(reps, n_seeds, rng_seed)
+        if _draws_cache is not None:
+            _draws_cache[key] = draws
+    policy = vd.Policy(tolerance=tolerance)
+    counts = {"fail": 0, "regression": 0, "unjudged": 0}
+    for i in range(reps):
+        base, run = simulated_pair(mean, sd, drop, draws[:, i, :], shared=shared, metric=metric)
+        v = vd.judge(sim_result(run, floor, metric), sim_entry(base, floor, metric), policy)
+        counts["fail"] += v.failed
+        counts["regression"] += v.status == "regression"
+        counts["unjudged"] += v.unjudged
+    return {k: c / reps for k, c in counts.items()}
+
+
+@dataclass
+class Simulator:
+    """The gate's rule on one case's noise: power and false alarms as functions of drop, seeds and tolerance."""
+
+    mean: float
+    sd: float
+    floor: float
+    metric: str = "accuracy"
+    reps: int = REPS
+    rng_seed: int = RNG_SEED
+    shared: float = 0.0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def rate(self, drop: float, n_seeds: int, tolerance: float) -> float:
+        return gate_rates(self.mean, self.sd, self.floor, tolerance, n_seeds, drop, metric=self.metric,
+                          reps=self.reps, rng_seed=self.rng_seed, shared=self.shared, _draws_cache=self._cache)["fail"]
+
+    def false_alarm(self, n_seeds: int, tolerance: float) -> float:
+        return self.rate(0.0, n_seeds, tolerance)
+
+    def detectable_drop(self, n_seeds: int, tolerance: float, power: float = POWER) -> float | None:
+        """Smallest drop (points, to RESOLUTION) failed with probability >= ``power``; None: not even a drop to
+        the bottom of the metric's range is (cannot happen while the floor rule holds)."""
+        if self.rate(0.0, n_seeds, tolerance) >= power:
+            return 0.0
+        lo, hi = 0.0, tolerance + 3.0 * math.sqrt(2.0) * self.sd + RESOLUTION
+        span = vd.metric_range(self.metric)[1] - vd.metric_range(self.metric)[0]
+        while self.rate(hi, n_seeds, tolerance) < power:
+            lo, hi = hi, 2.0 * hi
+            if lo > span:
+                return None
+        while hi - lo > RESOLUTION:
+            mid = (lo + hi) / 2.0
+            if self.rate(mid, n_seeds, tolerance) >= power:
+                hi = mid
+            else:
+                lo = mid
+        return round(math.ceil(hi / RESOLUTION - 1e-9) * RESOLUTION, 2)
+
+    def recommend(self, detect: float, max_seeds: int = MAX_RECOMMENDED_SEEDS, power: float = POWER,
+                  false_alarm: float = FALSE_ALARM_TARGET) -> tuple[int | None, float | None]:
+        """The fewest seeds, and the largest tolerance at that count, with which a drop of ``detect`` points is
+        caught with probability >= ``power`` while no change fails at most ``false_alarm`` of the time.
+        (None, None) when no design up to ``max_seeds`` seeds does it. Power at a fixed drop falls as the
+        tolerance grows, and so do false alarms: the largest tolerance that keeps the power is the best."""
+        for n in range(1, max_seeds + 1):
+            if self.rate(detect, n, 0.0) < power:
+                continue
+            lo, hi = 0.0, detect
+            if self.rate(detect, n, hi) >= power:
+                lo = hi
+            while hi - lo > RESOLUTION:
+                mid = (lo + hi) / 2.0
+                if self.rate(detect, n, mid) >= power:
+                    lo = mid
+                else:
+                    hi = mid
+            tol = math.floor(lo / RESOLUTION + 1e-9) * RESOLUTION
+            if self.false_alarm(n, tol) <= false_alarm:
+                return n, round(tol, 2)
+        return None, None
+
+
+# --- one measured case ---------------------------------------------------------------------------------------
+
+@dataclass
+class Calibration:
+    key: str                     # baseline entry key, task/method@model
+    metric: str
+    values: list[float]          # primary metric per calibration seed
+    seeds: list[int]
+    floor: float | None
+    tolerance: float             # the tolerance the gate applies to this case (entry > profile)
+    at_seeds: int                # the profile's seed count: the design the figures describe
+    detect_target: float
+    sd: float = 0.0
+    detectable_drop: float | None = None
+    false_alarm: float | None = None
+    recommended_seeds: int | None = None
+    recommended_tolerance: float | None = None
+    config_hash: str = ""        # of the case at the profile's seeds: the baseline entry it describes
+    measured: str = ""
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None     # the calibration run failed: nothing measured
+    entry_matches: bool = False  # a baseline entry of the same config and data exists: the figures may go there
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values) if self.values else math.nan
+
+    def noise_block(self) -> dict:
+        return {"sd": round(self.sd, 4), "n_seeds": len(self.values), "values": [round(v, 4) for v in self.values],
+                "detectable_drop": self.detectable_drop, "false_alarm": round(self.false_alarm, 4), "power": POWER,
+                "at_seeds": self.at_seeds, "at_tolerance": self.tolerance, "detect_target": self.detect_target,
+                "recommended_seeds": self.recommended_seeds, "recommended_tolerance": self.recommended_tolerance,
+                "measured": self.measured, "config_hash": self.config_hash,
+                "model": "simulated verdicts.judge, paired seeds, independent run noise of the measured sd",
+                "reps": REPS, "rng_seed": RNG_SEED}
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "mean": self.mean}
+
+
+def calibrate_values(key: str, metric: str, values: list[float], floor: float, tolerance: float, at_seeds: int,
+                     detect: float, *, reps: int = REPS, shared: float = 0.0, seeds=None) -> Calibration:
+    """The figures for one case from its measured per-seed values (>= 2)."""
+    if len(values) < 2:
+        raise SuiteError(f"{key}: calibration needs at least 2 seeds to estimate noise; got {len(values)}.")
+    c = Calibration(key, metric, [float(v) for v in values], list(seeds or range(len(values))), floor, tolerance,
+                    at_seeds, detect, sd=statistics.stdev(values),
+                    measured=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    sim = Simulator(c.mean, c.sd, floor, metric, reps=reps, shared=shared)
+    c.detectable_drop = sim.detectable_drop(at_seeds, tolerance)
+    c.false_alarm = sim.false_alarm(at_seeds, tolerance)
+    c.recommended_seeds, c.recommended_tolerance = sim.recommend(detect)
+    if c.mean <= floor + tolerance:
+        c.notes.append(f"mean {c.mean:.2f} does not beat the floor {floor:.2f} by more than the tolerance: the case "
+                       f"is degenerate, its figures describe a dead model")
+    if c.recommended_seeds is None:
+        c.notes.append(f"no design with <= {MAX_RECOMMENDED_SEEDS} seeds catches a {detect:.2f}-point drop with "
+                       f"{POWER:.0%} power at <= {FALSE_ALARM_TARGET:.0%} false alarms")
+    return c
+
+
+def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: float | None, *,
+                     reps: int = REPS, shared: float = 0.0) -> Calibration:
+    """Figures for one measured case (a CaseResult over the calibration seeds) and its baseline entry."""
+    from . import baselines as bl
+    from .profiles import CaseSpec
+
+    tol = vd.tolerance_for(entry, vd.Policy(tolerance=profile.tolerance_for(result.task)))
+    detect = 2.0 * tol if detect is None else detect
+    at_seeds = len(profile.seeds)
+    fields = {f.name for f in dataclasses.fields(CaseSpec)}
+    spec = CaseSpec(**{k: (tuple(v) if k == "seeds" else v) for k, v in result.config.items() if k in fields})
+    gate_hash = dataclasses.replace(spec, seeds=tuple(profile.seeds)).config_hash
+    key = bl.entry_key(result)
+    stat = result.metric()
+    seeds = [r.seed for r in result.runs if r.status == "ok"]
+    if not result.ok or vd.non_finite(result):
+        return Calibration(key, result.primary_metric, [], seeds, vd.floor_of(result), tol, at_seeds, detect,
+                           error=result.error or "; ".join(vd.non_finite(result)))
+    floor = vd.floor_of(result)
+    if floor is None:
+        return Calibration(key, result.primary_metric, stat.values, seeds, None, tol, at_seeds, detect,
+                           error="the run carries no trivial score (floor)")
+    c = calibrate_values(key, result.primary_metric, stat.values, floor, tol, at_seeds, detect, reps=reps,
+                         shared=shared, seeds=seeds)
+    c.config_hash = gate_hash
+    c.entry_matches = entry is not None
+    if entry is not None:
+        if entry.get("config_hash") and entry["config_hash"] != gate_hash:
+            c.notes.append(f"the baseline entry was recorded under another config (hash {entry['config_hash']}, "
+                           f"this case at the profile's seeds: {gate_hash}): its figures are not written there")
+            c.entry_matches = False
+        elif entry.get("data_fingerprint") and result.data_fingerprint and \
+                entry["data_fingerprint"] != result.data_fingerprint:
+            c.notes.append("the baseline entry was recorded on other data: its figures are not written there")
+            c.entry_matches = False
+    return c
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
+
+def _n(x, fmt="{:.2f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
+    lines = [f"calibration, profile {profile}: {n_seeds} seeds per case; power and false alarms of the gate's rule "
+             f"(verdicts.judge) simulated {REPS} times per figure on the measured seed sd (RNG seed {RNG_SEED}, "
+             f"paired seeds, independent run noise)",
+             "| case | metric | mean | seed sd | floor | tolerance | gate seeds | detectable drop (80%) | false alarm "
+             "| target drop | recommended seeds | recommended tolerance |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for c in cals:
+        if c.error:
+            notes.append(f"{c.key}: calibration run failed, nothing measured ({c.error})")
+            continue
+        lines.append(f"| {c.key} | {c.metric} | {c.mean:.2f} | {c.sd:.2f} | {_n(c.floor)} | {c.tolerance:.2f} "
+                     f"| {c.at_seeds} | {_n(c.detectable_drop)} | {_n(c.false_alarm, '{:.1%}')} "
+                     f"| {c.detect_target:.2f} | {_n(c.recommended_seeds, '{}')} "
+                     f"| {_n(c.recommended_tolerance)} |")
+        notes += [f"{c.key}: {n}" for n in c.notes]
+    return "\n".join(lines + notes)
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+def parse_seed_count(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_SEEDS
+    try:
+        n = int(text)
+    except ValueError:
+        raise SuiteError(f"--seeds takes a number of seeds for calibrate, e.g. --seeds 5; got '{text}'.") from None
+    if n < 2:
+        raise SuiteError(f"calibrate needs at least 2 seeds to estimate noise; got --seeds {text}.")
+    return n
+
+
+def parse_detect(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise SuiteError(f"--detect takes the drop to detect, a number of points > 0 (0-100 scale), e.g. "
+                         f"--detect 0.5; got '{text}'.")
+    return value
+
+
+def add_parser(sub) -> None:
+    c = sub.add_parser("calibrate", help="measure seed noise; the drop the gate catches, its false alarms, and "
+                       "the seeds/tolerance a target drop needs (also: --simulate, adaptive seeds)")
+    c.add_argument("--profile", default="smoke")
+    c.add_argument("--tasks", default=None)
+    c.add_argument("--methods", default=None)
+    c.add_argument("--seeds", default=None, help=f"how many seeds to run per case (>= 2; default {DEFAULT_SEEDS})")
+    c.add_argument("--detect", default=None, help="target detectable drop in points for the recommendation "
+                   "(default: 2 x the case's tolerance)")
+    c.add_argument("--glue-dir", default=None)
+    c.add_argument("--model", default=None)
+    c.add_argument("--out", default=None, help="write the figures as JSON here")
+    c.add_argument("--write-baselines", action="store_true", help="store the figures as the 'noise' block of the "
+                   "matching baseline entries")
+    c.add_argument("--baselines-dir", default=None)
+    c.add_argument("--simulate", action="store_true", help="no training: print the adaptive-seeds benchmark "
+                   "(seed-runs saved, regressions caught) from simulation")
+
+
+def command(args) -> tuple[str, int]:
+    """python -m suite calibrate. Returns (text, exit status): 1 when a case could not be calibrated."""
+    n = parse_seed_count(args.seeds)
+    detect = parse_detect(args.detect)
+    if args.simulate:
+        from . import adaptive
+
+        return adaptive.benchmark_text(args.profile, max_seeds=int(args.seeds) if args.seeds else 3), 0
+    from . import baselines as bl
+    from .session import BenchSession, Options
+
+    options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
+                      tasks=args.tasks, seeds=tuple(range(n)),
+                      **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
+    session = BenchSession(options)
+    cals = []
+    for case in session.cases():
+        result = session.run(case)
+        cals.append((calibrate_result(result, session.entry(result), session.profile, detect), session.entry(result)))
+    lines = [render(session.profile.name, [c for c, _ in cals], n)]
+    status = 1 if any(c.error for c, _ in cals) else 0
+    if args.out:
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": POWER,
+                                                  "reps": REPS, "rng_seed": RNG_SEED,
+                                                  "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
+            lines.append(f"wrote {args.out}")
+        except OSError as exc:
+            lines.append(f"ERROR: could not write --out {args.out} ({exc.strerror or exc}); the figures are above")
+            status = 1
+    if args.write_baselines:
+        blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
+        skipped = [f"{c.key} ({'no baseline entry: record one with --update-baselines first' if e is None else 'the entry measured another config or data, see above'})"
+                   for c, e in cals if not c.entry_matches and not c.error]
+        try:
+            written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])
+        except (SuiteError, OSError) as exc:
+            written, refused, status = [], [f"any entry ({getattr(exc, 'strerror', None) or exc})"], 1
+        if written:
+            lines.append(f"{session.baseline_file}: noise figures written for {', '.join(written)}")
+        lines += [f"{session.baseline_file}: NOT written for {r}" for r in refused + skipped]
+    return "\n".join(lines), status
+
+
+def noise_lines(entries: dict, profile) -> list[str]:
+    """`baselines show`: the calibration figures of the entries that carry a noise block (nothing otherwise)."""
+    keys = [k for k in sorted(entries) if isinstance(entries[k].get("noise"), dict)]
+    if not keys:
+        return []
+    lines = ["", "calibrated noise (python -m suite calibrate --write-baselines):",
+             "| case | seed sd | calibration seeds | detectable drop (80%) | at seeds / tolerance | false alarm "
+             "| target drop | recommended seeds / tolerance | measured |", "|---|---|---|---|---|---|---|---|---|"]
+    for key in keys:
+        e, z = entries[key], entries[key]["noise"]
+        tol = vd.tolerance_for(e, vd.Policy(tolerance=profile.tolerance_for(key.split("/", 1)[0])))
+        now = vd.calibrated_detectable(e, tol, z.get("at_seeds") or 0)
+        where = "" if now is not None else " (calibrated for another tolerance or config: not used in verdicts)"
+        lines.append(f"| {key} | {_n(z.get('sd'))} | {z.get('n_seeds', '?')} | {_n(z.get('detectable_drop'))}{where} "
+                     f"| {z.get('at_seeds', '?')} / {_n(z.get('at_tolerance'))} | {_n(z.get('false_alarm'), '{:.1%}')} "
+                     f"| {_n(z.get('detect_target'))} | {_n(z.get('recommended_seeds'), '{}')} / "
+                     f"{_n(z.get('recommended_tolerance'))} | {(z.get('measured') or '?')[:10]} |")
+    return lines
