@@ -19,12 +19,14 @@ export TOKENIZERS_PARALLELISM ?= false
 bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
 
+# Benchmarks under test run strict (a case with no usable baseline fails) and leave the results history alone.
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
-	$(PY) -m pytest benchmarks $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 	@if [ -d "$(GLUE_DATA)" ]; then \
 	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2"; \
-	  $(PY) -m pytest benchmarks --profile quick --glue-dir "$(GLUE_DATA)" --tasks sst2 $(PYTEST_ARGS); \
+	  $(PY) -m pytest benchmarks --bench-profile quick --glue-dir "$(GLUE_DATA)" --tasks sst2 --strict-baselines \
+	    --no-history $(PYTEST_ARGS); \
 	else echo "no GLUE data at $(GLUE_DATA): quick-profile check skipped"; fi
 
 unit: $(VENV)/.installed
