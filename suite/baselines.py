@@ -76,7 +76,11 @@ FILE_SCHEMA = {
 
 def entry_key(result: CaseResult) -> str:
     """What an entry measures: ``task/method@model``."""
-    return f"{result.task}/{result.method}@{result.config.get('model')}"
+    return key_of(result.task, result.method, result.config.get("model"))
+
+
+def key_of(task: str, method: str, model) -> str:
+    return f"{task}/{method}@{model}"
 
 
 # --- files -------------------------------------------------------------------------------------------------

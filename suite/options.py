@@ -181,6 +181,8 @@ OPTIONS: tuple[Opt, ...] = (
         "the history (catches slow drift that each baseline update re-anchored)", None, "POINTS"),
     Opt("--fail-on-change-point", "fail_on_change_point", "fail a case whose history shows a new step down that "
         "ends in this run"),
+    Opt("--adaptive-seeds", "adaptive_seeds", "run a case's seeds one at a time and stop as soon as the verdict is "
+        "clear (sequential rule with stated error rates, README 'Adaptive seeds'); needs a baseline entry"),
 )
 
 
@@ -206,6 +208,7 @@ class Options:
     no_history: bool = False
     max_drift: float | None = None
     fail_on_change_point: bool = False
+    adaptive_seeds: bool = False
 
     @classmethod
     def from_values(cls, values: dict) -> "Options":

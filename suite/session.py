@@ -127,8 +127,26 @@ class BenchSession:
 
         key = (case.config_hash, case.glue_dir)
         if key not in self._done:
-            self._done[key] = run_case(case, log=log or progress.line, show_progress=True)
+            log = log or progress.line
+            if self.options.adaptive_seeds and not self.options.update_baselines:
+                self._done[key] = self._run_adaptive(case, log)
+            else:
+                self._done[key] = run_case(case, log=log, show_progress=True)
         return self._done[key]
+
+    def _run_adaptive(self, case: CaseSpec, log) -> CaseResult:
+        """Seeds one at a time until the sequential rule stops; the result says how many ran and why."""
+        import dataclasses
+
+        from .adaptive import run_adaptive
+
+        entry = self.baseline_entries().get(bl.key_of(case.task, case.method, case.model))
+        run = run_adaptive(case, entry, self.policy(case.task),
+                           lambda c, seed: run_case(dataclasses.replace(c, seeds=(seed,)), log=log,
+                                                    show_progress=True), log=log)
+        run.result.provenance = {**(run.result.provenance or {}), "adaptive": run.to_dict()}
+        log(run.summary())
+        return run.result
 
     def policy(self, task: str) -> vd.Policy:
         return vd.Policy(tolerance=self.profile.tolerance_for(task), tolerance_override=self.options.tolerance,

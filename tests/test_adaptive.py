@@ -157,3 +157,42 @@ def test_simulate_mode_prints_both_numbers(capsys, monkeypatch):
     assert main(["calibrate", "--simulate", "--profile", "paper"]) == 0
     out = capsys.readouterr().out
     assert "fewer seed-runs on unchanged code" in out and "drops of 2 x detectable caught" in out
+
+
+def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_path, monkeypatch):
+    """--adaptive-seeds through the session: a case identical to its 3-seed baseline stops before 3 seeds, and the
+    result records how many seeds ran and why it stopped; a collapsed seed still fails."""
+    import dataclasses as dc
+
+    from suite import baselines as bl
+    from suite import session as sess
+    from suite.results import CaseResult, RunResult
+    from suite.session import BenchSession, Options
+
+    values = {0: 90.0, 1: 90.3, 2: 89.8}
+
+    def fake_run_case(case, log=None, show_progress=False):
+        runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": values[s]})
+                for s in case.seeds]
+        return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
+                          primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=runs,
+                          data_fingerprint="fp", floor={"accuracy": 50.0},
+                          provenance={"versions": {}, "hardware": {"fingerprint": "cpu:test x2"}})
+
+    monkeypatch.setattr(sess, "run_case", fake_run_case)
+    opts = dict(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn", seeds=(0, 1, 2),
+                baselines_dir=str(tmp_path), no_history=True)
+    [case] = BenchSession(Options(**opts)).cases()
+    bl.update(tmp_path / "smoke.json", "smoke", [fake_run_case(case)])
+    calls = []
+    monkeypatch.setattr(sess, "run_case", lambda c, **kw: calls.append(c.seeds) or fake_run_case(c, **kw))
+    s = BenchSession(Options(**opts, adaptive_seeds=True))
+    result = s.run(case)
+    assert len(calls) < 3 and result.provenance["adaptive"]["seeds_run"] == len(calls)
+    assert result.provenance["adaptive"]["decision"] == "pass" and s.judge(result).status == "pass"
+
+    values[0] = 75.0  # the first seed collapses: the adaptive run must keep going and fail
+    calls.clear()
+    s = BenchSession(Options(**opts, adaptive_seeds=True))
+    v = s.judge(s.run(case))
+    assert v.failed and len(calls) >= 2, v.message
