@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     diff = bsub.add_parser("diff", help="what an update from a results file would change, entry by entry")
     diff.add_argument("results", help="a file written by --results-json")
     diff.add_argument("--baselines-dir", default=None)
+    upd = bsub.add_parser("update", help="record entries from results files (e.g. the shards of a GPU run), with "
+                          "the same checks as --update-baselines: failed and degenerate runs are refused")
+    upd.add_argument("results", nargs="+", help="files written by --results-json")
+    upd.add_argument("--baselines-dir", default=None)
     rep = sub.add_parser("report", help="Markdown + HTML report and plots from one or more results files (merged)")
     rep.add_argument("results", nargs="+", help="files written by --results-json (shards of one run are merged)")
     rep.add_argument("--out", default="results/report", help="folder for report.md, report.html and the PNG plots")
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "baselines" and args.action == "diff":
             text, _ = cli.baselines_diff(args.results, args.baselines_dir)
             print(text)
+        elif args.command == "baselines" and args.action == "update":
+            text, refused = cli.baselines_update(args.results, args.baselines_dir)
+            print(text)
+            return 1 if refused else 0
         elif args.command == "report":
             paths = args.results[1:] if args.results[0] == "merge" else args.results  # "report merge a.json b.json"
             from .session import parse_max_gap

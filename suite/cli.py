@@ -78,6 +78,25 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
     return "\n".join(lines), kinds
 
 
+def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
+    """Record baseline entries from results files (merged), judged exactly as --update-baselines judges a live run:
+    failed, non-finite and degenerate runs are refused. Returns (text, number refused)."""
+    profile, rows = report.merge(results_paths)
+    prof = get_profile(profile)
+    path = bl.baseline_path(_dir(baselines_dir), prof.name)
+    results = [row.result for row in rows]
+    refuse = {}
+    for r in results:
+        v = vd.judge(r, None, vd.Policy(tolerance=prof.tolerance_for(r.task), updating=True))
+        if v.status != "updated":
+            refuse[r.key] = v.message
+    updated, refused = bl.update(path, prof.name, results, refuse=refuse)
+    lines = [f"{path}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'}"
+             + (f" ({', '.join(updated)})" if updated else "")]
+    lines += [f"{path}: NOT updated for {r}" for r in refused]
+    return "\n".join(lines), len(refused)
+
+
 def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False) -> tuple[str, bool]:
     """Merge results files (shards), write the report, and judge what needs all results together: the verdicts
     as recorded, and --max-gap over the merged set. Returns (text, whether the merged run fails)."""

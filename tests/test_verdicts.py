@@ -282,3 +282,16 @@ def test_baselines_diff_reads_like_a_review(tmp_path):
                      "sst2/lora@tiny": "refused"}
     assert "accuracy 80.00 -> 81.00 (+1.00)" in text and "untouched: mnli/full@tiny" in text
     assert "would NOT be written" in text and "degenerate" in text
+
+
+def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
+    """`python -m suite baselines update RESULTS.json...` records entries (e.g. from GPU shards) and refuses what
+    --update-baselines refuses: failed and degenerate runs."""
+    res = tmp_path / "results.json"
+    good, dead = make_result((81.0,)), make_result((50.0,), key_method="lora")
+    res.write_text(json.dumps({"profile": "smoke", "cases": [good.to_dict(), dead.to_dict(),
+                                                            make_result(status="failed", key_method="full").to_dict()]}))
+    text, refused = cli.baselines_update([res], tmp_path)
+    entries = bl.load(tmp_path / "smoke.json")["entries"]
+    assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
+    assert refused == 2 and "degenerate" in text and "NOT updated for sst2/full@tiny" in text
