@@ -244,21 +244,19 @@ def entry_from_result(result: CaseResult) -> dict:
     return entry
 
 
-def set_noise(path: str | os.PathLike, blocks: dict[str, dict]) -> tuple[list[str], list[str]]:
-    """Write calibration figures as the ``noise`` block of existing entries (key -> block), keeping every other
-    field, under the same lock and atomic rename as ``update``. Returns (written keys, refused lines): a key with
-    no entry, or a block the file's validation refuses, is not written; nothing is written when none is left."""
+def _rewrite(path: str | os.PathLike, changes, *, profile: str | None = None) -> tuple[list[str], list[str]]:
+    """Read-modify-write under the lock: ``changes`` yields (key, new entry or a refusal reason, given the current
+    entries); an entry the file's own validation refuses is never written; nothing is written when nothing
+    changed. Returns (written keys, refused lines)."""
     path = Path(path)
     written, refused = [], []
     with locked(path):
         data = load(path)
-        for key, block in blocks.items():
-            if key not in data["entries"]:
-                refused.append(f"{key} (no baseline entry to attach the figures to: record one with "
-                               f"--update-baselines first)")
-                continue
-            entry = {**data["entries"][key], "noise": {**(data["entries"][key].get("noise") or {}), **block}}
-            problem = schema_problem({"entries": {key: entry}})
+        if profile is not None:
+            data["schema"] = SCHEMA
+            data.setdefault("profile", profile)
+        for key, entry in changes(data["entries"]):
+            problem = entry if isinstance(entry, str) else schema_problem({"entries": {key: entry}})
             if problem:
                 refused.append(f"{key} ({problem})")
                 continue
@@ -269,34 +267,38 @@ def set_noise(path: str | os.PathLike, blocks: dict[str, dict]) -> tuple[list[st
     return written, refused
 
 
+def set_noise(path: str | os.PathLike, blocks: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Write calibration figures as the ``noise`` block of existing entries (key -> block), keeping every other
+    field, under the same lock and atomic rename as ``update``. Returns (written keys, refused lines): a key with
+    no entry, or a block the file's validation refuses, is not written; nothing is written when none is left."""
+    def changes(entries):
+        for key, block in blocks.items():
+            if key not in entries:
+                yield key, "no baseline entry to attach the figures to: record one with --update-baselines first"
+            else:
+                yield key, {**entries[key], "noise": {**(entries[key].get("noise") or {}), **block}}
+
+    return _rewrite(path, changes)
+
+
 def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult],
            refuse: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Rewrite the entries of the given results, keep everything else. Returns (updated keys, refused lines).
 
     ``refuse``: result key -> why it must not be recorded (failed, degenerate: decided by ``suite.verdicts``).
     Whatever the caller says, an entry that would not pass the file's own validation is never written."""
-    path = Path(path)
     refuse = refuse or {}
-    updated, refused = [], []
-    with locked(path):
-        data = load(path)
-        data["schema"] = SCHEMA
-        data.setdefault("profile", profile)
+
+    def changes(entries):
         for result in results:
             key = entry_key(result)
             if not result.ok or result.key in refuse:
-                refused.append(f"{key} ({refuse.get(result.key) or result.error})")
+                yield key, str(refuse.get(result.key) or result.error)
                 continue
-            entry = dict(data["entries"].get(key, {}))
+            entry = dict(entries.get(key, {}))
             new = entry_from_result(result)
             new["throughput"] = {**(entry.get("throughput") or {}), **new["throughput"]}  # other hardware stays
             entry.update(new)  # unknown fields (and a hand-set tolerance) stay
-            problem = schema_problem({"entries": {key: entry}})
-            if problem:
-                refused.append(f"{key} ({problem})")
-                continue
-            data["entries"][key] = entry
-            updated.append(key)
-        if updated:
-            write_atomic(path, data)
-    return updated, refused
+            yield key, entry
+
+    return _rewrite(path, changes, profile=profile)
