@@ -78,6 +78,26 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
     return "\n".join(lines), kinds
 
 
+def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
+    """Record baselines from the results files of an ``--update-baselines`` run (the shards of a CI matrix, each
+    with its own copy of the file): merged, then written into this checkout's file as one run would have. Only
+    cases whose recorded verdict is "updated" are written; failed and degenerate ones (and files from a run that
+    did not ask to update) are refused, one line each. Returns (text, 1 when something was refused)."""
+    profile, rows = report.merge(results_paths)
+    path = bl.baseline_path(_dir(baselines_dir), profile)
+    def why(v: vd.Verdict) -> str:
+        if v.status in vd.FAILING:
+            return v.message
+        return f"recorded verdict '{v.status}': not a result of an --update-baselines run"
+
+    refuse = {row.result.key: why(row.verdict) for row in rows if row.verdict.status != "updated"}
+    updated, refused = bl.update(path, profile, [row.result for row in rows], refuse=refuse)
+    lines = [f"{path}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'}"
+             + (f" ({', '.join(updated)})" if updated else "")]
+    lines += [f"{path}: NOT updated for {r}" for r in refused]
+    return "\n".join(lines), 1 if refused else 0
+
+
 def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False) -> tuple[str, bool]:
     """Merge results files (shards), write the report, and judge what needs all results together: the verdicts
     as recorded, and --max-gap over the merged set. Returns (text, whether the merged run fails)."""
@@ -89,7 +109,8 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
     files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
     gaps = vd.gap_failures([row.result for row in rows], max_gap)
     failed = vd.failing(rows, strict=strict, extra_failures=gaps)
-    text = render_summary(rows, profile, gap_failures=gaps, strict=strict) if rows else "no cases"
+    text = (render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width()) if rows
+            else "no cases")
     return "\n".join([text, *[f"wrote {f}" for f in files]]), failed
 
 
@@ -155,7 +176,18 @@ def run_cases(args) -> tuple[str, int]:
     if not PartialState().is_main_process:
         return "", 0
     lines, broken = session.finish()
-    return "\n".join([session.summary(), *lines]), 1 if (broken or session.failed()) else 0
+    return "\n".join([session.summary(width=terminal_width()), *lines]), 1 if (broken or session.failed()) else 0
+
+
+def terminal_width() -> int | None:
+    """The summary table fits the terminal it is printed on; piped into a file or a CI log it stays whole."""
+    import os
+    import shutil
+    import sys
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def history_command(args) -> str:
