@@ -97,21 +97,29 @@ class TerminalProgress:
     def __init__(self, config, reporter):
         self.capman = config.pluginmanager.get_plugin("capturemanager")
         self.reporter = reporter
+        self.prefix = None  # the test file name a live bar moved off its line, written again after the seed line
 
     def _free(self):
         return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
 
     def line(self, text: str) -> None:
         with self._free():
-            prefix = self.reporter.currentfspath  # the test file name pytest wrote before its result letters
+            prefix = self._take_prefix()  # the test file name pytest wrote before its result letters
             self.reporter.write_line(text)
-            if isinstance(prefix, os.PathLike):  # write it again, so that the letters still follow their file
+            if prefix is not None:  # write it again, so that the letters still follow their file
                 self.reporter.write(f"{os.path.relpath(prefix, self.reporter.startpath)} ")
                 self.reporter.currentfspath = prefix
             self.reporter.flush()
 
+    def _take_prefix(self):
+        current = self.reporter.currentfspath
+        prefix, self.prefix = (current if isinstance(current, os.PathLike) else self.prefix), None
+        return prefix
+
     def write(self, text: str) -> int:  # a file for tqdm
         with self._free():
+            if isinstance(self.reporter.currentfspath, os.PathLike):
+                self.prefix = self.reporter.currentfspath
             self.reporter.ensure_newline()
             self.reporter.write(text, flush=True)
         return len(text)

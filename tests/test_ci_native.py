@@ -98,7 +98,10 @@ def test_progress_bar_shows_on_a_terminal_without_s(tmp_path):
                          tmp_path)
     assert code == 1, out
     assert re.search(r"sst2/full seed 0: +\d+%\|", out) and "step/s" in out, out  # tqdm's bar, through capture
-    assert "\nsst2/full seed 0: accuracy=" in out.replace("\r", "\n")
+    lines = [line for line in out.replace("\r\n", "\n").split("\n")]
+    seed = next(i for i, line in enumerate(lines) if "sst2/full seed 0: accuracy=" in line)
+    assert lines[seed].rsplit("\r", 1)[-1].startswith("sst2/full seed 0: accuracy=")  # the bar erased, own line
+    assert re.sub(r"\x1b\[[0-9;]*m", "", lines[seed + 1]).startswith("benchmarks/test_glue.py F"), out
 
 
 def test_collect_only_names_the_hidden_diagnostic_items():
