@@ -79,13 +79,6 @@ def pytest_configure(config):
         config.option.benchmark_columns = BENCHMARK_COLUMNS  # read by pytest-benchmark's (trylast) configure
 
 
-def pytest_sessionstart(session):
-    """Progress (per-seed lines, live bars on a terminal) goes through pytest's terminal, capture suspended."""
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and not hasattr(session.config, "workerinput"):
-        progress.use(TerminalProgress(session.config, reporter).output())
-
-
 def pytest_unconfigure(config):
     progress.use(None)
 
@@ -176,6 +169,11 @@ def pytest_report_collectionfinish(config, start_path, items):
 
 @pytest.fixture(scope="session")
 def glue_session(request) -> BenchSession:
+    """The benchmark session. Its progress (per-seed lines, live bars on a terminal) goes through pytest's terminal
+    from now on, with capture suspended: on the controller; xdist workers have no terminal."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(request.config, "workerinput"):
+        progress.use(TerminalProgress(request.config, reporter).output())
     return request.config.stash[SESSION]
 
 
