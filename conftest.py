@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import time
 
 import pytest
 
+from suite import progress
 from suite.errors import SuiteError
 from suite.profiles import PROFILES
 from suite.results import CaseResult
@@ -17,7 +20,10 @@ from suite.session import BenchSession, case_marks, device_for_worker, visible_g
 
 SESSION = pytest.StashKey[BenchSession]()
 FINISH_LINES = pytest.StashKey[list]()
+HIDDEN_DIAGNOSTICS = pytest.StashKey[int]()
 RESULT_PROPERTY = "glue_bench_result"
+TIME_PROPERTY = "timed_s"  # wall time of the timed part of a case (model setup, training, evaluation of its seeds)
+BENCHMARK_COLUMNS = ["mean", "rounds"]  # pytest-benchmark's table: one round per case has no spread to show
 
 
 def _checked(parse):
@@ -69,6 +75,56 @@ def pytest_configure(config):
     if not hasattr(config, "workerinput"):  # the controller owns results and files
         config.pluginmanager.register(ResultCollector(config.stash[SESSION]), "glue-bench-results")
         _note_interrupts(config.stash[SESSION])
+    if config.pluginmanager.hasplugin("benchmark") and not config.getoption("benchmark_columns", None):
+        config.option.benchmark_columns = BENCHMARK_COLUMNS  # read by pytest-benchmark's (trylast) configure
+
+
+def pytest_unconfigure(config):
+    progress.use(None)
+
+
+class TerminalProgress:
+    """Writes for ``suite.progress`` through pytest's terminal reporter with output capture suspended: visible
+    without -s, and always starting on a fresh line (pytest re-prints the test file prefix after it)."""
+
+    def __init__(self, config, reporter):
+        self.capman = config.pluginmanager.get_plugin("capturemanager")
+        self.reporter = reporter
+        self.prefix = None  # the test file name a live bar moved off its line, written again after the seed line
+
+    def _free(self):
+        return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
+
+    def line(self, text: str) -> None:
+        with self._free():
+            prefix = self._take_prefix()  # the test file name pytest wrote before its result letters
+            self.reporter.write_line(text)
+            if prefix is not None:  # write it again, so that the letters still follow their file
+                self.reporter.write(f"{os.path.relpath(prefix, self.reporter.startpath)} ")
+                self.reporter.currentfspath = prefix
+            self.reporter.flush()
+
+    def _take_prefix(self):
+        current = self.reporter.currentfspath
+        prefix, self.prefix = (current if isinstance(current, os.PathLike) else self.prefix), None
+        return prefix
+
+    def write(self, text: str) -> int:  # a file for tqdm
+        with self._free():
+            if isinstance(self.reporter.currentfspath, os.PathLike):
+                self.prefix = self.reporter.currentfspath
+            self.reporter.ensure_newline()
+            self.reporter.write(text, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def output(self) -> progress.Output:
+        return progress.Output(line=self.line, bar_file=self if self.reporter.isatty() else None)
 
 
 def case_id(case) -> str:
@@ -97,25 +153,81 @@ def pytest_collection_modifyitems(config, items):
     if "diagnostic" in (config.option.markexpr or ""):
         return
     skipped = [i for i in items if i.get_closest_marker("diagnostic")]
+    config.stash[HIDDEN_DIAGNOSTICS] = len(skipped)
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [i for i in items if not i.get_closest_marker("diagnostic")]
 
 
+def pytest_report_collectionfinish(config, start_path, items):
+    n = config.stash.get(HIDDEN_DIAGNOSTICS, 0)
+    if n:
+        return (f"glue-adapter-bench: {n} of the deselected items {'are' if n != 1 else 'is'} diagnostic sweeps, "
+                "hidden unless -m diagnostic (they are long)")
+    return None
+
+
 @pytest.fixture(scope="session")
 def glue_session(request) -> BenchSession:
+    """The benchmark session. Its progress (per-seed lines, live bars on a terminal) goes through pytest's terminal
+    from now on, with capture suspended: on the controller; xdist workers have no terminal."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(request.config, "workerinput"):
+        progress.use(TerminalProgress(request.config, reporter).output())
     return request.config.stash[SESSION]
 
 
 @pytest.fixture
 def record_case(record_property):
-    """Attach a CaseResult to the test report: the controller collects it, also under pytest-xdist."""
-    def record(result: CaseResult) -> None:
-        record_property(RESULT_PROPERTY, json.dumps(result.to_dict()))
-        for k, v in result.summary().items():
-            if isinstance(v, (int, float, str)):
+    """Attach a CaseResult to the test report (the controller collects it, also under pytest-xdist) and flat
+    figures (metrics, throughput, then the judged verdict, baseline, delta, tolerance, gap) as JUnit properties."""
+    def record(result: CaseResult, fields: dict | None = None) -> None:
+        if fields is None:
+            record_property(RESULT_PROPERTY, json.dumps(result.to_dict()))
+            fields = result.summary()
+        for k, v in fields.items():
+            if v is None:
+                record_property(k, "")  # JUnit values are text: an empty one is "none" (no baseline, no gap)
+            elif isinstance(v, (int, float, str)):
                 record_property(k, v)
     return record
+
+
+class PlainBenchmark:
+    """What test_glue times a case with when pytest-benchmark is not loaded (-p no:benchmark): a plain call."""
+
+    def __init__(self):
+        self.extra_info: dict = {}
+
+    def pedantic(self, target, args=(), kwargs=None, rounds=1, iterations=1):
+        return target(*args, **(kwargs or {}))
+
+
+@pytest.fixture
+def bench(request):
+    """pytest-benchmark's ``benchmark`` fixture, or a plain call without the plugin. The wall time of the timed
+    call is attached to the report too (property timed_s): under pytest-xdist pytest-benchmark turns itself off,
+    and the controller writes --benchmark-json from these."""
+    if request.config.pluginmanager.hasplugin("benchmark"):
+        inner = request.getfixturevalue("benchmark")
+    else:
+        inner = PlainBenchmark()
+    return TimedBenchmark(inner, request.node)
+
+
+class TimedBenchmark:
+    def __init__(self, inner, node):
+        self.inner, self.node = inner, node
+        self.extra_info = inner.extra_info
+
+    def pedantic(self, target, args=(), kwargs=None, rounds=1, iterations=1):
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return target(*a, **kw)
+            finally:
+                self.node.user_properties.append((TIME_PROPERTY, round(time.perf_counter() - t0, 6)))
+        return self.inner.pedantic(timed, args=args, kwargs=kwargs or {}, rounds=rounds, iterations=iterations)
 
 
 class ResultCollector:
@@ -123,13 +235,18 @@ class ResultCollector:
 
     def __init__(self, session: BenchSession):
         self.session = session
+        self.timed: dict[str, tuple[str, float]] = {}  # result key -> (test node id, timed seconds)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
         for prop in [p for p in report.user_properties if p[0] == RESULT_PROPERTY]:
             report.user_properties.remove(prop)  # figures stay as properties; the bulky JSON stays out of JUnit
             if report.when == "call":  # every phase's report carries the item's properties
-                self.session.add(CaseResult.from_dict(json.loads(prop[1])))
+                result = CaseResult.from_dict(json.loads(prop[1]))
+                self.session.add(result)
+                seconds = [v for k, v in report.user_properties if k == TIME_PROPERTY]
+                if seconds:
+                    self.timed[result.key] = (report.nodeid, float(seconds[-1]))
 
 
 def _note_interrupts(bench: BenchSession) -> None:
@@ -170,6 +287,8 @@ def pytest_sessionfinish(session, exitstatus):
     bench = config.stash[SESSION]
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bench.interrupted
     lines, broken = bench.finish(interrupted=interrupted)
+    if _xdist_benchmark_json(config):
+        lines.append(_write_xdist_benchmark_json(config, bench))
     config.stash[FINISH_LINES] = lines
     if interrupted:
         return
@@ -177,17 +296,68 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _xdist_benchmark_json(config) -> bool:
+    """--benchmark-json under pytest-xdist, where pytest-benchmark disables itself and writes nothing."""
+    return (config.pluginmanager.hasplugin("benchmark") and bool(config.getoption("benchmark_json", None))
+            and config.getoption("dist", "no") != "no")
+
+
+def _write_xdist_benchmark_json(config, bench: BenchSession) -> str:
+    """The controller writes pytest-benchmark's JSON itself from the collected results (one round per case)."""
+    import pytest_benchmark
+
+    from suite import benchjson
+
+    collector = config.pluginmanager.get_plugin("glue-bench-results")
+    path = config.getoption("benchmark_json")
+    machine = config.hook.pytest_benchmark_generate_machine_info(config=config)
+    config.hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine)
+    commit = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
+    doc = benchjson.document(bench.table_rows(), collector.timed if collector else {}, machine_info=machine,
+                             commit_info=commit, version=pytest_benchmark.__version__)
+    try:
+        benchjson.write(path, doc)
+    except OSError as exc:
+        return f"ERROR (--benchmark-json): {exc.strerror or exc} ({path})"
+    return f"benchmark data written to {path} (by glue-adapter-bench: pytest-benchmark is off under xdist)"
+
+
+def _table_width(config, reporter) -> int | None:
+    """Fit the summary table to a terminal; a log file or CI log keeps the full table (unless COLUMNS is set)."""
+    if reporter.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return config.get_terminal_writer().fullwidth
+    return None
+
+
 def pytest_terminal_summary(terminalreporter, config):
     if SESSION not in config.stash:
         return
-    text = config.stash[SESSION].summary()
+    text = config.stash[SESSION].summary(width=_table_width(config, terminalreporter))
     lines = config.stash.get(FINISH_LINES, [])
+    if text and _benchmark_table_shown(config):
+        lines = [*lines, "pytest-benchmark's table times one round per case: model setup, training and evaluation "
+                         "of its seeds (data loading and tokenizing excluded); train/s and eval/s above are per phase"]
     if text or lines:
         terminalreporter.write_sep("=", "glue-adapter-bench")
         for line in [text, *lines] if text else lines:
             terminalreporter.write_line(line)
 
 
+def _benchmark_table_shown(config) -> bool:
+    return (config.pluginmanager.hasplugin("benchmark") and config.getoption("dist", "no") == "no"
+            and not config.getoption("benchmark_disable", False) and not config.getoption("benchmark_skip", False))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per visible GPU when there are GPUs (each worker then takes its own); otherwise
+    pytest-xdist's default (CPU count)."""
+    n = len(visible_gpus())
+    return n or None
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: absent under -p no:benchmark
 def pytest_benchmark_update_machine_info(config, machine_info):
     """pytest-benchmark's machine info (in --benchmark-json / autosave) gets the versions and hardware that matter."""
     from suite.results import hardware, package_versions

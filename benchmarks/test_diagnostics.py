@@ -2,7 +2,7 @@
 
 One case per adapter case of the session x factor, ids like ``sst2-seq_bn-capacity``. Each records its factor's
 verdict and effect on the gap to full fine-tuning (``extra_info``; Holm-corrected within the factor's variants);
-it fails only when a run fails.
+it fails only when a run fails. Timed through pytest-benchmark when it is loaded (``bench``: a plain call without it).
 """
 
 import pytest
@@ -11,14 +11,14 @@ from suite.errors import SuiteError
 
 
 @pytest.mark.diagnostic
-def test_diagnose(diagnosis, glue_session, benchmark):
+def test_diagnose(diagnosis, glue_session, bench):
     case, factor = diagnosis
     try:
-        d = benchmark.pedantic(glue_session.diagnose, args=(case, factor), rounds=1, iterations=1)
+        d = bench.pedantic(glue_session.diagnose, args=(case, factor), rounds=1, iterations=1)
     except SuiteError as exc:
         pytest.fail(str(exc), pytrace=False)
     [effect] = d.effects
-    benchmark.extra_info.update(task=case.task, method=case.method, factor=factor, gap=d.gap, gap_ci=d.gap_ci,
+    bench.extra_info.update(task=case.task, method=case.method, factor=factor, gap=d.gap, gap_ci=d.gap_ci,
                                 gap_verdict=d.gap_verdict, verdict=effect.verdict, best_variant=effect.best_label,
                                 closed=effect.closed, closed_pct=effect.closed_pct, ci_holm=effect.ci_holm,
                                 p_holm=effect.p_holm, worse=effect.worse, skipped=effect.skipped)

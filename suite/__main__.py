@@ -2,6 +2,7 @@
 
     python -m suite baselines show [--profile P] [--baselines-dir DIR]
     python -m suite baselines diff RESULTS.json [--baselines-dir DIR]
+    python -m suite baselines update RESULTS.json [RESULTS.json ...] [--baselines-dir DIR]   (shards' results)
     python -m suite report RESULTS.json [RESULTS.json ...] --out DIR
     python -m suite diagnose --task T --method M [--profile P] [--seeds 0,1] [--factors capacity,lr] [--alpha 0.05] [--out DIR]
     python -m suite perf [--glue-dir DIR] [--train-size 2000] [--epochs 1]
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "baselines" and args.action == "show":
             print(cli.baselines_show(args.profile, args.baselines_dir))
+        elif args.command == "baselines" and args.action == "update":
+            text, status = cli.baselines_update(args.results, args.baselines_dir)
+            print(text)
+            return status
         elif args.command == "baselines" and args.action == "diff":
             text, _ = cli.baselines_diff(args.results, args.baselines_dir)
             print(text)
@@ -140,5 +145,24 @@ def _factors():
     return FACTORS
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main`` for a process whose output may be a pipe that closes early (``python -m suite baselines show |
+    head -5``): the reader left, so stop quietly with the status of a process ended by SIGPIPE (141 in a shell),
+    as ``cat`` would, instead of a BrokenPipeError traceback. SIGPIPE itself stays ignored, as Python sets it, so
+    that a closed network connection (a Hub download) is still an error the suite reports, not a silent exit."""
+    import os
+
+    try:
+        status = main(argv)
+        sys.stdout.flush()  # a write still buffered fails here, not at exit where it cannot be caught
+    except BrokenPipeError:
+        try:  # no further flush of the dead pipe at interpreter exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 128 + 13
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -108,7 +108,8 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
     files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
     gaps = vd.gap_failures([row.result for row in rows], max_gap)
     failed = vd.failing(rows, strict=strict, extra_failures=gaps)
-    text = render_summary(rows, profile, gap_failures=gaps, strict=strict) if rows else "no cases"
+    text = (render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width()) if rows
+            else "no cases")
     return "\n".join([text, *[f"wrote {f}" for f in files]]), failed
 
 
@@ -174,7 +175,18 @@ def run_cases(args) -> tuple[str, int]:
     if not PartialState().is_main_process:
         return "", 0
     lines, broken = session.finish()
-    return "\n".join([session.summary(), *lines]), 1 if (broken or session.failed()) else 0
+    return "\n".join([session.summary(width=terminal_width()), *lines]), 1 if (broken or session.failed()) else 0
+
+
+def terminal_width() -> int | None:
+    """The summary table fits the terminal it is printed on; piped into a file or a CI log it stays whole."""
+    import os
+    import shutil
+    import sys
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def history_command(args) -> str:

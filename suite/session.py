@@ -68,6 +68,7 @@ class BenchSession:
     results: list[CaseResult] = field(default_factory=list)
     _baseline_data: dict | None = None
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
+    _prepare_s: dict = field(default_factory=dict)  # config hash -> seconds ``prepare`` spent on its data
     interrupted: bool = False                    # set by the pytest layer on Ctrl-C
 
     def __post_init__(self):
@@ -129,9 +130,11 @@ class BenchSession:
         if key not in self._done:
             log = log or progress.line
             if self.options.adaptive_seeds and not self.options.update_baselines:
-                self._done[key] = self._run_adaptive(case, log)
+                result = self._run_adaptive(case, log)
             else:
-                self._done[key] = run_case(case, log=log, show_progress=True)
+                result = run_case(case, log=log, show_progress=True)
+            result.prepare_time_s += self._prepare_s.pop(key, 0.0)  # prepared ahead by ``prepare``: count it
+            self._done[key] = result
         return self._done[key]
 
     def _run_adaptive(self, case: CaseSpec, log) -> CaseResult:
@@ -147,6 +150,28 @@ class BenchSession:
         run.result.provenance = {**(run.result.provenance or {}), "adaptive": run.to_dict()}
         log(run.summary())
         return run.result
+
+    def prepare(self, case: CaseSpec) -> None:
+        """Load, sample and tokenize a case's data now (once per process and task; on disk across runs), so that
+        what is timed next is the case's model setup, training and evaluation only."""
+        import time
+
+        from .engine import _prepare
+
+        t0 = time.perf_counter()
+        _prepare(case)
+        self._prepare_s[(case.config_hash, case.glue_dir)] = time.perf_counter() - t0  # ~0 when already prepared
+
+    def case_fields(self, case: CaseSpec, result: CaseResult, verdict: vd.Verdict) -> dict:
+        """verdict, baseline, delta, tolerance and gap of a case as judged now: what the pytest layer attaches to
+        the JUnit properties and pytest-benchmark's extra_info. The gap is known here when full fine-tuning of the
+        same task already ran in this process (else None: the summary and the results file have it)."""
+        gap = None
+        if not vd.is_reference(result):
+            ref = self._done.get((self.reference_case(case).config_hash, case.glue_dir))
+            g = vd.gap(result, ref) if ref is not None and ref.ok and result.ok else None
+            gap = None if g is None else round(g.mean, 4)
+        return row_fields(verdict, gap)
 
     def policy(self, task: str) -> vd.Policy:
         return vd.Policy(tolerance=self.profile.tolerance_for(task), tolerance_override=self.options.tolerance,
@@ -280,12 +305,22 @@ class BenchSession:
         lines += [f"{self.baseline_file}: NOT updated for {r}" for r in refused]
         return lines
 
-    def summary(self) -> str:
+    def summary(self, width: int | None = None) -> str:
+        """The end-of-run text; ``width``: fit the table to a terminal that wide (None: the full table)."""
         rows = self.table_rows()
         if not rows:
             return ""
         return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
-                              strict=self.options.strict_baselines)
+                              strict=self.options.strict_baselines, width=width)
+
+
+def row_fields(verdict: vd.Verdict, gap: float | None) -> dict:
+    """The judged figures of one case, flat (None where there is none)."""
+    def r(x):
+        return None if x is None else round(x, 4)
+
+    return {"verdict": verdict.status, "baseline": r(verdict.baseline), "delta": r(verdict.delta),
+            "tolerance": r(verdict.tolerance), "gap_vs_full": r(gap)}
 
 
 def shard(all_cases: list[CaseSpec], i: int, n: int) -> list[CaseSpec]:
@@ -341,8 +376,10 @@ def check_outputs(options: Options, baseline_file: Path) -> None:
         _check_file_target(hist, "--history")
 
 
-def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False) -> str:
-    """The end-of-run text: provenance, the table, verdict counts, then one line per verdict worth reading."""
+def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False,
+                   width: int | None = None) -> str:
+    """The end-of-run text: provenance, the table, verdict counts, then one line per verdict worth reading.
+    ``width``: the table is made to fit that many columns (see ``report.to_text``); prose lines are left whole."""
     r0 = rows[0].result
     hw = (r0.provenance or {}).get("hardware", {})
     head = (f"glue-adapter-bench: profile {profile}, model {r0.config.get('model')}, data {r0.data_origin}, "
@@ -354,4 +391,4 @@ def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] 
     notes = [row.verdict.message for row in rows
              if row.verdict.status != "pass" or row.verdict.test is not None or row.verdict.suspects]
     notes += [f"gap gate: {m}" for m in gap_failures]
-    return "\n".join([head, report.to_text(rows), tail, *notes])
+    return "\n".join([head, report.to_text(rows, width), tail, *notes])

@@ -126,10 +126,20 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     for p in props.values():
         assert "accuracy" in p and "train_samples_per_s" in p and "trainable_pct" in p
         assert "glue_bench_result" not in p  # the bulky JSON stays out of JUnit
+        assert {"verdict", "baseline", "delta", "tolerance", "gap_vs_full"} <= set(p)
+    assert float(props["test_glue[sst2-seq_bn]"]["gap_vs_full"]) == pytest.approx(gap, abs=1e-3)
+    assert props["test_glue[sst2-full]"]["verdict"] == "no-baseline"
+    assert "junit_family" not in out  # xunit1 (pyproject): no warning per record_property
 
     extra = {b["name"]: b["extra_info"] for b in json.loads(bench.read_text())["benchmarks"]}
     assert extra["test_glue[sst2-seq_bn]"]["trainable_params"] < extra["test_glue[sst2-full]"]["trainable_params"]
     assert 0 <= extra["test_glue[sst2-full]"]["accuracy"] <= 100
+    assert extra["test_glue[sst2-seq_bn]"]["gap_vs_full"] == pytest.approx(gap, abs=1e-3)
+    assert extra["test_glue[sst2-full]"]["verdict"] == "no-baseline" and extra["test_glue[sst2-full]"]["baseline"] is None
+    # pytest-benchmark's table: one round per case, so only Mean and Rounds, and a line that says what is timed
+    table = out[out.index("benchmark: 2 tests"):]
+    assert "Mean" in table and "Rounds" in table and "StdDev" not in table and "IQR" not in table.split("Legend")[0]
+    assert "pytest-benchmark's table times one round per case" in out
 
 
 @pytest.mark.parametrize("expr, expected", [

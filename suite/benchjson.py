@@ -1,0 +1,63 @@
+"""pytest-benchmark's JSON (``--benchmark-json``), written by the suite itself where pytest-benchmark cannot.
+
+Under pytest-xdist pytest-benchmark disables itself and writes no file; the pytest layer then calls ``document``
+and ``write`` on the controller, from the collected results. The layout is pytest-benchmark's (machine_info,
+commit_info, benchmarks with group, name, fullname, params, param, extra_info, options, stats; datetime,
+version), so tools that read its files read this one. Each case is one round: its stats are that round's wall
+time, with no spread.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+
+from .session import row_fields
+from .verdicts import Row
+
+
+def one_round_stats(seconds: float) -> dict:
+    """pytest-benchmark's stats fields for a single round of one iteration."""
+    s = float(seconds)
+    return {"min": s, "max": s, "mean": s, "stddev": 0, "rounds": 1, "median": s, "iqr": 0.0, "q1": s, "q3": s,
+            "iqr_outliers": 0, "stddev_outliers": 0, "outliers": "0;0", "ld15iqr": s, "hd15iqr": s,
+            "ops": 1 / s if s > 0 else 0, "total": s, "data": [s], "iterations": 1}
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def document(table_rows: list[Row], timed: dict[str, tuple[str, float]], *, machine_info: dict, commit_info: dict,
+             version: str) -> dict:
+    """``timed``: result key -> (test node id, seconds of the timed call). Cases without a timing (a crash before
+    the timed call ended) are left out, as pytest-benchmark leaves out benchmarks with an error."""
+    benchmarks = []
+    for row in table_rows:
+        key = row.result.key
+        if key not in timed:
+            continue
+        nodeid, seconds = timed[key]
+        name = nodeid.rsplit("::", 1)[-1]
+        param = name.split("[", 1)[1][:-1] if "[" in name else None
+        extra = {k: _clean(v) for k, v in row.result.summary().items()}
+        extra.update(row_fields(row.verdict, row.gap))
+        benchmarks.append({
+            "group": None, "name": name, "fullname": nodeid, "params": {"case": param} if param else None,
+            "param": param, "extra_info": extra,
+            "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1, "max_time": 0,
+                        "min_time": 0, "warmup": False},
+            "stats": one_round_stats(seconds),
+        })
+    return {"machine_info": machine_info, "commit_info": commit_info, "benchmarks": benchmarks,
+            "datetime": _dt.datetime.now(_dt.timezone.utc).isoformat(), "version": version}
+
+
+def write(path: str | Path, doc: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=4, default=str, ensure_ascii=True), encoding="utf-8")
