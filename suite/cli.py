@@ -79,18 +79,22 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
 
 
 def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
-    """Record baseline entries from results files (merged), judged exactly as --update-baselines judges a live run:
-    failed, non-finite and degenerate runs are refused. Returns (text, number refused)."""
+    """Record baseline entries from results files, merged (the shards of a CI matrix, or a measured run reviewed
+    with ``baselines diff``), with the checks --update-baselines applies to a live run: a case is refused when its
+    recorded verdict failed (failed, degenerate, regression) or when judged now it would not be recorded (crash,
+    non-finite metric, no better than its floor). Returns (text, number refused)."""
     profile, rows = report.merge(results_paths)
     prof = get_profile(profile)
     path = bl.baseline_path(_dir(baselines_dir), prof.name)
-    results = [row.result for row in rows]
     refuse = {}
-    for r in results:
+    for row in rows:
+        r = row.result
         v = vd.judge(r, None, vd.Policy(tolerance=prof.tolerance_for(r.task), updating=True))
-        if v.status != "updated":
+        if row.verdict.status in vd.FAILING:
+            refuse[r.key] = row.verdict.message
+        elif v.status != "updated":
             refuse[r.key] = v.message
-    updated, refused = bl.update(path, prof.name, results, refuse=refuse)
+    updated, refused = bl.update(path, prof.name, [row.result for row in rows], refuse=refuse)
     lines = [f"{path}: updated {len(updated)} entr{'y' if len(updated) == 1 else 'ies'}"
              + (f" ({', '.join(updated)})" if updated else "")]
     lines += [f"{path}: NOT updated for {r}" for r in refused]

@@ -306,7 +306,7 @@ def _workflow_labels() -> list[str]:
 
 def test_baselines_update_merges_the_shards_results(tmp_path):
     """The workflow's record path: each shard ran --update-baselines on its own copy; its results files are merged
-    into this checkout's file, failed/degenerate cases and files of a gating run refused."""
+    into this checkout's file, failed/degenerate cases refused."""
     from suite import report
 
     a, b, gate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "gate.json"
@@ -326,7 +326,5 @@ def test_baselines_update_merges_the_shards_results(tmp_path):
     entries = json.loads((tmp_path / "bl" / "smoke.json").read_text())["entries"]
     assert sorted(entries) == ["sst2/full@tiny", "sst2/lora@tiny", "sst2/seq_bn@tiny"]
     assert entries["sst2/seq_bn@tiny"]["mean"] == pytest.approx(89.25)
-    before = (tmp_path / "bl" / "smoke.json").read_bytes()
-    proc = update(gate)
-    assert proc.returncode == 1 and "not a result of an --update-baselines run" in proc.stdout
-    assert (tmp_path / "bl" / "smoke.json").read_bytes() == before
+    proc = update(gate)  # a measured (gating) run's results may be recorded too, after `baselines diff`
+    assert proc.returncode == 0 and "updated 1 entry (sst2/lora@tiny)" in proc.stdout, proc.stdout

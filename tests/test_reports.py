@@ -22,7 +22,8 @@ def fake(task, method, values, trainable, speed=100.0, profile="smoke", model="t
     return CaseResult(key=case.key, task=task, method=method, profile=profile, primary_metric="accuracy",
                       config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint="fp",
                       provenance={"hardware": {"name": "test cpu", "device": "cpu", "count": 2},
-                                  "versions": {"torch": "2.13.0"}, "git": {"commit": "abc"}, "date": "2026-11-29"})
+                                  "versions": {"torch": "2.13.0"}, "git": {"commit": "abc"}, "date": "2026-11-29"},
+                      floor={"accuracy": 50.0})
 
 
 def table(results, status="pass"):
