@@ -68,16 +68,20 @@ class BenchSession:
     results: list[CaseResult] = field(default_factory=list)
     _baseline_data: dict | None = None
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
-    interrupted: bool = False                    # set by the pytest layer on Ctrl-C
+    interrupted: bool = False                    # set by the pytest layer on Ctrl-C or SIGTERM
+    interrupted_by: str | None = None            # "SIGINT" or "SIGTERM" (suite.signals)
 
     def __post_init__(self):
         from .data import resolve_glue_dir
         from .hub import go_offline
         from .models import is_local
 
+        from .models import check_methods, check_model
+
         self.profile = get_profile(self.options.profile)
-        self.method_list = parse_methods(self.options.methods) if self.options.methods else None
-        if self.options.tasks:
+        # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
+        self.method_list = parse_methods(self.options.methods) if self.options.methods is not None else None
+        if self.options.tasks is not None:
             parse_tasks(self.options.tasks)
         glue_dir = resolve_glue_dir(self.options.glue_dir)
         if glue_dir is not None and not glue_dir.is_dir():
@@ -85,6 +89,12 @@ class BenchSession:
                              "... (as written by download_glue_data.py), or leave it unset to use the Hub.")
         self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
         check_outputs(self.options, self.baseline_file)  # a bad output path stops it too: no finished run is lost
+        model = self.options.model or self.profile.model
+        check_model(model)  # an empty folder or a stray file as --model: one line now, not a traceback later
+        from .methods import get_method
+
+        methods = self.method_list or [get_method(m) for m in self.profile.methods]
+        check_methods(model, list({m.name: m for m in methods}.values()))  # every config built once, on the meta device
         needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
             self.options.model or self.profile.model)
         if not needs_hub:
@@ -95,10 +105,10 @@ class BenchSession:
         return bl.baseline_path(self.options.baselines_dir, self.profile.name)
 
     def cases(self) -> list[CaseSpec]:
-        out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks else None,
+        out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks is not None else None,
                     methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
                     glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
-        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" runs full once
+        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
         if self.options.shard:
             out = shard(out, *self.options.shard)
         return out
