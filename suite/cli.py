@@ -144,18 +144,53 @@ def _alpha(text: str) -> float:
 
 def run_cases(args) -> tuple[str, int]:
     """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes.
-    Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise."""
+    Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise.
+
+    Ctrl-C and SIGTERM stop the run as an interrupt (suite.signals): the cases finished so far are written to
+    --results-json, baselines and history are left alone, one line says so, and the status is 128 + the signal's
+    number (130, 143). A mistake found in a later case (a SuiteError) keeps the finished cases the same way and is
+    then reported as usual."""
+    from . import signals
+    from .errors import SuiteError
     from .session import BenchSession
 
     session = BenchSession(_options(args))
-    for case in session.cases():
-        session.add(session.run(case))
+
+    def noted(name: str) -> None:
+        session.interrupted, session.interrupted_by = True, name
+
+    previous = signals.install(noted)
+    error = None
+    try:
+        for case in session.cases():
+            session.add(session.run(case))
+    except KeyboardInterrupt:
+        session.interrupted = True
+        session.interrupted_by = session.interrupted_by or "SIGINT"
+    except SuiteError as exc:
+        error = exc
+        session.interrupted_by = "error"
+    finally:
+        signals.restore(previous)
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
-        return "", 0
-    lines, broken = session.finish()
-    return "\n".join([session.summary(), *lines]), 1 if (broken or session.failed()) else 0
+        if error is not None:
+            raise error
+        return "", signals.exit_status(session.interrupted_by) if session.interrupted else 0
+    held, _ = signals.deferred()  # a second Ctrl-C must not lose the results being written
+    try:
+        lines, broken = session.finish(interrupted=session.interrupted or error is not None)
+    finally:
+        signals.restore(held)
+    text = "\n".join([t for t in (session.summary(), *lines) if t])
+    if error is not None:
+        if session.results:
+            print(text)
+        raise error
+    if session.interrupted:
+        return text, signals.exit_status(session.interrupted_by)
+    return text, 1 if (broken or session.failed()) else 0
 
 
 def history_command(args) -> str:

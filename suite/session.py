@@ -237,6 +237,7 @@ class BenchSession:
         if self.options.results_json:
             step("results file", lambda: (report.write_results(self.options.results_json, self.profile.name, rows),
                                           [f"results written to {self.options.results_json}"])[1])
+        written = bool(self.options.results_json) and not broken
         if self.options.report_dir and rows:
             def write_rep():
                 from .report_files import write_report
@@ -248,7 +249,7 @@ class BenchSession:
         updated: list[str] = []
         if self.options.update_baselines:
             if interrupted:
-                lines.append(f"interrupted: {self.baseline_file} left untouched")
+                pass  # said in the interrupt line below
             elif self.results:
                 step("baselines", lambda: self._update_baselines(rows, updated))
         hist = self.options.history_path()
@@ -259,7 +260,28 @@ class BenchSession:
                 n = history.append(hist, self.results, baseline_updated=updated)
                 return [f"history: {n} record{'s' if n != 1 else ''} appended to {hist}"]
             step("history", append)
+        if interrupted:
+            lines.insert(0, self.interrupt_line(written))
         return lines, broken
+
+    def interrupt_line(self, written: bool) -> str:
+        """One line for a run stopped by Ctrl-C or SIGTERM: what was kept, what was left alone."""
+        head = {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)",
+                "error": "stopped by the error below"}.get(self.interrupted_by or "", "interrupted")
+        n = len(self.results)
+        kept = f"{n} finished case{'s' if n != 1 else ''} "
+        if written:
+            kept += f"written to {self.options.results_json}"
+        elif self.options.results_json:
+            kept += f"NOT written to {self.options.results_json} (see the error below)"
+        else:
+            kept += "not saved (no --results-json)"
+        parts = [kept]
+        if self.options.update_baselines:
+            parts.append(f"{self.baseline_file} left untouched")
+        if self.options.history_path() is not None:
+            parts.append("history not appended")
+        return f"{head}: " + "; ".join(parts)
 
     def _update_baselines(self, rows: list[vd.Row], done: list[str]) -> list[str]:
         refuse = {row.result.key: row.verdict.message for row in rows if row.verdict.status != "updated"}

@@ -209,6 +209,85 @@ def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
     assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
 
 
+def test_sigterm_is_ctrl_c_in_the_pytest_layer(tmp_path):
+    """CI cancellation sends SIGTERM: the finished cases are written, baselines untouched, one line, status 2."""
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-v", "--model",
+                             "tiny", "--baselines-dir", str(tmp_path), "--update-baselines", "--results-json",
+                             str(results), "--benchmark-disable", "--history", str(tmp_path / "h.sqlite")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "PASSED" in line or "FAILED" in line:  # one case finished (tiny cases are degenerate: FAILED)
+            proc.send_signal(signal.SIGTERM)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, out  # pytest's "interrupted", as for Ctrl-C (README "Reliability")
+    [line] = [x for x in out.splitlines() if x.startswith("terminated (SIGTERM): ")]
+    assert f"written to {results}" in line and f"{path} left untouched" in line and "history not appended" in line
+    assert "Traceback" not in out
+    assert path.read_bytes() == before and not (tmp_path / "h.sqlite").exists()
+    done = json.loads(results.read_text())["cases"]
+    assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+RUN_SCRIPT = textwrap.dedent('''
+    import sys
+    from suite.__main__ import main
+    from suite.session import BenchSession
+
+    _add = BenchSession.add
+    def add(self, result):  # tell the test when a case is in, so that it signals between cases
+        _add(self, result)
+        print("CASE DONE", result.key, file=sys.stderr, flush=True)
+    BenchSession.add = add
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+@pytest.mark.parametrize("sig, status, head", [(signal.SIGTERM, 143, "terminated (SIGTERM): "),
+                                               (signal.SIGINT, 130, "interrupted (SIGINT): ")], ids=["SIGTERM", "SIGINT"])
+def test_python_m_suite_run_keeps_results_on_sigterm_and_ctrl_c(tmp_path, sig, status, head):
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, "run", "--model", "tiny", "--baselines-dir",
+                             str(tmp_path), "--update-baselines", "--results-json", str(results), "--history",
+                             str(tmp_path / "h.sqlite")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("CASE DONE"):
+            proc.send_signal(sig)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == status, out  # 128 + the signal's number
+    [line] = [x for x in out.splitlines() if x.startswith(head)]
+    assert f"written to {results}" in line and f"{path} left untouched" in line and "history not appended" in line
+    assert "Traceback" not in out
+    assert path.read_bytes() == before and not (tmp_path / "h.sqlite").exists()
+    done = json.loads(results.read_text())["cases"]
+    assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+def test_python_m_suite_run_keeps_finished_cases_when_a_later_case_is_a_mistake(tmp_path):
+    results = tmp_path / "r.json"
+    code, out = run(["run", "--model", "tiny", "--tasks", "sst2,rte", "--methods", "full", "--baselines-dir",
+                     str(tmp_path), "--results-json", str(results), "--no-history"], baselines_dir=tmp_path,
+                    module="suite")
+    assert code == 2 and "error: The synthetic data source has no generator for task 'rte'" in out, out
+    assert "stopped by the error below: 1 finished case written to" in out and "Traceback" not in out
+    assert [c["key"] for c in json.loads(results.read_text())["cases"]] == ["sst2/full"]
+
+
 KILL_SCRIPT = textwrap.dedent('''
     import os, sys, time
     import suite.baselines as bl
