@@ -11,9 +11,13 @@ from .profiles import get_profile
 
 
 def _dir(baselines_dir) -> Path:
+    from .errors import SuiteError
     from .session import DEFAULT_BASELINES
 
-    return Path(baselines_dir) if baselines_dir else DEFAULT_BASELINES
+    d = Path(baselines_dir) if baselines_dir else DEFAULT_BASELINES
+    if d.exists() and not d.is_dir():
+        raise SuiteError(f"--baselines-dir {d} is a file; name the folder that holds <profile>.json baselines.")
+    return d
 
 
 def baselines_show(profile: str, baselines_dir=None) -> str:
@@ -96,9 +100,12 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
 def _check_out_dir(out_dir) -> None:
     from .errors import SuiteError
 
+    from .session import _probe_dir
+
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
         raise SuiteError(f"--out {p} is a file; name a folder for the report.")
+    _probe_dir(p, "--out")  # a file on the way, or a folder that cannot be written: one line, not a traceback
 
 
 def _profiles():
