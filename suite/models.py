@@ -7,6 +7,7 @@ only in what is trained. Mixing head types is a known source of a false adapter 
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from pathlib import Path
@@ -151,7 +152,7 @@ def check_methods(model: str, methods) -> None:
     for method in todo:
         try:
             with torch.device("meta"):
-                net = AutoAdapterModel.from_config(cfg)
+                net = AutoAdapterModel.from_config(copy.deepcopy(cfg))  # adapters records heads in the config
                 net.add_classification_head("check", num_labels=2)
                 method.apply(net)
         except SuiteError as exc:
