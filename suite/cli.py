@@ -185,11 +185,7 @@ def run_cases(args) -> tuple[str, int]:
         if error is not None:
             raise error
         return "", signals.exit_status(session.interrupted_by) if session.interrupted else 0
-    held, _ = signals.deferred()  # a second Ctrl-C must not lose the results being written
-    try:
-        lines, broken = session.finish(interrupted=session.interrupted or error is not None)
-    finally:
-        signals.restore(held)
+    lines, broken = session.finish(interrupted=session.interrupted or error is not None)  # holds signals meanwhile
     text = "\n".join([t for t in (session.summary(), *lines) if t])
     if error is not None:
         if session.results:

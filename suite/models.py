@@ -104,10 +104,11 @@ def check_model(model: str) -> None:
     """Before any training: a local model must be a folder with a config.json whose config and tokenizer load."""
     if model in NAMED_MODELS:
         return
-    _check_model_id(model)
     path = Path(model).expanduser()
     if not path.exists():
-        return  # a Hub id: fetched (and checked) when the run loads it
+        if model.startswith(("/", "./", "../", "~")):
+            _check_model_id(model)  # a path that does not exist: one line
+        return  # a Hub id: probed, fetched and checked when the run loads it (collecting cases needs no network)
     if not path.is_dir():
         raise SuiteError(f"--model {shown(model)} is a file; a local model is a folder with config.json, weights and "
                          "tokenizer files (as written by save_pretrained). Or use --model minilm (embedded).")

@@ -217,7 +217,21 @@ class BenchSession:
     def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
         """Write the results file, the report and (only when asked, and not after an interrupt) the baselines.
 
-        Each step is independent: one failing never cancels another. Returns (messages, whether a step failed)."""
+        Each step is independent: one failing never cancels another. Ctrl-C or SIGTERM arriving meanwhile is held
+        until the files are written (a second Ctrl-C must not lose the finished cases; every file is written
+        atomically anyway). Returns (messages, whether a step failed)."""
+        from . import signals
+
+        held, caught = signals.deferred()
+        try:
+            lines, broken = self._finish(interrupted)
+        finally:
+            signals.restore(held)
+        if caught:
+            lines.append(f"{caught[0]} received while the files were written: they were finished first")
+        return lines, broken
+
+    def _finish(self, interrupted: bool) -> tuple[list[str], bool]:
         lines, broken = [], False
         rows = self.table_rows()
 

@@ -560,3 +560,26 @@ def test_security_no_remote_code_no_pickle():
     import re
 
     assert not re.search(r"(?<![.\w])(eval|exec)\(", src)
+
+
+def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) during finish is held until the results file is written, then reported."""
+    from suite import report
+    from suite.options import Options
+    from suite.session import BenchSession
+
+    s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path),
+                             results_json=str(tmp_path / "r.json"), no_history=True))
+    s.add(make_result((80.0,)))
+    real = report.write_results
+
+    def write_while_signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of writing
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_results", write_while_signalled)
+    before = signal.getsignal(signal.SIGINT)
+    lines, broken = s.finish()
+    assert not broken and "SIGINT received while the files were written: they were finished first" in lines
+    assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["key"] == "sst2/seq_bn"
+    assert signal.getsignal(signal.SIGINT) is before  # restored
