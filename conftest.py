@@ -251,19 +251,16 @@ class ResultCollector:
 
 def _note_interrupts(bench: BenchSession) -> None:
     """Remember a Ctrl-C ourselves: if pytest's own interrupt report fails (see below), the session would finish
-    with status OK, and an interrupted run must never write baselines."""
-    import signal
+    with status OK, and an interrupted run must never write baselines. SIGTERM (CI cancellation) is made to behave
+    as Ctrl-C (suite.signals): the results so far are written, baselines untouched, one line "terminated
+    (SIGTERM): ...", and pytest's interrupted exit status 2."""
+    from suite.signals import install
 
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
+    def noted(name: str) -> None:
         bench.interrupted = True
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            raise KeyboardInterrupt
+        bench.interrupted_by = name
 
-    signal.signal(signal.SIGINT, handler)
+    install(noted)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,10 +1,13 @@
 """On-disk cache of loaded, sampled and tokenized data (datasets' Arrow format), so that a second run of the same
 profile skips parsing and tokenization.
 
-The key covers everything that determines the rows and their token ids: task, source, the GLUE files' paths,
-sizes and modification times (or the Hub config, or the synthetic generator's source), sample sizes, tokenizer
-and max length, and this module's format version. Entries are written to a temporary folder and renamed, so a
-half-written entry is never read. ``GLUE_BENCH_CACHE`` moves the cache; ``GLUE_BENCH_CACHE=off`` disables it.
+Content, not timestamps. The key covers everything that determines the rows and their token ids: task, source,
+the sha256 of the GLUE files' contents (or the Hub config, or the synthetic generator's source), sample sizes,
+tokenizer and max length, and this module's format version; a file edited with its size and modification time
+kept is a different key. Each entry records the sha256 of every file it wrote (Arrow data and metadata) and is
+verified against it on load: a damaged or truncated entry is removed and rebuilt, never trained on. Entries are
+written to a temporary folder and renamed, so a half-written entry is never read. ``GLUE_BENCH_CACHE`` moves the
+cache; ``GLUE_BENCH_CACHE=off`` disables it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2   # 2: content-hash keys and per-file checksums; 1: size/mtime keys, unchecked
+CHECKSUMS = "checksums.json"
 
 
 def root() -> Path | None:
@@ -28,6 +32,14 @@ def root() -> Path | None:
     base = os.environ.get("HF_DATASETS_CACHE") or os.path.join(
         os.environ.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "datasets")
     return Path(base) / "glue-adapter-bench"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _source_identity(task, data: str, glue_dir) -> dict:
@@ -42,9 +54,11 @@ def _source_identity(task, data: str, glue_dir) -> dict:
     files = {}
     for split in (task.train_split, *task.eval_splits):
         p = directory / task.glue_dir / split.tsv_file
-        st = p.stat() if p.exists() else None
-        files[str(p.resolve())] = [st.st_size, st.st_mtime_ns] if st else None
-    return {"files": files}
+        try:
+            files[f"{task.glue_dir}/{split.tsv_file}"] = file_sha256(p)
+        except OSError:
+            files[f"{task.glue_dir}/{split.tsv_file}"] = None  # missing or unreadable: loading it says so
+    return {"dir": str(directory.expanduser().resolve()), "files": files}  # dir: the origin a hit reports
 
 
 def key(task, data: str, glue_dir, train_size, eval_size, model: str, max_length: int) -> str:
@@ -63,17 +77,61 @@ def key(task, data: str, glue_dir, train_size, eval_size, model: str, max_length
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def load(entry: str):
-    """The cached DatasetDict and its metadata, or None."""
+def _checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (but the checksum file itself), by relative path."""
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != CHECKSUMS}
+
+
+def _verified(folder: Path) -> bool:
+    try:
+        recorded = json.loads((folder / CHECKSUMS).read_text())
+        if not isinstance(recorded, dict) or not recorded:
+            return False
+        return all(file_sha256(folder / rel) == digest for rel, digest in recorded.items())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _valid_meta(meta) -> bool:
+    return (isinstance(meta, dict) and isinstance(meta.get("evals"), list)
+            and all(isinstance(e, str) for e in meta["evals"])
+            and isinstance(meta.get("origin"), str) and isinstance(meta.get("fingerprint"), str))
+
+
+def discard(entry: str) -> None:
+    """Remove an entry (moved aside first, so that no reader sees it half-deleted)."""
     r = root()
-    if r is None or not (r / entry / "meta.json").exists():
+    if r is None or not (r / entry).exists():
+        return
+    aside = r / f".{entry}.broken.{os.getpid()}"
+    try:
+        os.replace(r / entry, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def load(entry: str):
+    """The cached DatasetDict and its metadata, or None. An entry whose files do not match their recorded
+    checksums (damaged, truncated, edited, from an older format) is removed, so that the caller rebuilds it."""
+    r = root()
+    if r is None or not (r / entry).exists():
+        return None
+    folder = r / entry
+    if not _verified(folder):
+        discard(entry)
         return None
     import datasets
 
     try:
-        meta = json.loads((r / entry / "meta.json").read_text())
-        return datasets.load_from_disk(str(r / entry / "data")), meta
+        meta = json.loads((folder / "meta.json").read_text())
+        dd = datasets.load_from_disk(str(folder / "data"))
+        if not _valid_meta(meta) or set(dd) != {"train", *(f"eval_{a}" for a in meta["evals"])}:
+            raise ValueError("entry does not hold what its metadata says")
+        return dd, meta
     except Exception:  # a damaged entry is rebuilt, never trusted
+        discard(entry)
         return None
 
 
@@ -85,17 +143,24 @@ def save(entry: str, dataset_dict, meta: dict) -> None:
 
     was_on = is_progress_bar_enabled()
     disable_progress_bar()  # "Saving the dataset" bars are noise in a benchmark log
+    tmp = None
     try:
         r.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry}.", dir=r))
         dataset_dict.save_to_disk(str(tmp / "data"))
         (tmp / "meta.json").write_text(json.dumps(meta))
+        (tmp / CHECKSUMS).write_text(json.dumps(_checksums(tmp), sort_keys=True))
+        if (r / entry).exists() and not _verified(r / entry):
+            discard(entry)  # a broken entry is replaced, not left in the way
         try:
             os.replace(tmp, r / entry)
+            tmp = None
         except OSError:  # another process stored the same entry first
-            shutil.rmtree(tmp, ignore_errors=True)
+            pass
     except OSError:
         pass  # a read-only or full disk only costs the speed-up
     finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         if was_on:
             enable_progress_bar()

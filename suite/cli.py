@@ -11,9 +11,13 @@ from .profiles import get_profile
 
 
 def _dir(baselines_dir) -> Path:
+    from .errors import SuiteError
     from .session import DEFAULT_BASELINES
 
-    return Path(baselines_dir) if baselines_dir else DEFAULT_BASELINES
+    d = Path(baselines_dir) if baselines_dir else DEFAULT_BASELINES
+    if d.exists() and not d.is_dir():
+        raise SuiteError(f"--baselines-dir {d} is a file; name the folder that holds <profile>.json baselines.")
+    return d
 
 
 def baselines_show(profile: str, baselines_dir=None) -> str:
@@ -120,9 +124,12 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
 def _check_out_dir(out_dir) -> None:
     from .errors import SuiteError
 
+    from .session import _probe_dir
+
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
         raise SuiteError(f"--out {p} is a file; name a folder for the report.")
+    _probe_dir(p, "--out")  # a file on the way, or a folder that cannot be written: one line, not a traceback
 
 
 def _profiles():
@@ -168,18 +175,49 @@ def _alpha(text: str) -> float:
 
 def run_cases(args) -> tuple[str, int]:
     """Cases of a profile outside pytest; under DDP every rank trains, the main process reports and writes.
-    Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise."""
+    Returns (text, exit status): 1 when any case fails its gate (the same verdicts as pytest), 0 otherwise.
+
+    Ctrl-C and SIGTERM stop the run as an interrupt (suite.signals): the cases finished so far are written to
+    --results-json, baselines and history are left alone, one line says so, and the status is 128 + the signal's
+    number (130, 143). A mistake found in a later case (a SuiteError) keeps the finished cases the same way and is
+    then reported as usual."""
+    from . import signals
+    from .errors import SuiteError
     from .session import BenchSession
 
     session = BenchSession(_options(args))
-    for case in session.cases():
-        session.add(session.run(case))
+
+    def noted(name: str) -> None:
+        session.interrupted, session.interrupted_by = True, name
+
+    previous = signals.install(noted)
+    error = None
+    try:
+        for case in session.cases():
+            session.add(session.run(case))
+    except KeyboardInterrupt:
+        session.interrupted = True
+        session.interrupted_by = session.interrupted_by or "SIGINT"
+    except SuiteError as exc:
+        error = exc
+        session.interrupted_by = "error"
+    finally:
+        signals.restore(previous)
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
-        return "", 0
-    lines, broken = session.finish()
-    return "\n".join([session.summary(width=terminal_width()), *lines]), 1 if (broken or session.failed()) else 0
+        if error is not None:
+            raise error
+        return "", signals.exit_status(session.interrupted_by) if session.interrupted else 0
+    lines, broken = session.finish(interrupted=session.interrupted or error is not None)  # holds signals meanwhile
+    text = "\n".join([t for t in (session.summary(width=terminal_width()), *lines) if t])
+    if error is not None:
+        if session.results:
+            print(text)
+        raise error
+    if session.interrupted:
+        return text, signals.exit_status(session.interrupted_by)
+    return text, 1 if (broken or session.failed()) else 0
 
 
 def terminal_width() -> int | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def read_glue_tsv(task: Task, path: Path) -> dict[str, list]:
     if task.is_pair:
         columns["text_b"] = []
     label_ids = {name: i for i, name in enumerate(task.label_names)}
-    with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC files start with a byte-order mark
+    with io.StringIO(_read_text(path), newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = list(task.tsv_header) if task.tsv_header else next(reader, None)
         if header is None:
@@ -130,6 +131,23 @@ def read_glue_tsv(task: Task, path: Path) -> dict[str, list]:
                 columns["text_b"].append(texts[1])
             columns["label"].append(_parse_label(task, raw_label, label_ids, path, line_no))
     return columns
+
+
+def _read_text(path: Path) -> str:
+    """The file as text; invalid UTF-8 is one line naming the file and line. A leading byte-order mark (MRPC's
+    files have one) is dropped."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SuiteError(f"Cannot read GLUE file {path} ({exc.strerror}). Check its permissions.") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SuiteError(f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start}); GLUE files are UTF-8 "
+                         "text. Fix or re-download the file.") from None
 
 
 def _parse_label(task: Task, raw: str, label_ids: dict, path: Path, line_no: int):

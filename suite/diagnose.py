@@ -757,7 +757,7 @@ def source_hash() -> str:
 
 def run_identity(case: CaseSpec) -> dict:
     """Everything a cached run must share with a new one to stand in for it: the config hash, the data (the
-    tokenized-data cache key: source files' paths, sizes and modification times, or the synthetic generator's
+    tokenized-data cache key: sha256 of the source files' contents, or the synthetic generator's
     source; sample sizes; tokenizer), the package releases and the suite's version and source."""
     from importlib import metadata
 

@@ -18,7 +18,7 @@ from . import cache
 from . import metrics as glue_metrics
 from . import progress
 from .data import TaskData, load_task_data
-from .errors import SuiteError
+from .errors import SuiteError, shown
 from .methods import get_method
 from .models import load_model, load_tokenizer
 from .profiles import CaseSpec
@@ -246,9 +246,10 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     backbone_names = {n for n, _ in model.named_parameters() if not n.startswith("heads.")}
     try:
         method.apply(model)
-    except (AssertionError, ValueError, TypeError, KeyError) as exc:  # the adapters library's config checks
-        raise SuiteError(f"Method '{method.name}' cannot be applied to model '{case.model}': "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    except (AssertionError, ValueError, TypeError, KeyError, ZeroDivisionError) as exc:  # adapters' config checks
+        raise SuiteError(f"Method '{shown(method.name)}' cannot be applied to model '{shown(case.model)}': "
+                         f"{shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__}"
+                         ) from None
     result.params = count_params(model, backbone_names)
     if observe:
         observe("built", model)

@@ -7,6 +7,8 @@ from typing import Iterable, Mapping, TypeVar
 
 T = TypeVar("T")
 
+SHOWN = 80  # characters of a user's value quoted in a message; longer values are cut with "..."
+
 
 class SuiteError(Exception):
     """A problem the user can fix. Its message is one line that says what is wrong and what to do.
@@ -15,11 +17,28 @@ class SuiteError(Exception):
     """
 
 
+def shown(value, limit: int = SHOWN) -> str:
+    """A user's value as quoted in a message: one line, at most ``limit`` characters (cut with "...")."""
+    text = " ".join(str(value).split()) if "\n" in str(value) or "\r" in str(value) else str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def suggest(name: str, valid: Iterable[str]) -> list[str]:
+    """The closest valid names: a case-insensitive exact match first (SEQ_BN -> seq_bn), then difflib's."""
+    valid = list(valid)
+    if len(name) > 200:
+        return []
+    folded = [v for v in valid if v.lower() == name.lower()]
+    close = difflib.get_close_matches(name.lower(), [v.lower() for v in valid], n=3, cutoff=0.5)
+    by_lower = {v.lower(): v for v in valid}
+    return list(dict.fromkeys([*folded, *(by_lower[c] for c in close)]))[:3]
+
+
 def lookup(kind: str, name: str, table: Mapping[str, T], *, extra: Iterable[str] = ()) -> T:
     """Return ``table[name]`` or raise ``SuiteError`` naming the closest valid names."""
     if name in table:
         return table[name]
     valid = sorted(set(table) | set(extra))
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    close = suggest(name, valid)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise SuiteError(f"Unknown {kind} '{name}'.{hint} Valid {kind}s: {', '.join(valid)}.")
+    raise SuiteError(f"Unknown {kind} '{shown(name)}'.{hint} Valid {kind}s: {', '.join(valid)}.")

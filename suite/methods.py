@@ -16,12 +16,12 @@ adapter rate (``CaseSpec.backbone_lr``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import os
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import SuiteError
+from .errors import SuiteError, shown, suggest
 
 ADAPTER_NAME = "bench"
 _HYBRID = re.compile(r"^(?P<base>.+?)(?:\+top(?P<k>\d+))?(?P<ln>\+ln)?$")
@@ -118,22 +118,29 @@ def get_method(name: str) -> Method:
     if m and (m.group("k") or m.group("ln")):
         base = get_method(m.group("base"))
         if base.train_backbone or base.is_hybrid:
-            raise SuiteError(f"Method '{name}': +top<k>/+ln extend a frozen-backbone method (an adapter or "
+            raise SuiteError(f"Method '{shown(name)}': +top<k>/+ln extend a frozen-backbone method (an adapter or "
                              "head_only), not full fine-tuning or another hybrid.")
         k = int(m.group("k") or 0)
         return dataclasses.replace(base, name=name, top_k=k, unfreeze_ln=bool(m.group("ln")),
                                    description=f"{base.name} plus the top {k} encoder layers"
                                                + (" and every LayerNorm" if m.group("ln") else "") + " unfrozen")
+    if os.path.isfile(name):
+        # adapters would load the file as a JSON config, and the case would be hashed and keyed by its path alone:
+        # an edited file would reuse stale baselines and cached runs. Refused: write it as a config string.
+        raise SuiteError(f"Method '{shown(name)}' names a file; a method is a name or an adapters config string, "
+                         "never a file path (its content would not be part of the config hash). Write the config as "
+                         "a string, e.g. --methods \"seq_bn[reduction_factor=4]\".")
     from adapters import AdapterConfig
 
     try:
         AdapterConfig.load(name)
-    except (ValueError, TypeError, SyntaxError, KeyError, AttributeError) as exc:
-        close = difflib.get_close_matches(name, list(METHODS), n=3, cutoff=0.5)
+    except Exception as exc:  # ValueError, SyntaxError, TypeError, MemoryError... from parsing the user's string
+        close = suggest(name, list(METHODS))
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise SuiteError(f"Unknown method '{name}' ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})."
-                         f"{hint} Valid methods: {', '.join(METHODS)}, hybrids such as seq_bn+top2 or lora+top1+ln, "
-                         "or an adapters config string such as seq_bn[reduction_factor=4].") from None
+        detail = shown(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise SuiteError(f"Unknown method '{shown(name)}' ({detail}).{hint} Valid methods: {', '.join(METHODS)}, "
+                         "hybrids such as seq_bn+top2 or lora+top1+ln, or an adapters config string such as "
+                         "seq_bn[reduction_factor=4].") from None
     base = METHODS.get(name.split("[", 1)[0])
     return Method(name, name, default_lr=base.default_lr if base else None, description=f"adapters config {name}")
 
@@ -154,7 +161,7 @@ def split_list(text: str) -> list[str]:
     items.append("".join(current))
     items = [i.strip() for i in items if i.strip()]
     if depth != 0:
-        raise SuiteError(f"Unbalanced brackets in '{text}'. Example: --methods \"full,seq_bn[reduction_factor=4]\".")
+        raise SuiteError(f"Unbalanced brackets in '{shown(text)}'. Example: --methods \"full,seq_bn[reduction_factor=4]\".")
     return items
 
 

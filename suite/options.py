@@ -18,12 +18,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import SuiteError
+from .errors import SuiteError, shown
 from .methods import split_list
 from .tasks import get_task
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINES = ROOT / "baselines"
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers.set_seed) takes 0 .. 2**32 - 1
 
 
 # --- parsers (one clear line per mistake) -------------------------------------------------------------------
@@ -33,11 +34,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(s) for s in items)
     except ValueError:
-        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; got '{text}'.") from None
+        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; got '{shown(text)}'.") from None
     if not seeds:
         raise SuiteError("--seeds needs at least one integer, e.g. --seeds 0.")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise SuiteError(f"Seeds must be between 0 and {MAX_SEED} (numpy's seed range); got {shown(bad[0])}.")
     if len(set(seeds)) != len(seeds):
-        raise SuiteError(f"Seeds must be distinct; got '{text}'.")
+        raise SuiteError(f"Seeds must be distinct; got '{shown(text)}'.")
     return seeds
 
 
@@ -46,9 +50,9 @@ def _points(text: str, what: str, example: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{text}'.") from None
+        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{shown(text)}'.") from None
     if not math.isfinite(value) or value < 0:
-        raise SuiteError(f"{what} must be a finite number >= 0 points; got '{text}'.")
+        raise SuiteError(f"{what} must be a finite number >= 0 points; got '{shown(text)}'.")
     return value
 
 
@@ -67,7 +71,7 @@ def parse_lr(text: str) -> dict[str, float]:
             rate = None
         if not sep or not name or rate is None or not math.isfinite(rate) or rate <= 0:
             raise SuiteError(f"--lr takes NAME=RATE pairs with a positive rate, NAME a method or a family (full, "
-                             f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{item}'.")
+                             f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{shown(item)}'.")
         if name not in ("full", "adapter"):
             from .methods import get_method
 
@@ -84,9 +88,9 @@ def parse_percent(text: str) -> float:
     try:
         value = float(text.rstrip("%"))
     except ValueError:
-        raise SuiteError(f"--throughput-tolerance must be a percentage, e.g. 10 or 10%; got '{text}'.") from None
+        raise SuiteError(f"--throughput-tolerance must be a percentage, e.g. 10 or 10%; got '{shown(text)}'.") from None
     if not math.isfinite(value) or not 0 <= value < 100:
-        raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{text}'.")
+        raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{shown(text)}'.")
     return value
 
 
@@ -95,15 +99,19 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.") from None
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{shown(text)}'.") from None
     if not 1 <= i <= n:
-        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{text}'.")
+        raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{shown(text)}'.")
     return i, n
 
 
 
 def parse_tasks(text: str) -> tuple[str, ...]:
-    return tuple(get_task(t).name for t in split_list(text))
+    """Distinct task names in the order given; an empty list is a mistake, not "the profile's tasks"."""
+    tasks = tuple(dict.fromkeys(get_task(t).name for t in split_list(text)))
+    if not tasks:
+        raise SuiteError("--tasks is empty; name at least one GLUE task, e.g. --tasks sst2,mnli.")
+    return tasks
 
 
 
@@ -111,7 +119,7 @@ def parse_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise SuiteError(f"Expected a whole number; got '{text}'.") from None
+        raise SuiteError(f"Expected a whole number; got '{shown(text)}'.") from None
 
 
 def parse_path(text: str) -> str:

@@ -117,6 +117,69 @@ def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None
     write_atomic(path, doc)
 
 
+_NUM = {"type": "number"}
+_OPT_NUM = {"type": ["number", "null"]}
+_STR = {"type": "string"}
+_OPT_STR = {"type": ["string", "null"]}
+_INT = {"type": "integer"}
+_STRS = {"type": "array", "items": _STR}
+RUN_SCHEMA = {
+    "type": "object",
+    "required": ["seed"],
+    "properties": {
+        "task": _STR, "method": _STR, "seed": _INT, "status": _STR, "error": _OPT_STR,
+        "metrics": {"type": "object", "additionalProperties": _NUM},
+        **{k: _NUM for k in ("train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "train_time_s",
+                             "eval_time_s", "setup_time_s", "peak_mem_mb")},
+        "steps": _INT, "final_loss": _OPT_NUM, "peak_mem_kind": _STR, "mfu": _OPT_NUM,
+        "params": {"type": ["object", "null"], "required": ["total", "trainable", "backbone", "head", "adapter"],
+                   "properties": {k: _INT for k in ("total", "trainable", "backbone", "head", "adapter")},
+                   "additionalProperties": False},
+    },
+}
+VERDICT_SCHEMA = {
+    "type": ["object", "null"],
+    "required": ["key", "status"],
+    "properties": {
+        "key": _STR, "status": _STR, "metric": _STR, "message": _STR, "test": _OPT_STR,
+        **{k: _OPT_NUM for k in ("measured", "baseline", "tolerance", "delta", "p_value", "floor", "detectable")},
+        "n": _INT, "baseline_n": _INT, "reasons": _STRS, "suspects": _STRS,
+    },
+}
+CASE_SCHEMA = {
+    "type": "object",
+    "required": ["key", "task", "method", "profile", "primary_metric", "config", "config_hash", "runs"],
+    "properties": {
+        "key": _STR, "task": _STR, "method": _STR, "profile": _STR, "primary_metric": _STR,
+        "config": {"type": "object"}, "config_hash": _STR, "runs": {"type": "array", "items": RUN_SCHEMA},
+        "data_fingerprint": _STR, "data_origin": _STR, "provenance": {"type": "object"}, "prepare_time_s": _NUM,
+        "data_cache": _STR, "floor": {"type": "object", "additionalProperties": _NUM}, "schema": _INT,
+        "verdict": VERDICT_SCHEMA,
+        "gap_vs_full": _OPT_NUM, "speed_vs_full": _OPT_NUM, "throughput_change_pct": _OPT_NUM,
+    },
+}
+RESULTS_FILE_SCHEMA = {
+    "type": "object",
+    "required": ["profile", "cases"],
+    "properties": {"schema": _INT, "profile": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+                   "created": _OPT_STR, "cases": {"type": "array", "items": CASE_SCHEMA}},
+}
+
+
+def results_problem(doc) -> str | None:
+    """The first problem of a results document, in words (None: valid)."""
+    import jsonschema
+
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(RESULTS_FILE_SCHEMA).iter_errors(doc))
+    except RecursionError:
+        return "nested too deeply"
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    return f"{where}: {one_line(error.message)}"
+
+
 def load_results(path: str | Path) -> tuple[str, list[Row]]:
     """A file written by --results-json: its profile and rows (verdicts as judged when it ran)."""
     path = Path(path)
@@ -129,6 +192,11 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
         raise SuiteError(f"{path} is a folder; expected {what}.") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SuiteError(f"{path} is not {what} ({one_line(exc)}).") from None
+    if isinstance(doc, dict) and "entries" in doc and "cases" not in doc:
+        raise SuiteError(f"{path} is a baseline file, not a results file; pass {what}.")
+    problem = results_problem(doc)
+    if problem:
+        raise SuiteError(f"{path} is not {what} ({problem}).")
     try:
         if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
             raise TypeError("no 'cases' list")
@@ -136,6 +204,7 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
         if not isinstance(profile, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", profile):
             raise TypeError(f"profile {str(profile)[:40]!r} is not a profile name")
         results = [CaseResult.from_dict(c) for c in doc["cases"]]
+        _known_names(path, results)
         for r in results:
             if not isinstance(r.key, str) or not isinstance(r.config, dict) or not isinstance(r.runs, list):
                 raise TypeError("a case lacks key, config or runs")
@@ -146,6 +215,19 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SuiteError(f"{path} is not {what} ({type(exc).__name__}: {one_line(exc)}).") from None
     return profile, rows(results, {r.key: v for r, v in zip(results, verdicts)}, tchanges)
+
+
+def _known_names(path, results: list[CaseResult]) -> None:
+    """Every case names a known task and a method this suite can read (judging and the gap gate need both)."""
+    from .methods import get_method
+    from .tasks import get_task
+
+    for i, r in enumerate(results):
+        try:
+            get_task(r.task)
+            get_method(r.method)
+        except SuiteError as exc:
+            raise SuiteError(f"{path} is not a results file this suite can read (case {i}: {exc})") from None
 
 
 def merge(paths) -> tuple[str, list[Row]]:

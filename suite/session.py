@@ -69,16 +69,20 @@ class BenchSession:
     _baseline_data: dict | None = None
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
     _prepare_s: dict = field(default_factory=dict)  # config hash -> seconds ``prepare`` spent on its data
-    interrupted: bool = False                    # set by the pytest layer on Ctrl-C
+    interrupted: bool = False                    # set by the pytest layer on Ctrl-C or SIGTERM
+    interrupted_by: str | None = None            # "SIGINT" or "SIGTERM" (suite.signals)
 
     def __post_init__(self):
         from .data import resolve_glue_dir
         from .hub import go_offline
         from .models import is_local
 
+        from .models import check_methods, check_model
+
         self.profile = get_profile(self.options.profile)
-        self.method_list = parse_methods(self.options.methods) if self.options.methods else None
-        if self.options.tasks:
+        # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
+        self.method_list = parse_methods(self.options.methods) if self.options.methods is not None else None
+        if self.options.tasks is not None:
             parse_tasks(self.options.tasks)
         glue_dir = resolve_glue_dir(self.options.glue_dir)
         if glue_dir is not None and not glue_dir.is_dir():
@@ -86,6 +90,12 @@ class BenchSession:
                              "... (as written by download_glue_data.py), or leave it unset to use the Hub.")
         self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
         check_outputs(self.options, self.baseline_file)  # a bad output path stops it too: no finished run is lost
+        model = self.options.model or self.profile.model
+        check_model(model)  # an empty folder or a stray file as --model: one line now, not a traceback later
+        from .methods import get_method
+
+        methods = self.method_list or [get_method(m) for m in self.profile.methods]
+        check_methods(model, list({m.name: m for m in methods}.values()))  # every config built once, on the meta device
         needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
             self.options.model or self.profile.model)
         if not needs_hub:
@@ -96,10 +106,10 @@ class BenchSession:
         return bl.baseline_path(self.options.baselines_dir, self.profile.name)
 
     def cases(self) -> list[CaseSpec]:
-        out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks else None,
+        out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks is not None else None,
                     methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
                     glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
-        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" runs full once
+        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
         if self.options.shard:
             out = shard(out, *self.options.shard)
         return out
@@ -250,7 +260,21 @@ class BenchSession:
     def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
         """Write the results file, the report and (only when asked, and not after an interrupt) the baselines.
 
-        Each step is independent: one failing never cancels another. Returns (messages, whether a step failed)."""
+        Each step is independent: one failing never cancels another. Ctrl-C or SIGTERM arriving meanwhile is held
+        until the files are written (a second Ctrl-C must not lose the finished cases; every file is written
+        atomically anyway). Returns (messages, whether a step failed)."""
+        from . import signals
+
+        held, caught = signals.deferred()
+        try:
+            lines, broken = self._finish(interrupted)
+        finally:
+            signals.restore(held)
+        if caught:
+            lines.append(f"{caught[0]} received while the files were written: they were finished first")
+        return lines, broken
+
+    def _finish(self, interrupted: bool) -> tuple[list[str], bool]:
         lines, broken = [], False
         rows = self.table_rows()
 
@@ -270,6 +294,7 @@ class BenchSession:
         if self.options.results_json:
             step("results file", lambda: (report.write_results(self.options.results_json, self.profile.name, rows),
                                           [f"results written to {self.options.results_json}"])[1])
+        written = bool(self.options.results_json) and not broken
         if self.options.report_dir and rows:
             def write_rep():
                 from .report_files import write_report
@@ -281,7 +306,7 @@ class BenchSession:
         updated: list[str] = []
         if self.options.update_baselines:
             if interrupted:
-                lines.append(f"interrupted: {self.baseline_file} left untouched")
+                pass  # said in the interrupt line below
             elif self.results:
                 step("baselines", lambda: self._update_baselines(rows, updated))
         hist = self.options.history_path()
@@ -292,7 +317,28 @@ class BenchSession:
                 n = history.append(hist, self.results, baseline_updated=updated)
                 return [f"history: {n} record{'s' if n != 1 else ''} appended to {hist}"]
             step("history", append)
+        if interrupted:
+            lines.insert(0, self.interrupt_line(written))
         return lines, broken
+
+    def interrupt_line(self, written: bool) -> str:
+        """One line for a run stopped by Ctrl-C or SIGTERM: what was kept, what was left alone."""
+        head = {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)",
+                "error": "stopped by the error below"}.get(self.interrupted_by or "", "interrupted")
+        n = len(self.results)
+        kept = f"{n} finished case{'s' if n != 1 else ''} "
+        if written:
+            kept += f"written to {self.options.results_json}"
+        elif self.options.results_json:
+            kept += f"NOT written to {self.options.results_json} (see the error below)"
+        else:
+            kept += "not saved (no --results-json)"
+        parts = [kept]
+        if self.options.update_baselines:
+            parts.append(f"{self.baseline_file} left untouched")
+        if self.options.history_path() is not None:
+            parts.append("history not appended")
+        return f"{head}: " + "; ".join(parts)
 
     def _update_baselines(self, rows: list[vd.Row], done: list[str]) -> list[str]:
         refuse = {row.result.key: row.verdict.message for row in rows if row.verdict.status != "updated"}

@@ -147,3 +147,29 @@ def test_config_that_does_not_fit_the_model_is_a_clear_error():
 def test_too_many_top_layers_is_a_clear_error():
     with pytest.raises(SuiteError, match="only 4 encoder layers"):
         run_seed(tiny_case(method="seq_bn+top9"), 0)
+
+
+def test_every_method_is_checked_on_the_model_before_training():
+    """Several methods in one session are each built once on the model's architecture (meta device), and a config
+    that does not fit is one line naming it, before any training."""
+    from suite.options import Options
+    from suite.session import BenchSession
+
+    s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora,compacter,seq_bn+top2,prefix_tuning"))
+    assert len(s.cases()) == 12
+    for model, bad, message in [("minilm", "lora,lora[r=0]", "Method 'lora[r=0]' cannot be applied to model 'minilm'"),
+                                ("minilm", "seq_bn,seq_bn[reduction_factor=0]", "(ZeroDivisionError"),
+                                ("tiny", "seq_bn+top3,seq_bn+top5", "the model has only 4 encoder layers")]:
+        with pytest.raises(SuiteError) as e:
+            BenchSession(Options(profile="smoke", methods=bad, model=model))
+        assert message in str(e.value)
+
+
+def test_a_method_that_names_a_file_is_refused(tmp_path, monkeypatch):
+    """adapters would load the file as a JSON config while the case is hashed by the path alone (README 'Methods')."""
+    config = tmp_path / "my_adapter.json"
+    config.write_text('{"architecture": "bottleneck", "reduction_factor": 4}')
+    monkeypatch.chdir(tmp_path)
+    for name in (str(config), "my_adapter.json"):
+        with pytest.raises(SuiteError, match="names a file; a method is a name or an adapters config string"):
+            get_method(name)

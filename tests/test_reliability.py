@@ -41,7 +41,26 @@ def glue_dir_with(tmp_path, files: dict[str, str]):
     d = tmp_path / "glue"
     for rel, text in files.items():
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
-        (d / rel).write_text(text)
+        if isinstance(text, bytes):
+            (d / rel).write_bytes(text)
+        else:
+            (d / rel).write_text(text)
+    return d
+
+
+def a_file(tmp_path, name="stray.txt", text="not what was expected\n"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def model_folder_without_tokenizer(tmp_path):
+    from transformers import BertConfig
+
+    d = tmp_path / "half-model"
+    d.mkdir()
+    BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37).to_json_file(
+        d / "config.json")
     return d
 
 
@@ -80,6 +99,41 @@ MALFORMED = [
     ("unknown-label", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
         "SST-2/train.tsv": SST2_OK + "odd\tpositive-ish\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model",
         "tiny", "-k", "full"], "unknown label 'positive-ish'", False),
+    # issue 12: library errors as one line, checked before any training
+    ("reduction-factor-zero", ["--methods", "seq_bn[reduction_factor=0]"],
+     "Method 'seq_bn[reduction_factor=0]' cannot be applied to model 'minilm' (ZeroDivisionError", True),
+    ("lora-rank-zero", ["--methods", "lora[r=0]"], "Method 'lora[r=0]' cannot be applied to model 'minilm' "
+     "(ZeroDivisionError", True),
+    ("config-that-does-not-fit-the-model", ["--model", "tiny", "--methods", "compacter"],
+     "Method 'compacter' cannot be applied to model 'tiny' (AssertionError", True),
+    ("too-many-top-layers", ["--methods", "seq_bn+top7"], "the model has only 6 encoder layers", True),
+    ("negative-seed", ["--seeds", "-1"], "Seeds must be between 0 and 4294967295", True),
+    ("seed-beyond-numpy", ["--seeds", str(2**32)], "Seeds must be between 0 and 4294967295", True),
+    ("empty-methods", ["--methods", ""], "--methods is empty", True),
+    ("empty-tasks", ["--tasks", ""], "--tasks is empty", True),
+    ("upper-case-method", ["--methods", "SEQ_BN"], "Did you mean: seq_bn,", True),
+    ("upper-case-task", ["--tasks", "SST2"], "Did you mean: sst2,", True),
+    ("huge-method", ["--methods", "x" * 20000], "Unknown method '" + "x" * 80 + "...'", True),
+    ("method-is-a-file", lambda t: ["--methods", str(a_file(t, "seq.json", '{"architecture": "bottleneck"}'))],
+     "names a file; a method is a name or an adapters config string", True),
+    ("model-empty-folder", lambda t: ["--model", str(t)], "has no config.json, so it is not a model folder", True),
+    ("model-is-a-file", lambda t: ["--model", str(a_file(t, "model.bin"))], "is a file; a local model is a folder",
+     True),
+    ("model-folder-without-tokenizer", lambda t: ["--model", str(model_folder_without_tokenizer(t))],
+     "Could not load model", True),
+    ("invalid-utf8-tsv", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
+        "SST-2/train.tsv": (SST2_OK + "caf\xe9 au lait\t1\n").encode("latin-1"), "SST-2/dev.tsv": SST2_OK})),
+        "--tasks", "sst2", "--model", "tiny", "-k", "full"], "train.tsv:42: not valid UTF-8", False),
+    # outputs checked before training (no finished run lost to a bad path)
+    ("results-json-is-a-folder", lambda t: ["--results-json", str(t)], "is a folder; name a file", True),
+    ("results-json-under-a-file", lambda t: ["--results-json", str(a_file(t) / "r.json")],
+     "is a file, so", True),
+    ("results-json-unwritable", ["--results-json", "/proc/no/r.json"], "--results-json: cannot write in /proc", True),
+    ("report-dir-is-a-file", lambda t: ["--report-dir", str(a_file(t))], "is a file; name a folder for the report",
+     True),
+    ("update-baselines-unwritable", ["--update-baselines", "--baselines-dir", "/proc"],
+     "--update-baselines: cannot write in /proc", True),
+    ("history-unwritable", ["--history", "/proc/h.sqlite"], "--history: cannot write in /proc", True),
 ]
 
 
@@ -112,6 +166,7 @@ BROKEN_FILES = [
      "is not of type 'object'"),
     ("duplicate-keys", '{"entries": {"k": {"metric": "accuracy", "mean": 80, "mean": 81}}}', "duplicate key 'mean'"),
     ("not-utf8", b"\xff\xfe\x00garbage", "is not UTF-8 text"),
+    ("nested-too-deeply", "[" * 100000 + "]" * 100000, "nested too deeply"),
 ]
 
 
@@ -126,6 +181,87 @@ def test_broken_baseline_file_is_reported_and_never_overwritten(tmp_path, name, 
     assert code != 0 and message in out and str(path) in out and "git checkout" in out, out
     assert "Traceback" not in out
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("update", [False, True], ids=["run", "update"])
+def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
+    (tmp_path / "smoke.json").mkdir()
+    code, out = run(["--collect-only", "-q", *(["--update-baselines"] if update else [])], baselines_dir=tmp_path)
+    assert code != 0 and "smoke.json is a folder, not a file" in out and "Traceback" not in out, out
+    assert (tmp_path / "smoke.json").is_dir() and not any((tmp_path / "smoke.json").iterdir())
+
+
+def results_file(tmp_path, name="r.json", **changes):
+    from suite import report
+    from suite import verdicts as vd
+
+    results = [make_result((70.0,))]
+    rows = vd.rows(results, {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0)) for r in results}, {})
+    path = tmp_path / name
+    report.write_results(path, "unit", rows)
+    doc = json.loads(path.read_text())
+    for where, value in changes.items():
+        if where == "verdict":
+            doc["cases"][0]["verdict"] = value
+        else:
+            doc[where] = value
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_failing_finish_step_cancels_no_other(tmp_path):
+    """The report folder turned into a file during the run: the report fails in one line, the results file and the
+    baseline update still happen, and the run is marked broken (non-zero exit)."""
+    from suite.options import Options
+    from suite.session import BenchSession
+
+    s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path), update_baselines=True,
+                             results_json=str(tmp_path / "r.json"), report_dir=str(tmp_path / "rep"), no_history=True))
+    s.add(make_result((80.0,)))
+    (tmp_path / "rep").write_text("became a file while the run trained")
+    lines, broken = s.finish()
+    assert broken
+    [error] = [line for line in lines if line.startswith("ERROR")]
+    assert error.startswith("ERROR (report): ") and "\n" not in error
+    assert [c["key"] for c in json.loads((tmp_path / "r.json").read_text())["cases"]] == ["sst2/seq_bn"]
+    assert bl.load(tmp_path / "unit.json")["entries"]["sst2/seq_bn@tiny"]["mean"] == 80.0
+
+
+# `python -m suite baselines diff` and `report` on malformed or misplaced files
+CLI_FILES = [
+    ("report-merge-nothing", lambda t: ["report", "merge"], "No results files given"),
+    ("report-out-is-a-file", lambda t: ["report", str(results_file(t)), "--out", str(a_file(t))],
+     "--out " + "{t}/stray.txt is a file; name a folder for the report"),
+    ("report-out-under-a-file", lambda t: ["report", str(results_file(t)), "--out", str(a_file(t) / "rep")],
+     "is a file, so"),
+    ("report-bad-profile", lambda t: ["report", str(results_file(t, profile="../../etc")), "--out", str(t / "rep")],
+     "is not a results file"),
+    ("report-verdict-of-wrong-type", lambda t: ["report", str(results_file(t, verdict={"key": "k", "status": "pass",
+                                                                                       "baseline": "x"})),
+                                                "--out", str(t / "rep")], "verdict/baseline: 'x' is not of type"),
+    ("report-a-baseline-file", lambda t: ["report", str(a_file(t, "smoke.json", json.dumps(GOOD_BASELINE))), "--out",
+                                          str(t / "rep")], "is a baseline file, not a results file"),
+    ("diff-a-baseline-file", lambda t: ["baselines", "diff", str(a_file(t, "smoke.json", json.dumps(GOOD_BASELINE)))],
+     "is a baseline file, not a results file"),
+    ("diff-a-folder", lambda t: ["baselines", "diff", str(t)], "is a folder; expected a results file"),
+    ("diff-empty-file", lambda t: ["baselines", "diff", str(a_file(t, "r.json", ""))], "is not a results file"),
+    ("diff-unknown-method", lambda t: ["baselines", "diff", str(results_file(t, cases=[{
+        **json.loads(results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))], "Unknown method 'nope'"),
+    ("diff-baselines-dir-is-a-file", lambda t: ["baselines", "diff", str(results_file(t)), "--baselines-dir",
+                                                str(a_file(t))], "--baselines-dir {t}/stray.txt is a file"),
+    ("show-baselines-dir-is-a-file", lambda t: ["baselines", "show", "--baselines-dir", str(a_file(t))],
+     "--baselines-dir {t}/stray.txt is a file"),
+]
+
+
+@pytest.mark.parametrize("name, args, message", CLI_FILES, ids=[c[0] for c in CLI_FILES])
+def test_cli_on_malformed_or_misplaced_files_is_one_line(tmp_path, name, args, message):
+    argv = args(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, out = run(argv, baselines_dir=tmp_path, module="suite")
+    assert code == 2 and message.format(t=tmp_path) in out and "Traceback" not in out, out
+    assert len(out.strip().splitlines()) == 1, out
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing damaged
 
 
 @pytest.mark.parametrize("args, message", [
@@ -207,6 +343,85 @@ def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
     assert path.read_bytes() == before
     done = json.loads(results.read_text())["cases"]
     assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+def test_sigterm_is_ctrl_c_in_the_pytest_layer(tmp_path):
+    """CI cancellation sends SIGTERM: the finished cases are written, baselines untouched, one line, status 2."""
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-v", "--model",
+                             "tiny", "--baselines-dir", str(tmp_path), "--update-baselines", "--results-json",
+                             str(results), "--benchmark-disable", "--history", str(tmp_path / "h.sqlite")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "PASSED" in line or "FAILED" in line:  # one case finished (tiny cases are degenerate: FAILED)
+            proc.send_signal(signal.SIGTERM)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, out  # pytest's "interrupted", as for Ctrl-C (README "Reliability")
+    [line] = [x for x in out.splitlines() if x.startswith("terminated (SIGTERM): ")]
+    assert f"written to {results}" in line and f"{path} left untouched" in line and "history not appended" in line
+    assert "Traceback" not in out
+    assert path.read_bytes() == before and not (tmp_path / "h.sqlite").exists()
+    done = json.loads(results.read_text())["cases"]
+    assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+RUN_SCRIPT = textwrap.dedent('''
+    import sys
+    from suite.__main__ import main
+    from suite.session import BenchSession
+
+    _add = BenchSession.add
+    def add(self, result):  # tell the test when a case is in, so that it signals between cases
+        _add(self, result)
+        print("CASE DONE", result.key, file=sys.stderr, flush=True)
+    BenchSession.add = add
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+@pytest.mark.parametrize("sig, status, head", [(signal.SIGTERM, 143, "terminated (SIGTERM): "),
+                                               (signal.SIGINT, 130, "interrupted (SIGINT): ")], ids=["SIGTERM", "SIGINT"])
+def test_python_m_suite_run_keeps_results_on_sigterm_and_ctrl_c(tmp_path, sig, status, head):
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, "run", "--model", "tiny", "--baselines-dir",
+                             str(tmp_path), "--update-baselines", "--results-json", str(results), "--history",
+                             str(tmp_path / "h.sqlite")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("CASE DONE"):
+            proc.send_signal(sig)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == status, out  # 128 + the signal's number
+    [line] = [x for x in out.splitlines() if x.startswith(head)]
+    assert f"written to {results}" in line and f"{path} left untouched" in line and "history not appended" in line
+    assert "Traceback" not in out
+    assert path.read_bytes() == before and not (tmp_path / "h.sqlite").exists()
+    done = json.loads(results.read_text())["cases"]
+    assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
+
+
+def test_python_m_suite_run_keeps_finished_cases_when_a_later_case_is_a_mistake(tmp_path):
+    results = tmp_path / "r.json"
+    code, out = run(["run", "--model", "tiny", "--tasks", "sst2,rte", "--methods", "full", "--baselines-dir",
+                     str(tmp_path), "--results-json", str(results), "--no-history"], baselines_dir=tmp_path,
+                    module="suite")
+    assert code == 2 and "error: The synthetic data source has no generator for task 'rte'" in out, out
+    assert "stopped by the error below: 1 finished case written to" in out and "Traceback" not in out
+    assert [c["key"] for c in json.loads(results.read_text())["cases"]] == ["sst2/full"]
 
 
 KILL_SCRIPT = textwrap.dedent('''
@@ -345,3 +560,26 @@ def test_security_no_remote_code_no_pickle():
     import re
 
     assert not re.search(r"(?<![.\w])(eval|exec)\(", src)
+
+
+def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) during finish is held until the results file is written, then reported."""
+    from suite import report
+    from suite.options import Options
+    from suite.session import BenchSession
+
+    s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path),
+                             results_json=str(tmp_path / "r.json"), no_history=True))
+    s.add(make_result((80.0,)))
+    real = report.write_results
+
+    def write_while_signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of writing
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_results", write_while_signalled)
+    before = signal.getsignal(signal.SIGINT)
+    lines, broken = s.finish()
+    assert not broken and "SIGINT received while the files were written: they were finished first" in lines
+    assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["key"] == "sst2/seq_bn"
+    assert signal.getsignal(signal.SIGINT) is before  # restored

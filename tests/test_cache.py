@@ -1,0 +1,104 @@
+"""The tokenized-data cache trusts content, not timestamps, and never trains on a damaged entry."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from suite import cache
+from suite.engine import prepare_data, run_case
+
+from helpers import tiny_case
+
+TRAIN = "sentence\tlabel\n" + "".join(f"a {'good' if i % 2 else 'bad'} film number {i}\t{i % 2}\n" for i in range(48))
+DEV = "sentence\tlabel\n" + "".join(f"{'nice' if i % 2 else 'awful'} movie {i}\t{i % 2}\n" for i in range(24))
+
+
+@pytest.fixture
+def glue(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "glue" / "SST-2"
+    d.mkdir(parents=True)
+    (d / "train.tsv").write_text(TRAIN)
+    (d / "dev.tsv").write_text(DEV)
+    prepare_data.cache_clear()
+    yield tmp_path / "glue"
+    prepare_data.cache_clear()
+
+
+def glue_case(glue_dir):
+    return tiny_case(method="full", data="glue", glue_dir=str(glue_dir), train_size=None, eval_size=None)
+
+
+def fresh_run(case):
+    prepare_data.cache_clear()  # a new process, as far as the in-memory cache is concerned
+    return run_case(case)
+
+
+def entries(tmp_path):
+    return [p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]
+
+
+def test_a_file_edited_with_size_and_mtime_kept_is_a_cache_miss_with_a_new_fingerprint(glue):
+    case = glue_case(glue)
+    first = fresh_run(case)
+    assert first.data_cache == "miss" and fresh_run(case).data_cache == "hit"
+    train = glue / "SST-2" / "train.tsv"
+    st = train.stat()
+    text = train.read_text()
+    edited = text.replace("number 0\t0", "number 0\t1").replace("number 1\t1", "number 1\t0")  # two labels swapped
+    assert edited != text and len(edited) == len(text)
+    train.write_text(edited)
+    os.utime(train, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert train.stat().st_size == st.st_size and train.stat().st_mtime_ns == st.st_mtime_ns
+    again = fresh_run(case)
+    assert again.data_cache == "miss"
+    assert again.data_fingerprint != first.data_fingerprint
+    assert again.runs[0].final_loss != first.runs[0].final_loss  # trained on the edited rows
+
+
+def arrow_files(tmp_path):
+    [entry] = entries(tmp_path)
+    files = sorted((entry / "data").rglob("*.arrow"))
+    assert files
+    return entry, files
+
+
+@pytest.mark.parametrize("damage", ["flip-bytes-same-size", "truncate"])
+def test_a_damaged_entry_is_detected_rebuilt_and_replaced(glue, tmp_path, damage):
+    case = glue_case(glue)
+    first = fresh_run(case)
+    entry, files = arrow_files(tmp_path)
+    target = max(files, key=lambda p: p.stat().st_size)  # the training split
+    data = bytearray(target.read_bytes())
+    if damage == "truncate":
+        target.write_bytes(bytes(data[: len(data) // 2]))
+    else:  # token ids changed in place: Arrow would still load it, and the run would train on other tokens
+        mid = len(data) // 2
+        data[mid:mid + 8] = bytes(b ^ 0x5A for b in data[mid:mid + 8])
+        target.write_bytes(bytes(data))
+        assert target.stat().st_size == len(data)
+    again = fresh_run(case)
+    assert again.data_cache == "miss"  # detected, not trusted
+    assert again.data_fingerprint == first.data_fingerprint
+    assert again.runs[0].metrics == first.runs[0].metrics and again.runs[0].final_loss == first.runs[0].final_loss
+    # replaced: the entry now verifies and the next run reads it
+    [replaced] = entries(tmp_path)
+    assert replaced.name == entry.name and cache._verified(replaced)
+    third = fresh_run(case)
+    assert third.data_cache == "hit" and third.runs[0].final_loss == first.runs[0].final_loss
+
+
+def test_an_entry_without_checksums_or_with_edited_metadata_is_not_trusted(glue, tmp_path):
+    case = glue_case(glue)
+    first = fresh_run(case)
+    [entry] = entries(tmp_path)
+    meta = json.loads((entry / "meta.json").read_text())
+    (entry / "meta.json").write_text(json.dumps({**meta, "fingerprint": "0" * 16}))
+    again = fresh_run(case)
+    assert again.data_cache == "miss" and again.data_fingerprint == first.data_fingerprint
+    (entries(tmp_path)[0] / cache.CHECKSUMS).unlink()
+    assert fresh_run(case).data_cache == "miss"
+    assert fresh_run(case).data_cache == "hit"
