@@ -114,7 +114,21 @@ def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None
                    "speed_vs_full": row.speed, "throughput_change_pct": row.throughput_change}
                   for row in table_rows],
     }
-    write_atomic(path, doc)
+    write_atomic(path, finite_or_null(doc))
+
+
+def finite_or_null(value):
+    """NaN and infinities become null: strict JSON (the suite's own loaders refuse NaN), and a run whose metric was
+    NaN stays readable, judged "failed" (non-finite metric) when loaded."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 _NUM = {"type": "number"}
@@ -128,7 +142,7 @@ RUN_SCHEMA = {
     "required": ["seed"],
     "properties": {
         "task": _STR, "method": _STR, "seed": _INT, "status": _STR, "error": _OPT_STR,
-        "metrics": {"type": "object", "additionalProperties": _NUM},
+        "metrics": {"type": "object", "additionalProperties": _OPT_NUM},  # null: the metric was NaN
         **{k: _NUM for k in ("train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "train_time_s",
                              "eval_time_s", "setup_time_s", "peak_mem_mb")},
         "steps": _INT, "final_loss": _OPT_NUM, "peak_mem_kind": _STR, "mfu": _OPT_NUM,

@@ -109,7 +109,8 @@ class CaseResult:
 
     def metric(self, key: str | None = None) -> Stat:
         key = key or self.primary_metric
-        return Stat.of(r.metrics[key] for r in self.runs if r.status == "ok" and key in r.metrics)
+        return Stat.of(r.metrics[key] for r in self.runs
+                       if r.status == "ok" and isinstance(r.metrics.get(key), (int, float)))
 
     def mean_of(self, attr: str) -> float:
         vals = [getattr(r, attr) for r in self.runs if r.status == "ok"]

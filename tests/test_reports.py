@@ -139,3 +139,18 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
     alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
                             "--max-gap", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert alone.returncode == 1 and "cannot judge" in alone.stdout  # no reference: never a silent pass
+
+
+def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_path):
+    """Constant STS-B predictions give Pearson NaN: the results file stays strict JSON (null) and loads back as a
+    failed case, never as a pass."""
+    from suite import verdicts as vd
+
+    r = fake("sst2", "seq_bn", [float("nan")], 100)
+    rows = report.rows([r], {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0))})
+    assert rows[0].verdict.status == "failed"
+    path = tmp_path / "nan.json"
+    report.write_results(path, "smoke", rows)
+    assert "NaN" not in path.read_text()
+    _, loaded = report.load_results(path)
+    assert vd.judge(loaded[0].result, None, vd.Policy(tolerance=1.0)).status == "failed"
