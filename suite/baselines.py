@@ -234,7 +234,8 @@ def entry_from_result(result: CaseResult) -> dict:
         "versions": {k: v for k, v in prov.get("versions", {}).items()},
         "throughput": {hw.get("fingerprint", "unknown"): {
             "train_samples_per_s": round(result.mean_of("train_samples_per_s"), 2),
-            "eval_samples_per_s": round(result.mean_of("eval_samples_per_s"), 2)}},
+            "eval_samples_per_s": round(result.mean_of("eval_samples_per_s"), 2),
+            **({"train_samples_per_cpu_s": round(cpu, 2)} if (cpu := _cpu_rate(result)) else {})}},
         "provenance": {"date": prov.get("date"), "git_commit": (prov.get("git") or {}).get("commit"),
                        "hardware": hw.get("fingerprint"), "seeds": [r.seed for r in result.runs if r.status == "ok"],
                        "data_origin": result.data_origin},
@@ -279,6 +280,11 @@ def set_noise(path: str | os.PathLike, blocks: dict[str, dict]) -> tuple[list[st
                 yield key, {**entries[key], "noise": {**(entries[key].get("noise") or {}), **block}}
 
     return _rewrite(path, changes)
+
+
+def _cpu_rate(result: CaseResult) -> float | None:
+    vals = [r.train_samples_per_cpu_s for r in result.runs if r.status == "ok" and r.train_samples_per_cpu_s]
+    return sum(vals) / len(vals) if vals else None
 
 
 def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult],

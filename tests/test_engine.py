@@ -109,3 +109,22 @@ def test_stsb_trains_a_regression_head(tmp_path):
     assert r.ok, r.error
     assert set(r.runs[0].metrics) == {"pearson", "spearmanr"} and r.primary_metric == "pearson"
     assert r.params.head == 32 * 32 + 32 + 32 * 1 + 1  # 2-layer head with one output
+
+
+def test_each_run_reports_its_own_peak_memory_and_cpu_time_throughput():
+    """Peak RSS is reset per run (Linux), so a small run after a large allocation does not inherit its peak."""
+    import sys
+
+    from suite import engine
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-run peak RSS needs /proc/self/clear_refs")
+    big = bytearray(400 * 2**20)  # 400 MiB touched: the process-lifetime peak now includes it
+    big[::4096] = b"x" * len(big[::4096])
+    lifetime_peak, _ = engine.cpu_peak_mb()
+    del big
+    r = run_case(tiny_case())
+    run = r.runs[0]
+    assert run.peak_mem_kind == "process_peak_rss_this_run"
+    assert run.peak_mem_mb < lifetime_peak - 200
+    assert run.train_samples_per_cpu_s and run.train_samples_per_cpu_s > 0

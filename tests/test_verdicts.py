@@ -295,3 +295,28 @@ def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
     entries = bl.load(tmp_path / "smoke.json")["entries"]
     assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
     assert refused == 2 and "degenerate" in text and "NOT updated for sst2/full@tiny" in text
+
+
+def test_throughput_gate_on_cpu_uses_samples_per_cpu_second_when_both_sides_have_it():
+    r = make_result()
+    r.provenance["hardware"] = {"fingerprint": "cpu:test x2", "device": "cpu"}
+    r.runs[0].train_samples_per_s = 20.0        # a busy machine: wall-clock rate fell by 80%
+    r.runs[0].train_samples_per_cpu_s = 99.0    # CPU-time rate barely moved
+    e = {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0, "train_samples_per_cpu_s": 100.0}}}
+    assert vd.throughput_change(r, e) == pytest.approx(-1.0)
+    assert vd.throughput_change(r, {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0}}}) == pytest.approx(-80.0)
+    assert bl.entry_from_result(r)["throughput"]["cpu:test x2"]["train_samples_per_cpu_s"] == 99.0
+
+
+def test_bert_base_random_is_never_gated_nor_recorded(tmp_path):
+    from suite.models import load_model, num_layers
+    from suite.tasks import get_task
+
+    r = make_result((50.0,))
+    r.config = {**r.config, "model": "bert-base-random"}
+    v = judge(r, None)
+    assert v.status == "not-gated" and not v.fails(strict=True) and "never gated" in v.message
+    assert judge(r, None, updating=True).status == "not-gated"  # --update-baselines refuses it (not "updated")
+    assert num_layers("bert-base-random") == 12
+    net = load_model("bert-base-random", get_task("sst2"))
+    assert net.config.hidden_size == 768 and net.config.num_hidden_layers == 12
