@@ -127,8 +127,31 @@ def test_perf_benchmark_runs_both_sides_and_prints_ratios():
     from suite import perf
 
     rows = perf.compare(model="tiny", train_size=64, eval_size=48, max_length=32, batch_size=16, warmup=False)
-    assert [(r.method, r.side) for r in rows] == [("full", "engine"), ("full", "trainer"), ("seq_bn", "engine"),
-                                                  ("seq_bn", "trainer")]
+    sides = ["engine", "trainer-default", "trainer-tuned"]
+    assert [(r.method, r.side) for r in rows] == [(m, s) for m in ("full", "seq_bn") for s in sides]
     assert all(r.train_samples_per_s > 0 and r.eval_samples_per_s > 0 and 0 <= r.accuracy <= 100 for r in rows)
+    assert all(0 < r.real_tokens_per_s <= r.padded_tokens_per_s for r in rows)
+    by = {(r.method, r.side): r for r in rows}
+    # length-grouped batches pad less than random ones (token counts, not times: the ratio of the two per-second
+    # figures of one side is a ratio of counts, independent of the machine's load)
+    def pad_ratio(side):
+        return by[("full", side)].padded_tokens_per_s / by[("full", side)].real_tokens_per_s
+    assert pad_ratio("trainer-tuned") < pad_ratio("trainer-default")
     text = perf.render(rows)
-    assert "| full | " in text and "x |" in text and "seq_bn / full training speed" in text
+    assert "engine / Trainer tuned" in text and "x, " in text and "seq_bn / full training speed" in text
+
+
+def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monkeypatch):
+    """group_by_length also reorders predict(): the labels scored against are predict()'s label_ids, a permutation
+    of the dataset's labels in another order, not the dataset's own order."""
+    from suite import perf
+
+    seen = []
+    real_compute = perf.compute
+    monkeypatch.setattr(perf, "compute", lambda task, preds, refs: seen.append(list(refs)) or real_compute(task, preds, refs))
+    case = perf._case("full", model="tiny", data="synthetic", glue_dir=None, train_size=64, eval_size=48,
+                      max_length=32, epochs=1, batch_size=16, eval_batch_size=16, lr=1e-3)
+    perf.trainer_side(case, "trainer-tuned")
+    dataset_labels = list(perf._prepared(case).data.evals[""]["label"])
+    [scored] = seen
+    assert sorted(scored) == sorted(dataset_labels) and scored != dataset_labels
