@@ -314,3 +314,45 @@ def test_cli_mistakes_are_one_line(tmp_path, capsys, problem):
     if problem == "foreign":
         with sqlite3.connect(db) as con:
             assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["other"]
+
+
+def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path):
+    """Wiring through BenchSession (what pytest and `python -m suite run` call): finish() appends one record per
+    case (not with --no-history, not after an interrupt), and --max-drift fails a case that slid below the best
+    value its config ever recorded, though its own baseline would pass."""
+    import dataclasses as dc
+
+    from suite.session import BenchSession, Options
+
+    db = tmp_path / "h.sqlite"
+    opts = dict(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn", baselines_dir=str(tmp_path),
+                history=str(db))
+    [case] = BenchSession(Options(**opts)).cases()
+
+    def result(value, day):
+        run = RunResult(task="sst2", method="seq_bn", seed=0, metrics={"accuracy": value})
+        return CaseResult(key=case.key, task="sst2", method="seq_bn", profile="smoke", primary_metric="accuracy",
+                          config=case.config(), config_hash=case.config_hash, runs=[run], data_fingerprint="fp",
+                          floor={"accuracy": 50.0},
+                          provenance={"date": f"2026-11-{day:02d}T00:00:00+00:00", "versions": {},
+                                      "hardware": {"fingerprint": "cpu:test x2"}, "git": {"commit": f"c{day}"}})
+
+    for day, value in enumerate([80.0, 79.7, 79.4, 79.1], start=1):  # each step 0.3: inside any 0.5 tolerance
+        s = BenchSession(Options(**opts))
+        s.add(result(value, day))
+        lines, broken = s.finish()
+        assert not broken and any("history: 1 record appended" in line for line in lines)
+    assert len(hi.load(db)[("smoke", "sst2/seq_bn")]) == 4
+
+    quiet = BenchSession(Options(**opts, no_history=True))
+    quiet.add(result(70.0, 9))
+    quiet.finish()
+    interrupted = BenchSession(Options(**opts))
+    interrupted.add(result(70.0, 10))
+    interrupted.finish(interrupted=True)
+    assert len(hi.load(db)[("smoke", "sst2/seq_bn")]) == 4
+
+    drifting = BenchSession(Options(**opts, max_drift=0.5))
+    [msg] = drifting.gates(case, result(78.8, 11))  # 1.2 below the best (80.0) of this config
+    assert "80.00" in msg or "80.0" in msg
+    assert BenchSession(Options(**opts, max_drift=2.0)).gates(case, result(78.8, 11)) == []
