@@ -13,7 +13,6 @@ import pytest
 
 from suite import progress
 from suite.errors import SuiteError
-from suite.profiles import PROFILES
 from suite.results import CaseResult
 from suite.options import OPTIONS, Options
 from suite.session import BenchSession, case_marks, device_for_worker, visible_gpus

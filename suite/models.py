@@ -74,7 +74,6 @@ def load_model(model: str, task):
     """A fresh model with a classification head for ``task``. Call after seeding: the head init draws from torch's RNG."""
     import transformers
     from adapters import AutoAdapterModel
-    from transformers import BertConfig
 
     transformers.logging.set_verbosity_error()
     logging.getLogger("adapters").setLevel(logging.ERROR)  # "adapters available but none are activated" etc.
@@ -131,7 +130,7 @@ def check_model(model: str) -> None:
 def config_for_checks(model: str):
     """The model's config without its weights, to check methods on before training; None when it is not at hand
     (a Hub id that is not cached: the run itself loads, and checks, it)."""
-    from transformers import AutoConfig, BertConfig
+    from transformers import AutoConfig
 
     if model in RANDOM_CONFIGS:
         return random_config(model, 1000)

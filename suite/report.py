@@ -7,7 +7,6 @@ Pure renderers over ``suite.verdicts.Row``: every number they show (verdict, gap
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import re
 from pathlib import Path
 

@@ -162,7 +162,6 @@ def test_simulate_mode_prints_both_numbers(capsys, monkeypatch):
 def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_path, monkeypatch):
     """--adaptive-seeds through the session: a case identical to its 3-seed baseline stops before 3 seeds, and the
     result records how many seeds ran and why it stopped; a collapsed seed still fails."""
-    import dataclasses as dc
 
     from suite import baselines as bl
     from suite import session as sess

@@ -320,7 +320,6 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
     """Wiring through BenchSession (what pytest and `python -m suite run` call): finish() appends one record per
     case (not with --no-history, not after an interrupt), and --max-drift fails a case that slid below the best
     value its config ever recorded, though its own baseline would pass."""
-    import dataclasses as dc
 
     from suite.session import BenchSession, Options
 
