@@ -290,6 +290,9 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if broken or bench.gap_failures():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if bench.options.strict_baselines and not bench.results and not config.option.collectonly:
+        lines.append("ERROR: --strict-baselines: no case ran, so nothing was compared; failing")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _xdist_benchmark_json(config) -> bool:

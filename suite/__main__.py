@@ -74,10 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "baselines" and args.action == "show":
             print(cli.baselines_show(args.profile, args.baselines_dir))
-        elif args.command == "baselines" and args.action == "update":
-            text, status = cli.baselines_update(args.results, args.baselines_dir)
-            print(text)
-            return status
         elif args.command == "baselines" and args.action == "diff":
             text, _ = cli.baselines_diff(args.results, args.baselines_dir)
             print(text)
@@ -116,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
             print(perf.render(rows))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise  # the reader went away (| head): handled quietly below, as `cat` would
+    except OSError as exc:  # a path the system refuses (name too long, permissions...): one line, never a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where[:120]}{'...' if len(where) > 120 else ''}", file=sys.stderr)
         return 2
     return 0
 

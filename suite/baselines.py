@@ -164,6 +164,9 @@ def schema_problem(data) -> str | None:
         for name in ("sd", "tolerance"):
             if name in entry and not math.isfinite(entry[name]):
                 return f"entry '{key}': {name} is not finite"
+        if entry.get("n", 1) >= 2 and "values" not in entry:
+            return (f"entry '{key}': n = {entry['n']} but no per-seed 'values' (the gate pairs seeds; a mean and sd "
+                    "alone would let any sd hide a drop)")
         if "n" in entry and "values" in entry and entry["n"] != len(entry["values"]):
             return f"entry '{key}': n = {entry['n']} but {len(entry['values'])} values"
         seeds = (entry.get("provenance") or {}).get("seeds")

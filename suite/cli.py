@@ -90,6 +90,8 @@ def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
     profile, rows = report.merge(results_paths)
     prof = get_profile(profile)
     path = bl.baseline_path(_dir(baselines_dir), prof.name)
+    if not rows:
+        return "no cases in these results files: nothing to record", 1
     refuse = {}
     for row in rows:
         r = row.result
@@ -112,6 +114,8 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
     from .session import render_summary
 
     profile, rows = report.merge(results_paths)
+    if not rows:
+        return "no cases in these results files: nothing was compared", True
     _check_out_dir(out_dir)
     files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
     gaps = vd.gap_failures([row.result for row in rows], max_gap)
@@ -147,6 +151,9 @@ def run_diagnose(args) -> str:
 
     session = BenchSession(_options(args, methods=args.method, tasks=args.task))
     [case] = session.cases()
+    if case.adapter_config is None:
+        raise dg.SuiteError(f"diagnose explains an adapter's gap; '{case.method}' has no adapter. Name an adapter "
+                            "method or config string, e.g. --method seq_bn.")
     full_case = session.reference_case(case)
     factors = split_list(args.factors)
     for f in factors:

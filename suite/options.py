@@ -127,6 +127,10 @@ def parse_path(text: str) -> str:
         raise SuiteError("An empty path was given; name a file or folder.")
     if "\0" in text:
         raise SuiteError("A path must not contain NUL bytes.")
+    long = [part for part in Path(text).parts if len(part.encode("utf-8", "surrogateescape")) > 255]
+    if long:
+        raise SuiteError(f"A path component is longer than 255 bytes ({long[0][:40]}...); the file system refuses "
+                         "it. Choose a shorter path.")
     return str(text)
 
 

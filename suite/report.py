@@ -248,11 +248,16 @@ def merge(paths) -> tuple[str, list[Row]]:
     paths = list(paths)
     if not paths:
         raise SuiteError("No results files given: name one or more files written by --results-json.")
-    profiles, by_key = [], {}
+    profiles, by_key, where = [], {}, {}
     for path in paths:
         profile, file_rows = load_results(path)
         profiles.append(profile)
-        by_key.update({row.result.key: row for row in file_rows})
+        for row in file_rows:
+            key = f"{row.result.key}@{row.result.config.get('model')}"
+            if key in by_key:
+                raise SuiteError(f"Case {key} is in both {where[key]} and {path}: merge the shards of one run, each case "
+                                 "once (a retried shard replaces its file, it is not added to the others).")
+            by_key[key], where[key] = row, path
     if len(set(profiles)) > 1:
         raise SuiteError(f"Results files come from different profiles ({', '.join(sorted(set(profiles)))}); "
                          "merge one profile at a time.")

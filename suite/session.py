@@ -111,7 +111,12 @@ class BenchSession:
                     glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
         out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
         if self.options.shard:
-            out = shard(out, *self.options.shard)
+            i, n = self.options.shard
+            total = len(out)
+            out = shard(out, i, n)
+            if not out:
+                raise SuiteError(f"--shard {i}/{n} selects none of the {total} cases; use at most {total} shards "
+                                 "(a shard that runs nothing would pass while comparing nothing).")
         return out
 
     def marker_docs(self) -> dict[str, str]:
@@ -255,6 +260,8 @@ class BenchSession:
             None if self.options.update_baselines else
             vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance)] if m]
         extra += [m for r in self.results for m in self.history_failures(r)]
+        if self.options.strict_baselines and not self.results:
+            return True  # strict: a run that compared nothing is not a pass
         return vd.failing(rows, strict=self.options.strict_baselines, extra_failures=extra)
 
     def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
@@ -420,6 +427,10 @@ def check_outputs(options: Options, baseline_file: Path) -> None:
     hist = options.history_path()
     if hist is not None:
         _check_file_target(hist, "--history")
+        if hist.exists():  # a file that is not a results history: say so now, not after training
+            from .history import _open_for_read
+
+            _open_for_read(hist).close()
 
 
 def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False,

@@ -594,3 +594,59 @@ def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypat
     assert not broken and "SIGINT received while the files were written: they were finished first" in lines
     assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["key"] == "sst2/seq_bn"
     assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+# --- found by a new-user attack on this release -------------------------------------------------------------
+
+def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
+    code, out = run(["--model", "tiny", "--shard", "5/8", "--strict-baselines", "--collect-only", "-q"],
+                    baselines_dir=tmp_path)
+    assert code != 0 and "--shard 5/8 selects none of the 4 cases" in out and "Traceback" not in out, out
+    code, out = run(["run", "--model", "tiny", "--shard", "5/8"], baselines_dir=tmp_path, module="suite")
+    assert code == 2 and "selects none" in out, out
+
+
+def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
+    from suite import report
+    from test_reports import RESULTS, table
+
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"schema": 1, "profile": "smoke", "cases": []}))
+    code, out = run(["report", "merge", str(empty), "--strict-baselines", "--out", str(tmp_path / "rep")],
+                    baselines_dir=tmp_path, module="suite")
+    assert code == 1 and "no cases" in out, out
+    code, out = run(["baselines", "update", str(empty), "--baselines-dir", str(tmp_path / "bl")],
+                    baselines_dir=tmp_path, module="suite")
+    assert code == 1 and "nothing to record" in out, out
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    report.write_results(a, "smoke", table(RESULTS[:2]))
+    report.write_results(b, "smoke", table(RESULTS[1:3]))  # sst2/seq_bn in both: order must not decide
+    code, out = run(["report", "merge", str(a), str(b), "--out", str(tmp_path / "rep2")], baselines_dir=tmp_path,
+                    module="suite")
+    assert code == 2 and "is in both" in out and "Traceback" not in out, out
+
+
+def test_overlong_path_components_are_one_line(tmp_path):
+    long = str(tmp_path / ("a" * 300))
+    code, out = run(["--model", "tiny", "--results-json", f"{long}/x.json", "--collect-only", "-q"],
+                    baselines_dir=tmp_path)
+    assert code != 0 and "longer than 255 bytes" in out and "Traceback" not in out, out
+    code, out = run(["report", str(tmp_path / "missing.json"), "--out", f"{long}/rep"], baselines_dir=tmp_path,
+                    module="suite")
+    assert code == 2 and "Traceback" not in out, out
+    code, out = run(["baselines", "show", "--baselines-dir", long], baselines_dir=tmp_path, module="suite")
+    assert code == 2 and "Traceback" not in out and out.count("\n") <= 2, out
+
+
+def test_an_entry_with_several_seeds_but_no_per_seed_values_is_refused(tmp_path):
+    path = tmp_path / "smoke.json"
+    path.write_text(json.dumps({"entries": {"sst2/seq_bn@tiny": {"metric": "accuracy", "mean": 80.0, "sd": 50.0,
+                                                                  "n": 3}}}))
+    with pytest.raises(SuiteError, match="no per-seed 'values'"):
+        bl.load(path)
+
+
+def test_diagnose_refuses_full_fine_tuning_before_training(tmp_path):
+    code, out = run(["diagnose", "--task", "sst2", "--method", "full", "--model", "tiny", "--out",
+                     str(tmp_path / "d")], baselines_dir=tmp_path, module="suite")
+    assert code == 2 and "has no adapter" in out and "seed 0" not in out, out
