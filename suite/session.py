@@ -427,7 +427,7 @@ def check_outputs(options: Options, baseline_file: Path) -> None:
     hist = options.history_path()
     if hist is not None:
         _check_file_target(hist, "--history")
-        if hist.exists():  # a file that is not a results history: say so now, not after training
+        if hist.is_file() and hist.stat().st_size > 0:  # not a results history: say so now, not after training
             from .history import _open_for_read
 
             _open_for_read(hist).close()

@@ -355,3 +355,15 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
     [msg] = drifting.gates(case, result(78.8, 11))  # 1.2 below the best (80.0) of this config
     assert "80.00" in msg or "80.0" in msg
     assert BenchSession(Options(**opts, max_drift=2.0)).gates(case, result(78.8, 11)) == []
+
+
+def test_a_history_path_that_is_not_a_history_stops_the_run_before_training(tmp_path):
+    from suite.session import BenchSession, Options
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a database"}')
+    with pytest.raises(SuiteError):
+        BenchSession(Options(model="tiny", tasks="sst2", baselines_dir=str(tmp_path), history=str(bad)))
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()  # an empty file is fine: the first append creates the tables
+    BenchSession(Options(model="tiny", tasks="sst2", baselines_dir=str(tmp_path), history=str(empty)))
