@@ -133,12 +133,7 @@ class Simulator:
             lo, hi = hi, 2.0 * hi
             if lo > span:
                 return None
-        while hi - lo > RESOLUTION:
-            mid = (lo + hi) / 2.0
-            if self.rate(mid, n_seeds, tolerance) >= power:
-                hi = mid
-            else:
-                lo = mid
+        _, hi = _bisect(lambda drop: self.rate(drop, n_seeds, tolerance) >= power, lo, hi)
         return round(math.ceil(hi / RESOLUTION - 1e-9) * RESOLUTION, 2)
 
     def recommend(self, detect: float, max_seeds: int = MAX_RECOMMENDED_SEEDS, power: float = POWER,
@@ -153,12 +148,7 @@ class Simulator:
             lo, hi = 0.0, detect
             if self.rate(detect, n, hi) >= power:
                 lo = hi
-            while hi - lo > RESOLUTION:
-                mid = (lo + hi) / 2.0
-                if self.rate(detect, n, mid) >= power:
-                    lo = mid
-                else:
-                    hi = mid
+            lo, _ = _bisect(lambda t: self.rate(detect, n, t) < power, lo, hi)
             tol = math.floor(lo / RESOLUTION + 1e-9) * RESOLUTION
             if self.false_alarm(n, tol) <= false_alarm:
                 return n, round(tol, 2)
@@ -403,3 +393,15 @@ def noise_lines(entries: dict, profile) -> list[str]:
                      f"| {_n(z.get('detect_target'))} | {_n(z.get('recommended_seeds'), '{}')} / "
                      f"{_n(z.get('recommended_tolerance'))} | {(z.get('measured') or '?')[:10]} |")
     return lines
+
+
+def _bisect(at_or_above, lo: float, hi: float) -> tuple[float, float]:
+    """Narrow [lo, hi] to RESOLUTION around where the monotone ``at_or_above(x)`` turns true (false at lo, true at
+    hi); returns the final (lo, hi)."""
+    while hi - lo > RESOLUTION:
+        mid = (lo + hi) / 2.0
+        if at_or_above(mid):
+            hi = mid
+        else:
+            lo = mid
+    return lo, hi

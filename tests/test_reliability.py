@@ -321,23 +321,28 @@ def test_nan_loss_is_refused_by_update(tmp_path):
     assert not (tmp_path / "smoke.json").exists()
 
 
-def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
-    path = tmp_path / "smoke.json"
-    bl.write_atomic(path, GOOD_BASELINE)
-    before = path.read_bytes()
-    results = tmp_path / "partial.json"
+def _signal_after_first_case(tmp_path, results, sig, *extra):
+    """A real --update-baselines run on the tiny model, sent ``sig`` as soon as its first case finished."""
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-v", "--model",
                              "tiny", "--baselines-dir", str(tmp_path), "--update-baselines", "--results-json",
-                             str(results), "--benchmark-disable"],
+                             str(results), "--benchmark-disable", *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**clean_env(), "HF_HUB_OFFLINE": "1"})
     seen = []
     for line in proc.stdout:
         seen.append(line)
         if "PASSED" in line or "FAILED" in line:  # one case finished (tiny cases are degenerate: FAILED)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             break
-    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    return proc, "".join(seen) + proc.communicate(timeout=120)[0]
+
+
+def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
+    path = tmp_path / "smoke.json"
+    bl.write_atomic(path, GOOD_BASELINE)
+    before = path.read_bytes()
+    results = tmp_path / "partial.json"
+    proc, out = _signal_after_first_case(tmp_path, results, signal.SIGINT)
     assert proc.returncode == 2, out  # pytest's "interrupted"
     assert "left untouched" in out
     assert path.read_bytes() == before
@@ -351,18 +356,7 @@ def test_sigterm_is_ctrl_c_in_the_pytest_layer(tmp_path):
     bl.write_atomic(path, GOOD_BASELINE)
     before = path.read_bytes()
     results = tmp_path / "partial.json"
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-v", "--model",
-                             "tiny", "--baselines-dir", str(tmp_path), "--update-baselines", "--results-json",
-                             str(results), "--benchmark-disable", "--history", str(tmp_path / "h.sqlite")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**clean_env(), "HF_HUB_OFFLINE": "1"})
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "PASSED" in line or "FAILED" in line:  # one case finished (tiny cases are degenerate: FAILED)
-            proc.send_signal(signal.SIGTERM)
-            break
-    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    proc, out = _signal_after_first_case(tmp_path, results, signal.SIGTERM, "--history", str(tmp_path / "h.sqlite"))
     assert proc.returncode == 2, out  # pytest's "interrupted", as for Ctrl-C (README "Reliability")
     [line] = [x for x in out.splitlines() if x.startswith("terminated (SIGTERM): ")]
     assert f"written to {results}" in line and f"{path} left untouched" in line and "history not appended" in line
