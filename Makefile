@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: bench test unit perf venv clean
+.PHONY: bench test unit perf gpu-check venv clean
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
@@ -47,3 +47,8 @@ clean:
 
 perf: $(VENV)/.installed
 	$(PY) -m suite perf $(if $(wildcard $(GLUE_DATA)),--glue-dir $(GLUE_DATA))
+
+# On a machine with a CUDA GPU (and your CUDA torch in .venv): smoke in bf16, the paper profile's wiring, throughput and
+# MFU at BERT-base shape; under 10 minutes. Says so and exits 2 where no GPU is visible.
+gpu-check: $(VENV)/.installed
+	$(PY) -m suite.gpu_check

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--max-length", type=int, default=64)
     pf.add_argument("--batch-size", type=int, default=32)
     pf.add_argument("--epochs", type=int, default=1)
+    pf.add_argument("--methods", default="full,seq_bn", help="comma list (default full,seq_bn)")
+    pf.add_argument("--ablate", action="store_true",
+                    help="engine only: one row per speed option (README 'Speed') with samples/s, MFU and accuracy")
     rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
     options.add_to_argparse(rn)  # every option of a pytest run, declared once in suite/options.py
     _history_parser(sub)
@@ -107,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "perf":
             from . import perf
 
-            rows = perf.compare(model=args.model, glue_dir=args.glue_dir, train_size=args.train_size,
-                                max_length=args.max_length, batch_size=args.batch_size, epochs=args.epochs)
-            print(perf.render(rows))
+            kw = dict(model=args.model, glue_dir=args.glue_dir, train_size=args.train_size, max_length=args.max_length,
+                      batch_size=args.batch_size, epochs=args.epochs, methods=perf.parse_methods(args.methods))
+            if args.ablate:
+                print(perf.render_ablation(perf.ablate(**kw, log=lambda line: print(line, file=sys.stderr))))
+            else:
+                print(perf.render(perf.compare(**kw)))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from . import cache
+from . import cache, flops, speed
 from . import metrics as glue_metrics
 from . import progress
 from .data import TaskData, load_task_data
@@ -27,9 +27,6 @@ from .tasks import Task, get_task
 
 MEGABATCH = 50          # length grouping window, in batches (as transformers' LengthGroupedSampler)
 CHECK_EVERY = 25        # steps between finiteness checks of the loss (each check is one host sync on GPU)
-PEAK_BF16_FLOPS = {     # dense bf16 tensor-core peak per GPU, for model FLOPs utilisation (MFU)
-    "H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12, "4090": 165e12,
-}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -175,7 +172,7 @@ def count_params(model, backbone_names: set[str]) -> Params:
 
 
 def _optimizer(model, lr: float, weight_decay: float, backbone_names: set[str], backbone_lr: float | None,
-               fused: bool = False):
+               **kernel):
     """AdamW over trainable parameters only; hybrids train unfrozen backbone weights at ``backbone_lr``."""
     import torch
 
@@ -186,19 +183,21 @@ def _optimizer(model, lr: float, weight_decay: float, backbone_names: set[str], 
         rate = backbone_lr if backbone_lr is not None and name in backbone_names else lr
         decay = 0.0 if p.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else weight_decay
         groups.setdefault((rate, decay), []).append(p)
+    # kernel: fused= or foreach= (suite.speed.adamw_kwargs); none: torch's default for the device
     return torch.optim.AdamW([{"params": ps, "lr": r, "weight_decay": d} for (r, d), ps in groups.items()], lr=lr,
-                             fused=fused or None)
+                             **kernel)
 
 
-def _accelerator(precision: str):
-    """One Accelerator per run; accelerate keeps process-wide state, reset when the precision changes."""
+def _accelerator(bf16: bool):
+    """One Accelerator per run; accelerate keeps process-wide state, reset when the precision changes. ``bf16``:
+    autocast around the model's forward (CUDA, or a CPU with native bf16: ``suite.speed``)."""
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
     from accelerate.utils import DistributedDataParallelKwargs
 
-    mixed = "bf16" if precision == "bf16" and torch.cuda.is_available() else "no"
+    mixed = "bf16" if bf16 else "no"
     state = AcceleratorState._shared_state
     if state and state.get("_mixed_precision", mixed) != mixed:
         AcceleratorState._reset_state()
@@ -208,22 +207,6 @@ def _accelerator(precision: str):
     # under DDP some trainable weights sit outside the graph (BERT's pooler: the head reads [CLS] directly)
     return Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available(),  # cpu=True: gloo DDP under torchrun
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-
-
-def peak_flops(device) -> float | None:
-    import torch
-
-    if getattr(device, "type", None) != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
-
-
-def train_flops_per_token(params: Params) -> float:
-    """Forward 2N, backward through the whole network 2N (activation gradients reach the lowest trainable
-    weight), weight gradients 2 x trainable: 6N for full fine-tuning, about 4N for an adapter."""
-    n = params.total
-    return 4 * n + 2 * params.trainable
 
 
 def reset_cpu_peak() -> bool:
@@ -247,24 +230,57 @@ def cpu_peak_mb() -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
-# --- one run -----------------------------------------------------------------------------------------------
+# --- one run: build -> train -> measure -> evaluate ---------------------------------------------------------
 
-def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
-             log: Callable[[str], None] | None = None, observe: Callable[[str, object], None] | None = None,
-             show_progress: bool = False) -> RunResult:
-    """One seed of a case. ``observe(stage, model)`` is called at "built" (method applied) and "trained"."""
+@dataclass
+class _Run:
+    """The state one run passes from build to train, measure and evaluate."""
+
+    case: CaseSpec
+    seed: int
+    prepared: PreparedData
+    result: RunResult
+    model: object             # what the optimizer updates (accelerate-prepared; DDP-wrapped under torchrun)
+    forward: Callable         # what the loops call: the model, or its torch.compile'd forward
+    optimizer: object
+    scheduler: object
+    accelerator: object
+    epochs_batches: list
+    bf16: bool                # autocast in bf16 (CUDA precision=bf16, or the cpu-bf16 speed option)
+
+    @property
+    def device(self):
+        return self.accelerator.device
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+@dataclass
+class _Timing:
+    steps: int = 0
+    samples: int = 0           # after the warm-up steps
+    tokens: int = 0            # real (non-padding) tokens after the warm-up steps
+    padded_tokens: int = 0
+    warmup_samples: int = 0
+    wall_s: float = 0.0        # the whole loop
+    timed_wall_s: float = 0.0  # after the warm-up steps
+    timed_cpu_s: float = 0.0   # process CPU time after the warm-up steps
+    losses: list = field(default_factory=list)
+
+
+def build(case: CaseSpec, seed: int, prepared: PreparedData, result: RunResult,
+          observe: Callable[[str, object], None] | None = None) -> _Run:
+    """Model, method, optimizer, schedule and every epoch's batches. Speed options land here (attention,
+    optimizer, compile) and in the accelerator (bf16 autocast)."""
     import torch
     from transformers import get_linear_schedule_with_warmup, set_seed
 
-    prepared = prepared or _prepare(case)
-    task = prepared.task
     method = get_method(case.method)
-    result = RunResult(task=case.task, method=case.method, seed=seed)
-
-    t0 = time.perf_counter()
     reset_cpu_peak()  # so that this run reports its own peak, not the largest earlier one in the process
     set_seed(seed)  # before the model and the adapter exist: head and adapter init draw from this RNG
-    model = load_model(case.model, task)
+    model = load_model(case.model, prepared.task, attention=speed.attention(case.speed))
     backbone_names = {n for n, _ in model.named_parameters() if not n.startswith("heads.")}
     try:
         method.apply(model)
@@ -275,11 +291,13 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     result.params = count_params(model, backbone_names)
     if observe:
         observe("built", model)
-    accelerator = _accelerator(case.precision)
-    device = accelerator.device
+    on_cuda = torch.cuda.is_available()
+    bf16 = speed.autocast_bf16(case.speed, case.precision, on_cuda)
+    accelerator = _accelerator(bf16)
     optimizer = _optimizer(model, case.lr, case.weight_decay, backbone_names, case.backbone_lr,
-                           fused=device.type == "cuda")
+                           **speed.adamw_kwargs(case.speed, accelerator.device.type == "cuda"))
     model, optimizer = accelerator.prepare(model, optimizer)
+    forward = torch.compile(model, dynamic=True) if "compile" in case.speed else model
     generator = torch.Generator().manual_seed(seed)
     epochs_batches = [length_grouped_batches(prepared.train.lengths, case.batch_size, generator)
                       for _ in range(case.epochs)]
@@ -288,91 +306,116 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
         epochs_batches = [[b[i * world + rank] for i in range(len(b) // world)] for b in epochs_batches]
     total_steps = sum(len(b) for b in epochs_batches)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(case.warmup_ratio * total_steps), total_steps)
-    on_cuda = device.type == "cuda"
-    if on_cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    result.setup_time_s = time.perf_counter() - t0
+    if accelerator.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(accelerator.device)
+    return _Run(case, seed, prepared, result, model, forward, optimizer, scheduler, accelerator, epochs_batches, bf16)
 
-    # train
-    bar = progress.bar(total_steps, f"{case.key} seed {seed}") if show_progress else None
-    model.train()
-    losses = []
-    step = 0
-    samples = tokens = first_batch = 0
-    t_start = t_after_first = time.perf_counter()
-    c_after_first = time.process_time()
+
+def train(run: _Run, timing: _Timing, show_progress: bool = False) -> None:
+    """The timed loop. No logging or host syncs beyond a periodic finiteness check of the loss; raises
+    NonFiniteLoss, and torch.OutOfMemoryError for the caller to turn into a failed run."""
+    import torch
+
+    case, train_data = run.case, run.prepared.train
+    total_steps = sum(len(b) for b in run.epochs_batches)
+    warmup = min(speed.warmup_steps(case.speed), max(total_steps - 1, 1))
+    bar = progress.bar(total_steps, f"{case.key} seed {run.seed}") if show_progress else None
+    losses = timing.losses
+    run.model.train()
+    t_start = t_timed = time.perf_counter()
+    c_timed = time.process_time()
     try:
-        for batches in epochs_batches:
+        for batches in run.epochs_batches:
             for idx in batches:
-                batch = collate(prepared.train, idx, prepared.pad_id, device)
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                batch = collate(train_data, idx, run.prepared.pad_id, run.device)
+                loss = run.forward(**batch).loss
+                run.accelerator.backward(loss)
+                run.optimizer.step()
+                run.scheduler.step()
+                run.optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.detach())
-                step += 1
-                if step == 1:
-                    if on_cuda:
-                        torch.cuda.synchronize(device)
-                    t_after_first = time.perf_counter()
-                    c_after_first = time.process_time()
-                    first_batch = len(idx)
-                else:
-                    samples += len(idx)
-                    tokens += sum(prepared.train.lengths[i] for i in idx)  # host-side: no device sync
-                if step % CHECK_EVERY == 0 or step == total_steps:
-                    _check_finite(losses, step)  # syncs anyway: the bar's loss costs nothing extra
+                timing.steps += 1
+                if timing.steps <= warmup:
+                    timing.warmup_samples += len(idx)
+                    if timing.steps == warmup:
+                        if run.on_cuda:
+                            torch.cuda.synchronize(run.device)
+                        t_timed, c_timed = time.perf_counter(), time.process_time()
+                else:  # host-side counts: no device sync
+                    timing.samples += len(idx)
+                    timing.tokens += sum(train_data.lengths[i] for i in idx)
+                    timing.padded_tokens += max(train_data.lengths[i] for i in idx) * len(idx)
+                if timing.steps % CHECK_EVERY == 0 or timing.steps == total_steps:
+                    _check_finite(losses, timing.steps)  # syncs anyway: the bar's loss costs nothing extra
                     if bar is not None:
                         bar.set_postfix(loss=f"{float(losses[-1]):.3f}", refresh=False)
                 if bar is not None:
                     bar.update(1)
-    except NonFiniteLoss as exc:
-        result.status, result.error = "failed", str(exc)
-        return result
-    except torch.OutOfMemoryError:
-        result.status = "failed"
-        result.error = (f"out of memory at training step {step + 1} with batch size {case.batch_size}, max length "
-                        f"{case.max_length}; lower the batch size or max length in the profile")
-        return result
     finally:
         if bar is not None:
             bar.close()
-    if on_cuda:
-        torch.cuda.synchronize(device)
+    if run.on_cuda:
+        torch.cuda.synchronize(run.device)
     t_end = time.perf_counter()
-    c_timed = time.process_time() - c_after_first
-    result.steps = step
-    result.train_time_s = t_end - t_start
-    timed = t_end - t_after_first
-    if samples and timed > 0:  # the headline leaves the first (warm-up) step out
-        rate, token_rate = samples / timed, tokens / timed
-    else:  # a one-step run has nothing but the warm-up step
-        rate, token_rate = first_batch / max(result.train_time_s, 1e-9), 0.0
-    result.train_samples_per_s, result.train_tokens_per_s = world * rate, world * token_rate  # all ranks
-    if samples and c_timed > 0:  # per CPU-second of this process: what a busy machine's other load moves least
-        result.train_samples_per_cpu_s = samples / c_timed
-    peak = peak_flops(device)
-    if peak and result.train_tokens_per_s:
-        result.mfu = result.train_tokens_per_s * train_flops_per_token(result.params) / peak
-    tail = losses[-max(1, len(losses) // 10):]
-    result.final_loss = float(torch.stack(tail).float().mean())
-    if observe:
-        observe("trained", accelerator.unwrap_model(model))
+    timing.wall_s, timing.timed_wall_s = t_end - t_start, t_end - t_timed
+    timing.timed_cpu_s = time.process_time() - c_timed
 
-    # evaluate
-    model.eval()
+
+def measure(run: _Run, timing: _Timing) -> None:
+    """Throughput (wall and per CPU-second), FLOPs per token and utilisation against the measured GEMM rate and,
+    on CUDA, the datasheet peak of the run's precision (``suite.flops``)."""
+    import torch
+
+    result, world = run.result, run.accelerator.num_processes
+    result.steps, result.train_time_s = timing.steps, timing.wall_s
+    if timing.samples and timing.timed_wall_s > 0:  # the headline leaves the warm-up steps out
+        rate, token_rate = timing.samples / timing.timed_wall_s, timing.tokens / timing.timed_wall_s
+    else:  # a run with nothing but warm-up steps
+        rate, token_rate = timing.warmup_samples / max(timing.wall_s, 1e-9), 0.0
+    result.train_samples_per_s, result.train_tokens_per_s = world * rate, world * token_rate  # all ranks
+    if timing.samples and timing.timed_cpu_s > 0:  # per CPU-second of this process: what other load moves least
+        result.train_samples_per_cpu_s = timing.samples / timing.timed_cpu_s
+    tail = timing.losses[-max(1, len(timing.losses) // 10):]
+    result.final_loss = float(torch.stack(tail).float().mean())
+    if not (timing.tokens and token_rate):
+        return
+    lengths = [run.prepared.train.lengths[i] for b in run.epochs_batches for idx in b for i in idx]
+    model = run.accelerator.unwrap_model(run.model)
+    counted = flops.model_flops(model, flops.effective_seq_len(lengths))
+    if not counted.per_token:
+        return
+    result.flops_per_token = counted.per_token
+    achieved = result.train_tokens_per_s * counted.per_token
+    precision = "bf16" if run.bf16 else ("tf32" if run.on_cuda else "fp32")
+    width = timing.padded_tokens / max(timing.samples, 1)  # mean padded batch width: the GEMMs' row count per sample
+    cfg = model.config
+    gemm = flops.gemm_rate(run.device, "bf16" if run.bf16 else "fp32", round(run.case.batch_size * width),
+                           cfg.hidden_size, getattr(cfg, "intermediate_size", 4 * cfg.hidden_size))
+    result.gemm_flops_per_s = gemm * world
+    result.mfu_gemm = achieved / result.gemm_flops_per_s
+    peak = flops.datasheet_peak(run.device, precision)
+    if peak:
+        result.mfu = achieved / (peak * world)
+
+
+def evaluate(run: _Run) -> None:
+    """Predictions on every dev split in large length-sorted batches; only the forward passes are timed (metric
+    computation, and loading the metric module, are not)."""
+    import torch
+
+    case, task, result = run.case, run.prepared.task, run.result
+    run.model.eval()
     n_eval = 0
-    forward_s = 0.0  # the model's work only: metric computation (and loading the metric module) is not timed
+    forward_s = 0.0
     with torch.inference_mode():
         for split in task.eval_splits:
-            enc = prepared.evals[split.alias]
+            enc = run.prepared.evals[split.alias]
             preds = [0] * len(enc)
             t_eval = time.perf_counter()
             for idx in sorted_batches(enc.lengths, case.eval_batch_size):
-                batch = collate(enc, idx, prepared.pad_id, device)
+                batch = collate(enc, idx, run.prepared.pad_id, run.device)
                 batch.pop("labels")
-                logits = model(**batch).logits
+                logits = run.forward(**batch).logits
                 out = logits.squeeze(-1).float() if task.is_regression else logits.argmax(-1)
                 for i, p in zip(idx, out.tolist()):
                     preds[i] = p
@@ -382,12 +425,42 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
                 result.metrics[task.metric_key(name, split)] = value
     result.eval_time_s = forward_s
     result.eval_samples_per_s = n_eval / forward_s if forward_s > 0 else 0.0
-    if on_cuda:
-        result.peak_mem_mb, result.peak_mem_kind = torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+
+
+def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
+             log: Callable[[str], None] | None = None, observe: Callable[[str, object], None] | None = None,
+             show_progress: bool = False) -> RunResult:
+    """One seed of a case: build, train, measure, evaluate. ``observe(stage, model)`` is called at "built" (method
+    applied) and "trained"."""
+    import torch
+
+    prepared = prepared or _prepare(case)
+    result = RunResult(task=case.task, method=case.method, seed=seed)
+    t0 = time.perf_counter()
+    run = build(case, seed, prepared, result, observe)
+    result.setup_time_s = time.perf_counter() - t0
+    timing = _Timing()
+    try:
+        train(run, timing, show_progress)
+    except NonFiniteLoss as exc:
+        result.status, result.error = "failed", str(exc)
+        return result
+    except torch.OutOfMemoryError:
+        result.status = "failed"
+        result.error = (f"out of memory at training step {timing.steps + 1} with batch size {case.batch_size}, max length "
+                        f"{case.max_length}; lower the batch size or max length in the profile")
+        return result
+    measure(run, timing)
+    if observe:
+        observe("trained", run.accelerator.unwrap_model(run.model))
+    evaluate(run)
+    if run.on_cuda:
+        result.peak_mem_mb, result.peak_mem_kind = (torch.cuda.max_memory_allocated(run.device) / 2**20,
+                                                    "cuda_max_allocated")
     else:
         result.peak_mem_mb, result.peak_mem_kind = cpu_peak_mb()
     if log:
-        log(f"{case.key} seed {seed}: {task.primary_key}={result.metrics[task.primary_key]:.2f} "
+        log(f"{case.key} seed {seed}: {prepared.task.primary_key}={result.metrics[prepared.task.primary_key]:.2f} "
             f"train {result.train_samples_per_s:.0f}/s eval {result.eval_samples_per_s:.0f}/s "
             f"({result.setup_time_s + result.train_time_s + result.eval_time_s:.0f} s)")
     return result

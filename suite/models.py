@@ -70,8 +70,9 @@ def load_tokenizer(model: str):
         raise SuiteError(_load_failure(model, exc)) from None
 
 
-def load_model(model: str, task):
-    """A fresh model with a classification head for ``task``. Call after seeding: the head init draws from torch's RNG."""
+def load_model(model: str, task, attention: str = "sdpa"):
+    """A fresh model with a classification head for ``task``. Call after seeding: the head init draws from torch's RNG.
+    ``attention``: transformers' attention implementation ("sdpa", its default for BERT, or "eager")."""
     import transformers
     from adapters import AutoAdapterModel
 
@@ -81,10 +82,11 @@ def load_model(model: str, task):
     _check_model_id(model)
     try:
         if model in RANDOM_CONFIGS:
-            net = AutoAdapterModel.from_config(random_config(model, load_tokenizer(model).vocab_size))
+            net = AutoAdapterModel.from_config(random_config(model, load_tokenizer(model).vocab_size),
+                                              attn_implementation=attention)
         else:
             source = str(embedded_model_path()) if model == EMBEDDED else model
-            net = AutoAdapterModel.from_pretrained(source, use_safetensors=None)
+            net = AutoAdapterModel.from_pretrained(source, use_safetensors=None, attn_implementation=attention)
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise SuiteError(_load_failure(model, exc)) from None
     net.add_classification_head(task.name, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)))

@@ -170,6 +170,8 @@ OPTIONS: tuple[Opt, ...] = (
         None, "LIST"),  # parser set below (needs parse_seeds)
     Opt("--lr", "lr", "learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'", None,
         "NAME=RATE,..."),
+    Opt("--speed", "speed", "engine speed options, comma list of: compile, cpu-bf16, eager-attention, foreach-adamw, "
+        "fused-adamw (README 'Speed'; part of the config hash). Default: the profile's", None, "LIST"),
     Opt("--tolerance", "tolerance", "allowed drop below baseline in points (0-100), overriding baseline entry and "
         "profile", None, "POINTS"),
     Opt("--max-gap", "max_gap", "fail an adapter case that trails full fine-tuning of the same run by more than "
@@ -208,6 +210,7 @@ class Options:
     tasks: str | None = None
     seeds: tuple[int, ...] | None = None
     lr: dict[str, float] | None = None  # learning-rate overrides by method name or family
+    speed: tuple[str, ...] | None = None  # engine speed options (suite.speed); None: the profile's
     shard: tuple[int, int] | None = None  # (i, n): the i-th of n slices of the cases, tasks kept together
     tolerance: float | None = None    # overrides entry and profile tolerances
     max_gap: float | None = None      # fail an adapter trailing full fine-tuning (same run) by more points
@@ -244,7 +247,9 @@ class Options:
 
 
 def _bind() -> tuple[Opt, ...]:
-    parsers = {"seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance, "max_gap": parse_max_gap,
+    from .speed import parse_speed
+
+    parsers = {"speed": parse_speed, "seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance, "max_gap": parse_max_gap,
                "throughput_tolerance": parse_percent, "shard": parse_shard, "max_drift": parse_max_drift}
     out = []
     for o in OPTIONS:

@@ -44,15 +44,31 @@ class PerfRow:
     accuracy: float
     real_tokens_per_s: float = 0.0     # non-padding tokens trained on per second
     padded_tokens_per_s: float = 0.0   # tokens the model actually processed (padding included) per second
+    mfu_gemm: float | None = None      # engine only: model FLOPs utilisation vs the measured GEMM rate
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """--methods of perf: known methods or config strings (a typo is one line); trainer sides need full/adapters."""
+    from .errors import SuiteError
+    from .methods import split_list
+
+    names = tuple(get_method(m).name for m in split_list(text))
+    if not names:
+        raise SuiteError("perf --methods needs at least one method, e.g. --methods full,seq_bn.")
+    return names
+
+
+def _lr(method: str, lrs: dict) -> float:
+    return lrs.get(method, 5e-5 if get_method(method).adapter_config is None else 1e-3)
 
 
 def _case(method: str, *, model, data, glue_dir, train_size, eval_size, max_length, epochs, batch_size,
-          eval_batch_size, lr) -> CaseSpec:
+          eval_batch_size, lr, speed=(), precision="fp32") -> CaseSpec:
     m = get_method(method)
     return CaseSpec(profile="perf", task="sst2", method=m.name, adapter_config=m.adapter_config, model=model, data=data,
                     train_size=train_size, eval_size=eval_size, max_length=max_length, epochs=epochs,
                     batch_size=batch_size, eval_batch_size=eval_batch_size, lr=lr, warmup_ratio=0.06,
-                    weight_decay=0.01, seeds=(0,), glue_dir=glue_dir)
+                    weight_decay=0.01, seeds=(0,), glue_dir=glue_dir, speed=tuple(speed), precision=precision)
 
 
 def engine_side(case: CaseSpec) -> PerfRow:
@@ -70,7 +86,7 @@ def engine_side(case: CaseSpec) -> PerfRow:
     real = sum(lengths[i] for b in batches for i in b)
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return PerfRow(case.method, "engine", n_train / r.train_time_s, n_eval / r.eval_time_s, r.metrics["accuracy"],
-                   real / r.train_time_s, padded / r.train_time_s)
+                   real / r.train_time_s, padded / r.train_time_s, r.mfu_gemm)
 
 
 def _prepared(case: CaseSpec):
@@ -144,13 +160,13 @@ def trainer_side(case: CaseSpec, side: str = "trainer-tuned") -> PerfRow:
 
 def compare(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, max_length=64, epochs=1,
             batch_size=32, eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), warmup=True) -> list[PerfRow]:
-    lrs = {"full": 5e-5, "seq_bn": 1e-3, **(lrs or {})}
+    lrs = dict(lrs or {})
     data = "glue" if glue_dir else "synthetic"
     rows = []
     for method in methods:
         case = _case(method, model=model, data=data, glue_dir=str(glue_dir) if glue_dir else None,
                      train_size=train_size, eval_size=eval_size, max_length=max_length, epochs=epochs,
-                     batch_size=batch_size, eval_batch_size=eval_batch_size, lr=lrs[method])
+                     batch_size=batch_size, eval_batch_size=eval_batch_size, lr=_lr(method, lrs))
         if warmup:
             small = dataclasses.replace(case, train_size=min(train_size, 256), eval_size=256)
             engine_side(small)
@@ -161,11 +177,12 @@ def compare(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, m
 
 def render(rows: list[PerfRow]) -> str:
     by = {(r.method, r.side): r for r in rows}
-    lines = ["| method | side | train samples/s | real tokens/s | padded tokens/s | eval samples/s | accuracy |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | side | train samples/s | real tokens/s | padded tokens/s | eval samples/s | accuracy | "
+             "MFU vs GEMM |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.method} | {r.side} | {r.train_samples_per_s:.1f} | {r.real_tokens_per_s:.0f} | "
-                     f"{r.padded_tokens_per_s:.0f} | {r.eval_samples_per_s:.1f} | {r.accuracy:.2f} |")
+                     f"{r.padded_tokens_per_s:.0f} | {r.eval_samples_per_s:.1f} | {r.accuracy:.2f} | "
+                     f"{f'{r.mfu_gemm:.1%}' if r.mfu_gemm else '-'} |")
     lines += ["", "| method | engine / Trainer tuned: train, eval | engine / Trainer as run_glue: train, eval |",
               "|---|---|---|"]
     for method in dict.fromkeys(r.method for r in rows):
@@ -178,4 +195,99 @@ def render(rows: list[PerfRow]) -> str:
         lines.append(f"\nseq_bn / full training speed, engine: "
                      f"{by[('seq_bn', 'engine')].train_samples_per_s / by[('full', 'engine')].train_samples_per_s:.2f}x; "
                      f"Trainer tuned: {by[('seq_bn', 'trainer-tuned')].train_samples_per_s / by[('full', 'trainer-tuned')].train_samples_per_s:.2f}x")
+    return "\n".join(lines)
+
+
+# --- ablation: one row per speed option ------------------------------------------------------------------------
+
+@dataclass
+class AblationRow:
+    method: str
+    option: str                        # "defaults" or a speed option (suite.speed)
+    train_samples_per_s: float         # warm-up steps left out (the engine's headline)
+    train_samples_per_cpu_s: float | None
+    eval_samples_per_s: float
+    accuracy: float
+    mfu_gemm: float | None             # vs the measured GEMM rate of the row's precision
+    mfu: float | None                  # vs the GPU datasheet peak (CUDA only)
+    gemm_tflops: float | None
+    error: str | None = None
+
+
+def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
+    """(label, speed options, precision) per row; bf16 is cpu-bf16 on CPU and precision=bf16 on CUDA."""
+    import torch
+
+    from .speed import cpu_has_bf16
+
+    on_cuda = torch.cuda.is_available()
+    rows = [("defaults", (), "fp32"), ("eager-attention", ("eager-attention",), "fp32"),
+            ("foreach-adamw", ("foreach-adamw",), "fp32"), ("fused-adamw", ("fused-adamw",), "fp32")]
+    if on_cuda:
+        rows.append(("bf16 (precision)", (), "bf16"))
+    elif cpu_has_bf16():
+        rows.append(("cpu-bf16", ("cpu-bf16",), "fp32"))
+    rows.append(("compile", ("compile",), "fp32"))
+    return rows
+
+
+def ablate(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, max_length=64, epochs=1, batch_size=32,
+           eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), options=None, log=None) -> list[AblationRow]:
+    """Each speed option alone against the engine's defaults, same data, seed and budget, in one process."""
+    from .errors import SuiteError
+
+    lrs = dict(lrs or {})
+    data = "glue" if glue_dir else "synthetic"
+    out = []
+    for method in methods:
+        base = dict(model=model, data=data, glue_dir=str(glue_dir) if glue_dir else None, train_size=train_size,
+                    eval_size=eval_size, max_length=max_length, epochs=epochs, batch_size=batch_size,
+                    eval_batch_size=eval_batch_size, lr=_lr(method, lrs))
+        run_seed(dataclasses.replace(_case(method, **base), train_size=min(train_size, 256), eval_size=256), 0)  # warm-up
+        for label, speed, precision in options or ablation_options():
+            case = _case(method, **base, speed=speed, precision=precision)
+            try:
+                r = run_seed(case, 0)
+            except (SuiteError, RuntimeError) as exc:  # e.g. torch.compile without a working C++ toolchain
+                out.append(AblationRow(method, label, 0.0, None, 0.0, float("nan"), None, None, None,
+                                       error=str(exc).strip().splitlines()[0][:200]))
+                continue
+            row = AblationRow(method, label, r.train_samples_per_s, r.train_samples_per_cpu_s, r.eval_samples_per_s,
+                              r.metrics.get("accuracy", float("nan")), r.mfu_gemm, r.mfu,
+                              r.gemm_flops_per_s / 1e12 if r.gemm_flops_per_s else None,
+                              error=r.error if r.status != "ok" else None)
+            out.append(row)
+            if log:
+                log(render_ablation([row], header=False))
+    return out
+
+
+def render_ablation(rows: list[AblationRow], header: bool = True) -> str:
+    lines = []
+    if header:
+        lines += ["| method | option | train samples/s | vs defaults | samples/CPU-s | vs defaults | eval samples/s | "
+                  "MFU vs GEMM | GEMM TFLOP/s | MFU vs datasheet | accuracy |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+    base = {r.method: r for r in rows if r.option == "defaults"}
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if a and b else "-"
+
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.method} | {r.option} | failed: {r.error} | | | | | | | | |")
+            continue
+        b = base.get(r.method)
+        lines.append(
+            f"| {r.method} | {r.option} | {r.train_samples_per_s:.1f} | "
+            f"{ratio(r.train_samples_per_s, b.train_samples_per_s) if b else '-'} | "
+            f"{r.train_samples_per_cpu_s or 0:.1f} | "
+            f"{ratio(r.train_samples_per_cpu_s, b.train_samples_per_cpu_s) if b else '-'} | "
+            f"{r.eval_samples_per_s:.1f} | {f'{r.mfu_gemm:.1%}' if r.mfu_gemm else '-'} | "
+            f"{f'{r.gemm_tflops:.3f}' if r.gemm_tflops else '-'} | {f'{r.mfu:.1%}' if r.mfu else '-'} | "
+            f"{r.accuracy:.2f} |")
+    if header:
+        lines.append("\nunpadded/packed batches: not implemented (BERT's SDPA path in transformers 4.57 takes padded "
+                     "batches; the engine's length grouping already keeps padding small, see the padded/real token "
+                     "columns of `suite perf`).")
     return "\n".join(lines)

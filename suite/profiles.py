@@ -43,6 +43,7 @@ class Profile:
     weight_decay: float = 0.01
     seeds: tuple[int, ...] = (0,)
     precision: str = "fp32"                 # "bf16": bf16 autocast (and TF32, fused AdamW) on CUDA; fp32 elsewhere
+    speed: tuple[str, ...] = ()             # engine speed options (suite.speed); --speed overrides
     # gate
     tolerance: float = 1.0                  # points (0-100 scale) a case may fall below its baseline
     task_tolerance: Mapping[str, float] = field(default_factory=dict)  # per-task overrides (noisy tasks need more)
@@ -90,6 +91,7 @@ class CaseSpec:
     glue_dir: str | None = field(default=None, compare=False)  # where the data is read; not part of the hash
     backbone_lr: float | None = None   # hybrids: rate of the unfrozen encoder weights (the full fine-tuning rate)
     precision: str = "fp32"            # "bf16" on CUDA; see Profile.precision
+    speed: tuple[str, ...] = ()        # sorted names from suite.speed (bf16 on CPU, compile, attention, AdamW kernel)
 
     @property
     def key(self) -> str:
@@ -104,6 +106,10 @@ class CaseSpec:
             d.pop("backbone_lr")  # absent unless used, so that adding these fields left existing hashes unchanged
         if d["precision"] == "fp32":
             d.pop("precision")
+        if d["speed"]:
+            d["speed"] = list(self.speed)
+        else:
+            d.pop("speed")
         d["seeds"] = list(self.seeds)
         return d
 
@@ -201,7 +207,8 @@ def resolve_lr(profile: Profile, method: Method, overrides: Mapping[str, float] 
 
 
 def cases(profile: Profile, *, tasks=None, methods: list[Method] | None = None, seeds=None, model=None,
-          glue_dir=None, lr_overrides: Mapping[str, float] | None = None) -> list[CaseSpec]:
+          glue_dir=None, lr_overrides: Mapping[str, float] | None = None,
+          speed: tuple[str, ...] | None = None) -> list[CaseSpec]:
     """The cases of a profile, task-major, with command-line overrides applied."""
     task_names = list(tasks or profile.tasks)
     for t in task_names:
@@ -219,6 +226,6 @@ def cases(profile: Profile, *, tasks=None, methods: list[Method] | None = None, 
                 weight_decay=profile.weight_decay, seeds=tuple(seeds or profile.seeds),
                 glue_dir=str(glue_dir) if glue_dir else None,
                 backbone_lr=(lr_overrides or {}).get("full", profile.lr["full"]) if m.is_hybrid else None,
-                precision=profile.precision,
+                precision=profile.precision, speed=tuple(speed if speed is not None else profile.speed),
             ))
     return out

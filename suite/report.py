@@ -144,7 +144,8 @@ RUN_SCHEMA = {
         "metrics": {"type": "object", "additionalProperties": _OPT_NUM},  # null: the metric was NaN
         **{k: _NUM for k in ("train_samples_per_s", "train_tokens_per_s", "eval_samples_per_s", "train_time_s",
                              "eval_time_s", "setup_time_s", "peak_mem_mb")},
-        "train_samples_per_cpu_s": _OPT_NUM, "steps": _INT, "final_loss": _OPT_NUM, "peak_mem_kind": _STR, "mfu": _OPT_NUM,
+        "train_samples_per_cpu_s": _OPT_NUM, "steps": _INT, "final_loss": _OPT_NUM, "peak_mem_kind": _STR,
+        **{k: _OPT_NUM for k in ("mfu", "mfu_gemm", "gemm_flops_per_s", "flops_per_token")},
         "params": {"type": ["object", "null"], "required": ["total", "trainable", "backbone", "head", "adapter"],
                    "properties": {k: _INT for k in ("total", "trainable", "backbone", "head", "adapter")},
                    "additionalProperties": False},

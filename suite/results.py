@@ -55,7 +55,10 @@ class RunResult:
     peak_mem_mb: float = 0.0
     peak_mem_kind: str = ""                               # "cuda_max_allocated" or "process_max_rss"
     params: Params | None = None
-    mfu: float | None = None                             # model FLOPs utilisation of training (CUDA only)
+    mfu: float | None = None                             # model FLOPs utilisation vs the GPU datasheet peak (CUDA)
+    mfu_gemm: float | None = None                        # ... vs the measured GEMM rate at the model's shapes
+    gemm_flops_per_s: float | None = None                # that measured rate (suite.flops.gemm_rate)
+    flops_per_token: float | None = None                 # training FLOPs per real token (suite.flops.model_flops)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunResult":
@@ -145,9 +148,10 @@ class CaseResult:
         cpu = [r.train_samples_per_cpu_s for r in self.runs if r.status == "ok" and r.train_samples_per_cpu_s]
         if cpu:
             out["train_samples_per_cpu_s"] = round(statistics.fmean(cpu), 2)
-        mfus = [r.mfu for r in self.runs if r.mfu is not None]
-        if mfus:
-            out["mfu"] = round(statistics.fmean(mfus), 4)
+        for attr in ("mfu", "mfu_gemm"):
+            values = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+            if values:
+                out[attr] = round(statistics.fmean(values), 4)
         if self.params:
             out.update(trainable_params=self.params.trainable, total_params=self.params.total,
                        head_params=self.params.head, trainable_pct=round(self.params.trainable_pct, 4))

@@ -96,6 +96,9 @@ class BenchSession:
 
         methods = self.method_list or [get_method(m) for m in self.profile.methods]
         check_methods(model, list({m.name: m for m in methods}.values()))  # every config built once, on the meta device
+        from .speed import check_hardware
+
+        check_hardware(self.options.speed if self.options.speed is not None else self.profile.speed)
         needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
             self.options.model or self.profile.model)
         if not needs_hub:
@@ -108,7 +111,7 @@ class BenchSession:
     def cases(self) -> list[CaseSpec]:
         out = cases(self.profile, tasks=parse_tasks(self.options.tasks) if self.options.tasks is not None else None,
                     methods=self.method_list, seeds=self.options.seeds, model=self.options.model,
-                    glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)
+                    glue_dir=self.options.glue_dir, lr_overrides=self.options.lr, speed=self.options.speed)
         out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
         if self.options.shard:
             i, n = self.options.shard
@@ -200,7 +203,8 @@ class BenchSession:
         from .methods import get_method
 
         return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
-                     model=self.options.model, glue_dir=self.options.glue_dir, lr_overrides=self.options.lr)[0]
+                     model=self.options.model, glue_dir=self.options.glue_dir, lr_overrides=self.options.lr,
+                     speed=self.options.speed)[0]
 
     def diagnose(self, case: CaseSpec, factor: str):
         from . import diagnose as dg

@@ -1,12 +1,11 @@
-"""The GPU profile's wiring (run on the tiny model on CPU), sharding, per-worker GPUs, MFU arithmetic."""
+"""The GPU profile's wiring (run on the tiny model on CPU), sharding, per-worker GPUs."""
 
 import dataclasses
 
 import pytest
 
-from suite.engine import run_case, train_flops_per_token
+from suite.engine import run_case
 from suite.profiles import cases, get_profile
-from suite.results import Params
 from suite.session import BenchSession, Options, device_for_worker, parse_shard
 from suite.errors import SuiteError
 
@@ -35,13 +34,6 @@ def test_paper_profile_runs_end_to_end_on_the_tiny_model(tmp_path):
         assert r.ok and r.metric().n == 3, r.error
         assert r.runs[0].steps == case.epochs * 2  # 48 rows / batch 32 -> 2 steps per epoch
         assert r.config["precision"] == "bf16" and r.runs[0].mfu is None  # no MFU on CPU
-
-
-def test_flops_per_token():
-    full = Params(total=100, trainable=100, backbone=90, head=10, adapter=0)
-    adapter = Params(total=102, trainable=12, backbone=90, head=10, adapter=2)
-    assert train_flops_per_token(full) == 600           # 6N
-    assert train_flops_per_token(adapter) == 4 * 102 + 2 * 12
 
 
 @pytest.mark.parametrize("worker, visible, expected", [
