@@ -267,6 +267,7 @@ class _Timing:
     wall_s: float = 0.0        # the whole loop
     timed_wall_s: float = 0.0  # after the warm-up steps
     timed_cpu_s: float = 0.0   # process CPU time after the warm-up steps
+    cpu_s: float = 0.0         # process CPU time of the whole loop
     losses: list = field(default_factory=list)
 
 
@@ -323,7 +324,7 @@ def train(run: _Run, timing: _Timing, show_progress: bool = False) -> None:
     losses = timing.losses
     run.model.train()
     t_start = t_timed = time.perf_counter()
-    c_timed = time.process_time()
+    c_start = c_timed = time.process_time()
     try:
         for batches in run.epochs_batches:
             for idx in batches:
@@ -358,7 +359,7 @@ def train(run: _Run, timing: _Timing, show_progress: bool = False) -> None:
         torch.cuda.synchronize(run.device)
     t_end = time.perf_counter()
     timing.wall_s, timing.timed_wall_s = t_end - t_start, t_end - t_timed
-    timing.timed_cpu_s = time.process_time() - c_timed
+    timing.timed_cpu_s, timing.cpu_s = time.process_time() - c_timed, time.process_time() - c_start
 
 
 def measure(run: _Run, timing: _Timing) -> None:
@@ -367,7 +368,7 @@ def measure(run: _Run, timing: _Timing) -> None:
     import torch
 
     result, world = run.result, run.accelerator.num_processes
-    result.steps, result.train_time_s = timing.steps, timing.wall_s
+    result.steps, result.train_time_s, result.train_cpu_time_s = timing.steps, timing.wall_s, timing.cpu_s
     if timing.samples and timing.timed_wall_s > 0:  # the headline leaves the warm-up steps out
         rate, token_rate = timing.samples / timing.timed_wall_s, timing.tokens / timing.timed_wall_s
     else:  # a run with nothing but warm-up steps

@@ -48,6 +48,7 @@ class RunResult:
     train_samples_per_cpu_s: float | None = None         # per second of process CPU time: robust on a busy machine
     eval_samples_per_s: float = 0.0                      # forward passes only (metric computation not timed)
     train_time_s: float = 0.0
+    train_cpu_time_s: float | None = None                # process CPU time of the whole training loop
     eval_time_s: float = 0.0
     setup_time_s: float = 0.0                            # model load + method setup
     steps: int = 0
