@@ -177,6 +177,7 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
     error: str | None = None     # the calibration run failed: nothing measured
     entry_matches: bool = False  # a baseline entry of the same config and data exists: the figures may go there
+    data_fingerprint: str | None = None  # of the data the calibration seeds ran on
 
     @property
     def mean(self) -> float:
@@ -240,7 +241,7 @@ def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: fl
                            error="the run carries no trivial score (floor)")
     c = calibrate_values(key, result.primary_metric, stat.values, floor, tol, at_seeds, detect, reps=reps,
                          shared=shared, seeds=seeds)
-    c.config_hash = gate_hash
+    c.config_hash, c.data_fingerprint = gate_hash, result.data_fingerprint
     c.entry_matches = entry is not None
     if entry is not None:
         if entry.get("config_hash") and entry["config_hash"] != gate_hash:
@@ -322,6 +323,9 @@ def add_parser(sub) -> None:
     c.add_argument("--write-baselines", action="store_true", help="store the figures as the 'noise' block of the "
                    "matching baseline entries")
     c.add_argument("--baselines-dir", default=None)
+    c.add_argument("--from-json", default=None, metavar="FILE",
+                   help="no training: write the figures of an earlier --out FILE into the baselines "
+                   "(with --write-baselines), after checking each entry's config hash and data")
     c.add_argument("--simulate", action="store_true", help="no training: print the adaptive-seeds benchmark "
                    "(seed-runs saved, regressions caught) from simulation")
 
@@ -330,6 +334,11 @@ def command(args) -> tuple[str, int]:
     """python -m suite calibrate. Returns (text, exit status): 1 when a case could not be calibrated."""
     n = parse_seed_count(args.seeds)
     detect = parse_detect(args.detect)
+    if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
+        raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
+                         "--write-baselines and --from-json do not apply. Drop them, or drop --simulate.")
+    if getattr(args, "from_json", None):
+        return from_json(args)
     if args.simulate:
         from . import adaptive
 
@@ -373,6 +382,54 @@ def command(args) -> tuple[str, int]:
             lines.append(f"{session.baseline_file}: noise figures written for {', '.join(written)}")
         lines += [f"{session.baseline_file}: NOT written for {r}" for r in refused + skipped]
     return "\n".join(lines), status
+
+
+def from_json(args) -> tuple[str, int]:
+    """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
+    Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
+    from . import baselines as bl
+    from .profiles import get_profile
+
+    if not args.write_baselines:
+        raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
+    try:
+        stored = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        profile = get_profile(stored["profile"])
+        cases = [c for c in stored["cases"] if not c.get("error")]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SuiteError(f"--from-json {args.from_json}: not a calibration file written by --out "
+                         f"({getattr(exc, 'strerror', None) or exc}).") from None
+    if args.profile not in (None, "smoke", profile.name):
+        raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
+    from .options import DEFAULT_BASELINES
+
+    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
+    entries = bl.load(path).get("entries", {})
+    blocks, lines, status = {}, [], 0
+    for c in cases:
+        entry = entries.get(c["key"])
+        same_data = (c.get("data_fingerprint") and entry is not None
+                     and entry.get("data_fingerprint") == c["data_fingerprint"])
+        if not (same_data or c.get("entry_matches")):  # when measured: same config hash and same data fingerprint
+            lines.append(f"{path}: NOT written for {c['key']} (the figures were not measured on the entry's data, "
+                         "or the file does not say; see the notes in the file)")
+            continue
+        if entry is None or entry.get("config_hash") != c.get("config_hash"):
+            lines.append(f"{path}: NOT written for {c['key']} (no entry of config {c.get('config_hash')}: record "
+                         "one with --update-baselines first)")
+            continue
+        keep = {k: c[k] for k in ("key", "metric", "values", "seeds", "floor", "tolerance", "at_seeds",
+                                  "detect_target", "sd", "detectable_drop", "false_alarm", "recommended_seeds",
+                                  "recommended_tolerance", "config_hash", "measured", "notes")}
+        keep["data_fingerprint"] = c.get("data_fingerprint")
+        blocks[c["key"]] = Calibration(**keep).noise_block()
+    if blocks:
+        written, refused = bl.set_noise(path, blocks)
+        if written:
+            lines.append(f"{path}: noise figures written for {', '.join(written)}")
+        lines += [f"{path}: NOT written for {r}" for r in refused]
+        status = 1 if refused else 0
+    return "\n".join(lines) or "nothing to write", status
 
 
 def noise_lines(entries: dict, profile) -> list[str]:

@@ -234,3 +234,31 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
     noise = bl.load(tmp_path / "smoke.json")["entries"]["sst2/full@minilm"]["noise"]
     assert noise["n_seeds"] == 4 and noise["at_seeds"] == 1 and noise["at_tolerance"] == prof.tolerance
     assert noise["detectable_drop"] == figures["cases"][0]["detectable_drop"]
+    assert figures["cases"][0]["data_fingerprint"] == "fp"
+
+    # --from-json: the same figures into a fresh copy of the file without retraining; only where config and data match
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    bl.update(fresh / "smoke.json", "smoke", [base])
+    before = (fresh / "smoke.json").read_text()
+    assert main(["calibrate", "--from-json", str(out), "--baselines-dir", str(fresh)]) == 2  # needs --write-baselines
+    assert "add --write-baselines" in capsys.readouterr().err and (fresh / "smoke.json").read_text() == before
+    assert main(["calibrate", "--from-json", str(out), "--write-baselines", "--baselines-dir", str(fresh)]) == 0
+    text = capsys.readouterr().out
+    assert "noise figures written for sst2/full@minilm" in text and "NOT written for sst2/seq_bn@minilm" in text
+    assert bl.load(fresh / "smoke.json")["entries"]["sst2/full@minilm"]["noise"] == {
+        **noise, "measured": noise["measured"]}
+    other = json.loads(out.read_text())
+    other["cases"][0]["data_fingerprint"], other["cases"][0]["entry_matches"] = "other", False
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    fresh2 = tmp_path / "fresh2"
+    fresh2.mkdir()
+    bl.update(fresh2 / "smoke.json", "smoke", [base])
+    main(["calibrate", "--from-json", str(tmp_path / "other.json"), "--write-baselines", "--baselines-dir", str(fresh2)])
+    assert "not measured on the entry's data" in capsys.readouterr().out
+    assert "noise" not in bl.load(fresh2 / "smoke.json")["entries"]["sst2/full@minilm"]
+
+
+def test_simulate_refuses_options_it_would_ignore(capsys):
+    assert main(["calibrate", "--simulate", "--out", "x.json"]) == 2
+    assert "--simulate prints the adaptive-seeds benchmark only" in capsys.readouterr().err
