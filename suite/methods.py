@@ -133,7 +133,7 @@ def get_method(name: str) -> Method:
     from adapters import AdapterConfig
 
     try:
-        AdapterConfig.load(name)
+        config = AdapterConfig.load(name)
     except Exception as exc:  # ValueError, SyntaxError, TypeError, MemoryError... from parsing the user's string
         close = suggest(name, list(METHODS))
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -141,8 +141,35 @@ def get_method(name: str) -> Method:
         raise SuiteError(f"Unknown method '{shown(name)}' ({detail}).{hint} Valid methods: {', '.join(METHODS)}, "
                          "hybrids such as seq_bn+top2 or lora+top1+ln, or an adapters config string such as "
                          "seq_bn[reduction_factor=4].") from None
+    _check_values(name, config.to_dict())
     base = METHODS.get(name.split("[", 1)[0])
     return Method(name, name, default_lr=base.default_lr if base else None, description=f"adapters config {name}")
+
+
+# sizes the adapters library accepts unchecked and then trains with (or crashes on) deep inside a run
+_POSITIVE = ("reduction_factor", "r", "alpha", "phm_dim", "prefix_length", "bottleneck_size")
+
+
+def _check_values(name: str, config: dict, where: str = "") -> None:
+    """Every number in an adapters config is finite, and the sizes in _POSITIVE are > 0: a typo such as
+    reduction_factor=-4 or alpha=1e400 is one line before any training, not a crash or a NaN run later."""
+    import math
+
+    for key, value in config.items():
+        path = f"{where}{key}"
+        if isinstance(value, dict):
+            _check_values(name, {f"{k}": v for k, v in value.items()}, f"{path}.")
+            continue
+        if isinstance(value, (list, tuple)):
+            _check_values(name, {str(i): v for i, v in enumerate(value)}, f"{path}.")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        top = path.split(".")[0]
+        if not math.isfinite(value):
+            raise SuiteError(f"Method '{shown(name)}': {path}={value} is not a finite number.")
+        if top in _POSITIVE and value <= 0:
+            raise SuiteError(f"Method '{shown(name)}': {path}={value} must be > 0.")
 
 
 def split_list(text: str) -> list[str]:

@@ -130,6 +130,11 @@ def test_learning_rate_resolution():
     ("full+top2", "extend a frozen-backbone method"),
     ("lorra", "Did you mean: lora"),
     ("seq_bn[reduction_factor=4", "Unbalanced brackets"),
+    ("seq_bn[reduction_factor=-4]", "reduction_factor=-4 must be > 0"),
+    ("seq_bn[reduction_factor={'0':0}]", "reduction_factor.0=0 must be > 0"),
+    ("lora[alpha=1e400]", "alpha=inf is not a finite number"),
+    ("lora[r=0]", "r=0 must be > 0"),
+    ("prefix_tuning[prefix_length=-1]", "prefix_length=-1 must be > 0"),
 ])
 def test_bad_method_names(bad, message):
     from suite.methods import parse_methods
@@ -157,8 +162,10 @@ def test_every_method_is_checked_on_the_model_before_training():
 
     s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora,compacter,seq_bn+top2,prefix_tuning"))
     assert len(s.cases()) == 12
-    for model, bad, message in [("minilm", "lora,lora[r=0]", "Method 'lora[r=0]' cannot be applied to model 'minilm'"),
-                                ("minilm", "seq_bn,seq_bn[reduction_factor=0]", "(ZeroDivisionError"),
+    for model, bad, message in [("minilm", "lora,lora[r=0]", "Method 'lora[r=0]': r=0 must be > 0"),
+                                ("minilm", "seq_bn,seq_bn[reduction_factor=0]", "reduction_factor=0 must be > 0"),
+                                ("minilm", "seq_bn,compacter[phm_dim=5]",
+                                 "Method 'compacter[phm_dim=5]' cannot be applied to model 'minilm'"),
                                 ("tiny", "seq_bn+top3,seq_bn+top5", "the model has only 4 encoder layers")]:
         with pytest.raises(SuiteError) as e:
             BenchSession(Options(profile="smoke", methods=bad, model=model))
