@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             from .session import parse_max_gap
 
             text, failed = cli.make_report(paths, args.out, strict=args.strict_baselines,
-                                           max_gap=parse_max_gap(args.max_gap) if args.max_gap else None)
+                                           max_gap=parse_max_gap(args.max_gap) if args.max_gap is not None else None)
             print(text)
             return 1 if failed else 0
         elif args.command == "diagnose":

@@ -22,7 +22,13 @@ def _dir(baselines_dir) -> Path:
 
 def baselines_show(profile: str, baselines_dir=None) -> str:
     prof = get_profile(profile)
-    path = bl.baseline_path(_dir(baselines_dir), prof.name)
+    directory = _dir(baselines_dir)
+    if baselines_dir and not directory.exists():
+        from .errors import SuiteError
+
+        raise SuiteError(f"--baselines-dir {directory} does not exist; name the folder that holds <profile>.json "
+                         "baselines (default: baselines/ in the project).")
+    path = bl.baseline_path(directory, prof.name)
     entries = bl.load(path)["entries"]
     if not entries:
         return f"{path}: no entries (record them with pytest benchmarks --profile {prof.name} --update-baselines)"

@@ -30,6 +30,10 @@ MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers.set_seed) takes 0 .
 # --- parsers (one clear line per mistake) -------------------------------------------------------------------
 
 def parse_seeds(text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in str(text).split(",")]
+    if any(parts) and not all(parts):
+        raise SuiteError(f"--seeds '{shown(text)}' has an empty item; write integers separated by single commas, "
+                         "e.g. --seeds 0,1,2.")
     items = split_list(text)
     try:
         seeds = tuple(int(s) for s in items)

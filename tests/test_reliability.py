@@ -81,6 +81,7 @@ MALFORMED = [
     ("non-integer-seed", ["--seeds", "0,x"], "Seeds must be integers", True),
     ("empty-seeds", ["--seeds", ","], "--seeds needs at least one integer", True),
     ("duplicate-seeds", ["--seeds", "1,1"], "Seeds must be distinct", True),
+    ("seeds-with-an-empty-item", ["--seeds", "0,,1"], "has an empty item", True),
     ("negative-max-gap", ["--max-gap", "-0.5"], "--max-gap must be a finite number >= 0", True),
     ("throughput-percent", ["--throughput-tolerance", "150"], "between 0 and 100 percent", True),
     ("lr-not-a-number", ["--lr", "full=abc"], "--lr takes NAME=RATE pairs", True),

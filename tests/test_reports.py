@@ -154,3 +154,21 @@ def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_p
     assert "NaN" not in path.read_text()
     _, loaded = report.load_results(path)
     assert vd.judge(loaded[0].result, None, vd.Policy(tolerance=1.0)).status == "failed"
+
+
+def test_report_max_gap_given_empty_is_an_error_not_off(tmp_path):
+    import sys
+
+    from helpers import ROOT
+    out = subprocess.run([sys.executable, "-m", "suite", "report", str(tmp_path / "x.json"), "--out",
+                          str(tmp_path / "rep"), "--max-gap", ""], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "--max-gap must be a number of points" in out.stderr
+
+
+def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
+    from suite import cli
+    from suite.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="does not exist"):
+        cli.baselines_show("smoke", tmp_path / "nope")
+    assert "no entries" in cli.baselines_show("smoke", tmp_path)  # an existing empty folder: nothing recorded yet
