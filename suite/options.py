@@ -175,7 +175,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--lr", "lr", "learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'", None,
         "NAME=RATE,..."),
     Opt("--speed", "speed", "engine speed options, comma list of: compile, cpu-bf16, eager-attention, foreach-adamw, "
-        "fused-adamw (README 'Speed'; part of the config hash). Default: the profile's", None, "LIST"),
+        "loop-adamw (README 'Speed'; part of the config hash). Default: the profile's", None, "LIST"),
     Opt("--tolerance", "tolerance", "allowed drop below baseline in points (0-100), overriding baseline entry and "
         "profile", None, "POINTS"),
     Opt("--max-gap", "max_gap", "fail an adapter case that trails full fine-tuning of the same run by more than "

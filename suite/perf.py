@@ -229,7 +229,7 @@ def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
 
     on_cuda = torch.cuda.is_available()
     rows = [("defaults", (), "fp32"), ("eager-attention", ("eager-attention",), "fp32"),
-            ("foreach-adamw", ("foreach-adamw",), "fp32"), ("fused-adamw", ("fused-adamw",), "fp32")]
+            ("foreach-adamw", ("foreach-adamw",), "fp32"), ("loop-adamw", ("loop-adamw",), "fp32")]
     if on_cuda:
         rows.append(("bf16 (precision)", (), "bf16"))
     elif cpu_has_bf16():

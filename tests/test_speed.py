@@ -106,11 +106,11 @@ def test_each_run_reports_flops_and_utilisation_against_the_measured_gemm_rate()
 
 
 def test_speed_options_parse_to_a_canonical_sorted_set():
-    assert speed.parse_speed("fused-adamw,compile") == ("compile", "fused-adamw")
+    assert speed.parse_speed("loop-adamw,compile") == ("compile", "loop-adamw")
     assert speed.parse_speed("compile, compile") == ("compile",)
     assert speed.parse_speed("") == () and speed.parse_speed(None) == ()
     for bad, match in (("compile,,cpu-bf16", "empty item"), ("compiel", "Unknown speed option"),
-                       ("foreach-adamw,fused-adamw", "exclude each other")):
+                       ("foreach-adamw,loop-adamw", "exclude each other")):
         with pytest.raises(SuiteError, match=match):
             speed.parse_speed(bad)
 
@@ -143,7 +143,8 @@ def test_adamw_kernel_and_attention_options_reach_the_run():
     run_seed(tiny_case(method="full"), 0, observe=observe)
     assert seen["built"] == "sdpa"
     assert speed.adamw_kwargs(("foreach-adamw",), False) == {"foreach": True}
-    assert speed.adamw_kwargs((), True) == {"fused": True}
+    assert speed.adamw_kwargs((), True) == speed.adamw_kwargs((), False) == {"fused": True}  # as Trainer
+    assert speed.adamw_kwargs(("loop-adamw",), False) == {"foreach": False}
 
 
 @pytest.mark.skipif(not speed.cpu_has_bf16(), reason="this CPU has no native bf16")
