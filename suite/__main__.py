@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--batch-size", type=int, default=32)
     pf.add_argument("--epochs", type=int, default=1)
     pf.add_argument("--methods", default="full,seq_bn", help="comma list (default full,seq_bn)")
+    pf.add_argument("--bf16", action="store_true",
+                    help="both sides under bf16 autocast (CPU with native bf16, or CUDA); default fp32")
     pf.add_argument("--ablate", action="store_true",
                     help="engine only: one row per speed option (README 'Speed') with samples/s, MFU and accuracy")
     rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.ablate:
                 print(perf.render_ablation(perf.ablate(**kw, log=lambda line: print(line, file=sys.stderr))))
             else:
-                print(perf.render(perf.compare(**kw)))
+                print(perf.render(perf.compare(**kw, bf16=args.bf16)))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

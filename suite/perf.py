@@ -142,6 +142,7 @@ def trainer_side(case: CaseSpec, side: str = "trainer-tuned") -> PerfRow:
             weight_decay=case.weight_decay, lr_scheduler_type="linear", logging_strategy="no", save_strategy="no",
             eval_strategy="no", report_to=[], seed=0, disable_tqdm=True, label_names=["labels"],
             remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+            bf16=case.precision == "bf16" or "cpu-bf16" in case.speed,  # same precision as the engine side
             **TRAINER_SIDES[side])
         cls = Trainer if method.adapter_config is None else AdapterTrainer
         collator = _CountingCollator(tok)
@@ -162,14 +163,26 @@ def trainer_side(case: CaseSpec, side: str = "trainer-tuned") -> PerfRow:
 
 
 def compare(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, max_length=64, epochs=1,
-            batch_size=32, eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), warmup=True) -> list[PerfRow]:
+            batch_size=32, eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), warmup=True,
+            bf16=False) -> list[PerfRow]:
+    """Engine vs Trainer (default and tuned) per method. ``bf16``: both sides under bf16 autocast (the engine's
+    cpu-bf16 option on CPU, precision=bf16 on CUDA; Trainer's bf16=True)."""
+    import torch
+
     lrs = dict(lrs or {})
+    precision, speed = ("fp32", ())
+    if bf16:
+        from .speed import check_hardware
+
+        precision, speed = ("bf16", ()) if torch.cuda.is_available() else ("fp32", ("cpu-bf16",))
+        check_hardware(speed)
     data = "glue" if glue_dir else "synthetic"
     rows = []
     for method in methods:
         case = _case(method, model=model, data=data, glue_dir=str(glue_dir) if glue_dir else None,
                      train_size=train_size, eval_size=eval_size, max_length=max_length, epochs=epochs,
-                     batch_size=batch_size, eval_batch_size=eval_batch_size, lr=_lr(method, lrs))
+                     batch_size=batch_size, eval_batch_size=eval_batch_size, lr=_lr(method, lrs), speed=speed,
+                     precision=precision)
         if warmup:
             small = dataclasses.replace(case, train_size=min(train_size, 256), eval_size=256)
             engine_side(small)

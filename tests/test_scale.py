@@ -131,6 +131,22 @@ def test_perf_benchmark_runs_both_sides_and_prints_ratios():
     assert pad_ratio("trainer-tuned") < pad_ratio("trainer-default")
     text = perf.render(rows)
     assert "engine / Trainer tuned" in text and "x, " in text and "seq_bn / full training speed" in text
+    assert all(r.train_samples_per_cpu_s > 0 for r in rows) and "samples/CPU-s" in text
+
+
+def test_perf_bf16_puts_both_sides_under_autocast(monkeypatch):
+    """--bf16: the engine's case carries cpu-bf16 (CPU) and Trainer gets bf16=True: the same precision."""
+    from suite import perf, speed
+
+    monkeypatch.setattr(speed, "cpu_has_bf16", lambda: True)
+    seen = {}
+    monkeypatch.setattr(perf, "engine_side", lambda case: seen.setdefault("engine", case) and None)
+    monkeypatch.setattr(perf, "trainer_side", lambda case, side="trainer-tuned": seen.setdefault(side, case) and None)
+    perf.compare(model="tiny", methods=("seq_bn",), warmup=False, bf16=True)
+    assert "cpu-bf16" in seen["engine"].speed and "cpu-bf16" in seen["trainer-tuned"].speed
+    monkeypatch.setattr(speed, "cpu_has_bf16", lambda: False)
+    with pytest.raises(SuiteError, match="cpu-bf16 needs a CPU with native bf16"):
+        perf.compare(model="tiny", methods=("seq_bn",), warmup=False, bf16=True)
 
 
 def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monkeypatch):
