@@ -278,7 +278,7 @@ def ablate(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, ma
                               error=r.error if r.status != "ok" else None)
             out.append(row)
             if log:
-                log(render_ablation([row], header=False))
+                log(render_ablation(out, header=False).splitlines()[-1])  # with its ratio to the defaults row
     return out
 
 
