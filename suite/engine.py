@@ -9,6 +9,7 @@ periodic finiteness check of the loss. Devices and mixed precision go through ``
 from __future__ import annotations
 
 import functools
+import logging
 import resource
 import time
 from dataclasses import dataclass, field
@@ -378,8 +379,16 @@ def measure(run: _Run, timing: _Timing) -> None:
         result.train_samples_per_cpu_s = timing.samples / timing.timed_cpu_s
     tail = timing.losses[-max(1, len(timing.losses) // 10):]
     result.final_loss = float(torch.stack(tail).float().mean())
-    if not (timing.tokens and token_rate):
-        return
+    if timing.tokens and token_rate:
+        try:
+            _utilisation(run, timing)
+        except Exception as exc:  # an architecture the FLOPs count does not know must not lose a finished run
+            result.mfu = result.mfu_gemm = result.gemm_flops_per_s = result.flops_per_token = None
+            logging.getLogger(__name__).warning("no FLOPs figures for %s: %s", run.case.key, exc)
+
+
+def _utilisation(run: _Run, timing: _Timing) -> None:
+    result, world = run.result, run.accelerator.num_processes
     lengths = [run.prepared.train.lengths[i] for b in run.epochs_batches for idx in b for i in idx]
     model = run.accelerator.unwrap_model(run.model)
     counted = flops.model_flops(model, flops.effective_seq_len(lengths))
@@ -390,8 +399,8 @@ def measure(run: _Run, timing: _Timing) -> None:
     precision = "bf16" if run.bf16 else ("tf32" if run.on_cuda else "fp32")
     width = timing.padded_tokens / max(timing.samples, 1)  # mean padded batch width: the GEMMs' row count per sample
     cfg = model.config
-    gemm = flops.gemm_rate(run.device, "bf16" if run.bf16 else "fp32", round(run.case.batch_size * width),
-                           cfg.hidden_size, getattr(cfg, "intermediate_size", 4 * cfg.hidden_size))
+    gemm = flops.gemm_rate(run.device, "bf16" if run.bf16 else "fp32", run.case.batch_size * width,
+                           cfg.hidden_size, getattr(cfg, "intermediate_size", None) or 4 * cfg.hidden_size)
     result.gemm_flops_per_s = gemm * world
     result.mfu_gemm = achieved / result.gemm_flops_per_s
     peak = flops.datasheet_peak(run.device, precision)

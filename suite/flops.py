@@ -36,7 +36,7 @@ PEAK_FLOPS = {
              "4090": 82.6e12},
 }
 _LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
-GEMM_MIN_SECONDS = 0.15   # per shape: long enough to average out timer noise, short enough to run per case
+GEMM_MIN_SECONDS = 0.1    # per shape: long enough to average out timer noise, short enough to run per case
 
 
 @dataclass(frozen=True)
@@ -99,12 +99,16 @@ def datasheet_peak(device, precision: str) -> float | None:
     return next((v for k, v in PEAK_FLOPS.get(precision, {}).items() if k in name), None)
 
 
-def gemm_rate(device, precision: str, tokens: int, hidden: int, intermediate: int) -> float:
+def gemm_rate(device, precision: str, tokens: float, hidden: int, intermediate: int) -> float:
     """Measured matmul FLOP/s at the model's shapes: (tokens x hidden) times (hidden x hidden), (hidden x
-    intermediate) and (intermediate x hidden), the projections every layer runs. Cached per process."""
+    intermediate) and (intermediate x hidden), the projections every layer runs. ``tokens`` (rows per batch) is
+    rounded to a half power of two, so that runs of one case share one calibration; cached per process."""
+    import math
+
     import torch
 
-    return _gemm_rate(str(device), precision, int(tokens), int(hidden), int(intermediate), torch.get_num_threads())
+    rows = max(1, round(2 ** (round(2 * math.log2(max(tokens, 1))) / 2)))
+    return _gemm_rate(str(device), precision, rows, int(hidden), int(intermediate), torch.get_num_threads())
 
 
 @functools.lru_cache(maxsize=32)

@@ -177,3 +177,19 @@ def test_gpu_check_wiring_runs_on_cpu_and_refuses_without_a_gpu(capsys):
     for part in ("## 1. smoke profile, bf16", "| sst2/full |", "| mnli/seq_bn |", "## 2. paper profile wiring",
                  "## 3. throughput"):
         assert part in out
+
+
+def test_gemm_calibration_is_shared_by_nearby_batch_shapes():
+    flops._gemm_rate.cache_clear()
+    flops.gemm_rate(torch.device("cpu"), "fp32", 400, 32, 37)
+    flops.gemm_rate(torch.device("cpu"), "fp32", 430, 32, 37)  # the same half power of two: no second calibration
+    assert flops._gemm_rate.cache_info().misses == 1
+
+
+def test_a_failing_flops_count_never_loses_a_finished_run(monkeypatch):
+    def broken(model, seq_len):
+        raise AttributeError("config has no hidden_size")
+
+    monkeypatch.setattr(flops, "model_flops", broken)
+    r = run_case(tiny_case(method="seq_bn"))
+    assert r.ok and r.runs[0].mfu_gemm is None and r.runs[0].train_samples_per_s > 0
