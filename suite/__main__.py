@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     pf = sub.add_parser("perf", help="engine vs HF Trainer/AdapterTrainer throughput, side by side (SST-2)")
     pf.add_argument("--glue-dir", default=None, help="real SST-2 from here; default: synthetic SST-2-shaped data")
     pf.add_argument("--model", default="minilm")
-    pf.add_argument("--train-size", type=int, default=2000)
-    pf.add_argument("--max-length", type=int, default=64)
-    pf.add_argument("--batch-size", type=int, default=32)
-    pf.add_argument("--epochs", type=int, default=1)
+    pf.add_argument("--train-size", default="2000")
+    pf.add_argument("--max-length", default="64")
+    pf.add_argument("--batch-size", default="32")
+    pf.add_argument("--epochs", default="1")
     pf.add_argument("--methods", default="full,seq_bn", help="comma list (default full,seq_bn)")
     pf.add_argument("--bf16", action="store_true",
                     help="both sides under bf16 autocast (CPU with native bf16, or CUDA); default fp32")
@@ -112,11 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "perf":
             from . import perf
 
-            kw = dict(model=args.model, glue_dir=args.glue_dir, train_size=args.train_size, max_length=args.max_length,
-                      batch_size=args.batch_size, epochs=args.epochs, methods=perf.parse_methods(args.methods))
+            sizes = {k: perf.parse_count(f"--{k.replace('_', '-')}", getattr(args, k), least)
+                     for k, least in (("train_size", 1), ("max_length", 8), ("batch_size", 1), ("epochs", 1))}
+            kw = dict(model=args.model, glue_dir=args.glue_dir, **sizes, methods=perf.parse_methods(args.methods))
+            if args.ablate and args.bf16:
+                raise SuiteError("--ablate already measures bf16 as one of its rows (cpu-bf16 on CPU, precision bf16 "
+                                 "on CUDA) against fp32 defaults; drop --bf16, or drop --ablate to compare with Trainer "
+                                 "in bf16.")
             if args.ablate:
                 print(perf.render_ablation(perf.ablate(**kw, log=lambda line: print(line, file=sys.stderr))))
             else:
+                print(f"precision: {'bf16 autocast on both sides' if args.bf16 else 'fp32 on both sides'}\n")
                 print(perf.render(perf.compare(**kw, bf16=args.bf16)))
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import verdicts as vd
-from .errors import SuiteError
+from .errors import SuiteError, shown
 from .results import CaseResult, RunResult
 
 POWER = 0.80            # "detectable": caught at least this often
@@ -407,6 +407,11 @@ def from_json(args) -> tuple[str, int]:
     entries = bl.load(path).get("entries", {})
     blocks, lines, status = {}, [], 0
     for c in cases:
+        if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
+                and all(isinstance(v, (int, float)) for v in c["values"])
+                and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance"))):
+            raise SuiteError(f"--from-json {args.from_json}: case {shown(str(c)[:60])} is not one written by --out "
+                             "(needs key, values, sd, false_alarm, tolerance); nothing was written.")
         entry = entries.get(c["key"])
         same_data = (c.get("data_fingerprint") and entry is not None
                      and entry.get("data_fingerprint") == c["data_fingerprint"])
@@ -422,13 +427,19 @@ def from_json(args) -> tuple[str, int]:
                                   "detect_target", "sd", "detectable_drop", "false_alarm", "recommended_seeds",
                                   "recommended_tolerance", "config_hash", "measured", "notes")}
         keep["data_fingerprint"] = c.get("data_fingerprint")
-        blocks[c["key"]] = Calibration(**keep).noise_block()
+        try:
+            blocks[c["key"]] = Calibration(**keep).noise_block()
+        except (TypeError, ValueError, KeyError) as exc:
+            raise SuiteError(f"--from-json {args.from_json}: case {shown(c['key'])} has a malformed figure ({exc}); "
+                             "nothing was written.") from None
     if blocks:
         written, refused = bl.set_noise(path, blocks)
         if written:
             lines.append(f"{path}: noise figures written for {', '.join(written)}")
         lines += [f"{path}: NOT written for {r}" for r in refused]
         status = 1 if refused else 0
+    if len(blocks) < len(cases):
+        status = 1  # some stored figures were not written: say so in the exit status too
     return "\n".join(lines) or "nothing to write", status
 
 

@@ -48,6 +48,19 @@ class PerfRow:
     train_samples_per_cpu_s: float = 0.0  # per second of process CPU time: the figure a busy machine moves least
 
 
+def parse_count(flag: str, text, least: int) -> int:
+    """A whole number >= ``least`` for perf's size options, or one SuiteError line."""
+    from .errors import SuiteError
+
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise SuiteError(f"{flag} must be a whole number >= {least}; got '{text}'.")
+    return value
+
+
 def parse_methods(text: str) -> tuple[str, ...]:
     """--methods of perf: known methods or config strings (a typo is one line); trainer sides need full/adapters."""
     from .errors import SuiteError

@@ -243,7 +243,8 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
     before = (fresh / "smoke.json").read_text()
     assert main(["calibrate", "--from-json", str(out), "--baselines-dir", str(fresh)]) == 2  # needs --write-baselines
     assert "add --write-baselines" in capsys.readouterr().err and (fresh / "smoke.json").read_text() == before
-    assert main(["calibrate", "--from-json", str(out), "--write-baselines", "--baselines-dir", str(fresh)]) == 0
+    # exit 1: one case (seq_bn, no entry) was not written
+    assert main(["calibrate", "--from-json", str(out), "--write-baselines", "--baselines-dir", str(fresh)]) == 1
     text = capsys.readouterr().out
     assert "noise figures written for sst2/full@minilm" in text and "NOT written for sst2/seq_bn@minilm" in text
     assert bl.load(fresh / "smoke.json")["entries"]["sst2/full@minilm"]["noise"] == {
@@ -262,3 +263,16 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
 def test_simulate_refuses_options_it_would_ignore(capsys):
     assert main(["calibrate", "--simulate", "--out", "x.json"]) == 2
     assert "--simulate prints the adaptive-seeds benchmark only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ['{"profile":"smoke","cases":[{"key":1}]}',
+                                     '{"profile":"smoke","cases":[{"key":"a","values":null,"sd":1,"false_alarm":0,'
+                                     '"tolerance":1}]}',
+                                     '{"profile":"smoke","cases":[{"key":"a","values":[1,2],"sd":"abc",'
+                                     '"false_alarm":0,"tolerance":1}]}'])
+def test_from_json_refuses_malformed_cases_in_one_line(tmp_path, content, capsys):
+    f = tmp_path / "bad.json"
+    f.write_text(content)
+    assert main(["calibrate", "--from-json", str(f), "--write-baselines", "--baselines-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not one written by --out" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -163,3 +163,18 @@ def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monk
     dataset_labels = list(perf._prepared(case).data.evals[""]["label"])
     [scored] = seen
     assert sorted(scored) == sorted(dataset_labels) and scored != dataset_labels
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
+    (["--epochs", "-1"], "--epochs must be a whole number >= 1"),
+    (["--max-length", "0"], "--max-length must be a whole number >= 8"),
+    (["--train-size", "x"], "--train-size must be a whole number >= 1"),
+    (["--ablate", "--bf16"], "--ablate already measures bf16"),
+])
+def test_perf_size_mistakes_are_one_line_before_any_training(argv, needle, capsys):
+    from suite.__main__ import main
+
+    assert main(["perf", "--model", "tiny", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
