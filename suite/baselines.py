@@ -149,7 +149,8 @@ def schema_problem(data) -> str | None:
     except RecursionError:
         return "nested too deeply"
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        where = "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p)
+                         for p in error.absolute_path) or "top level"  # repr: a key may hold a newline
         return f"{where}: {one_line(error.message)}"
     for key, entry in data["entries"].items():
         checks = [("mean", entry["mean"]), ("floor", entry.get("floor"))]

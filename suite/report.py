@@ -191,7 +191,8 @@ def results_problem(doc) -> str | None:
         return "nested too deeply"
     if error is None:
         return None
-    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    where = "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p)
+                         for p in error.absolute_path) or "top level"  # repr: a key may hold a newline
     return f"{where}: {one_line(error.message)}"
 
 

@@ -172,3 +172,14 @@ def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(SuiteError, match="does not exist"):
         cli.baselines_show("smoke", tmp_path / "nope")
     assert "no entries" in cli.baselines_show("smoke", tmp_path)  # an existing empty folder: nothing recorded yet
+
+
+def test_a_schema_problem_under_a_key_with_a_newline_is_still_one_line():
+    """Found by the property test: the JSON path of the problem quoted a key holding a newline verbatim."""
+    from suite.baselines import schema_problem
+    from suite.report import results_problem
+
+    for problem in (schema_problem({"schema": 1, "entries": {"a\nb": {"mean": "x"}}}),
+                    results_problem({"cases": [{"floor": {"\n": None}}]}),
+                    results_problem({"cases": {"\n": 1}})):
+        assert problem and "\n" not in problem, problem
