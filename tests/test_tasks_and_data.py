@@ -127,7 +127,8 @@ def test_real_sst2_files():
 @needs_glue
 def test_real_mnli_files():
     d = load_task_data(get_task("mnli"), "glue", glue_dir=GLUE_DATA)
-    assert len(d.train) == 480  # the shared copy holds a 480-row sample of MNLI train
+    train = list(d.train["label"])  # a 20,456-row sample of MNLI train (see the data folder's README)
+    assert len(train) == 20456 and (train.count(0), train.count(1), train.count(2)) == (6862, 6797, 6797)
     m, mm = list(d.evals["m"]["label"]), list(d.evals["mm"]["label"])
     assert (len(m), len(mm)) == (9815, 9832)
     assert (m.count(0), m.count(1), m.count(2)) == (3479, 3123, 3213)  # entailment, neutral, contradiction
@@ -221,11 +222,19 @@ def test_real_stsb_scores():
 
 
 @needs_glue
-@pytest.mark.parametrize("task, missing", [("qnli", "QNLI/train.tsv"), ("qqp", "QQP/train.tsv"), ("wnli", "WNLI/train.tsv")])
+@pytest.mark.parametrize("task, missing", [("qnli", "QNLI/train.tsv"), ("qqp", "QQP/train.tsv")])
 def test_real_dir_missing_task_files_are_named(task, missing):
     with pytest.raises(SuiteError) as e:
         load_task_data(get_task(task), "glue", glue_dir=GLUE_DATA)
     assert missing in str(e.value) and "download_glue_data.py" in str(e.value)
+
+
+@needs_glue
+def test_real_wnli_files():
+    d = load_task_data(get_task("wnli"), "glue", glue_dir=GLUE_DATA)
+    train, dev = list(d.train["label"]), list(d.evals[""]["label"])
+    assert (len(train), train.count(0), train.count(1)) == (635, 323, 312)
+    assert (len(dev), dev.count(0), dev.count(1)) == (71, 40, 31)
 
 
 @needs_glue
