@@ -51,4 +51,4 @@ perf: $(VENV)/.installed
 # On a machine with a CUDA GPU (and your CUDA torch in .venv): smoke in bf16, the paper profile's wiring, throughput and
 # MFU at BERT-base shape; under 10 minutes. Says so and exits 2 where no GPU is visible.
 gpu-check: $(VENV)/.installed
-	$(PY) -m suite.gpu_check
+	$(PY) -m suite.tools.gpu_check

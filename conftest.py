@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from suite import progress
+from suite.engine import progress
 from suite.errors import SuiteError
-from suite.results import CaseResult
-from suite.options import OPTIONS, Options
+from suite.engine.results import CaseResult
+from suite.config.options import OPTIONS, Options
 from suite.session import BenchSession, case_marks, device_for_worker, visible_gpus
 
 SESSION = pytest.StashKey[BenchSession]()
@@ -83,7 +83,7 @@ def pytest_unconfigure(config):
 
 
 class TerminalProgress:
-    """Writes for ``suite.progress`` through pytest's terminal reporter with output capture suspended: visible
+    """Writes for ``suite.engine.progress`` through pytest's terminal reporter with output capture suspended: visible
     without -s, and always starting on a fresh line (pytest re-prints the test file prefix after it)."""
 
     def __init__(self, config, reporter):
@@ -133,7 +133,7 @@ def case_id(case) -> str:
 
 def pytest_generate_tests(metafunc):
     if "diagnosis" in metafunc.fixturenames:
-        from suite.diagnose import FACTORS
+        from suite.tools.diagnose import FACTORS
 
         targets = [c for c in metafunc.config.stash[SESSION].cases() if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
@@ -305,7 +305,7 @@ def _write_xdist_benchmark_json(config, bench: BenchSession) -> str:
     """The controller writes pytest-benchmark's JSON itself from the collected results (one round per case)."""
     import pytest_benchmark
 
-    from suite import benchjson
+    from suite.store import benchjson
 
     collector = config.pluginmanager.get_plugin("glue-bench-results")
     path = config.getoption("benchmark_json")
@@ -359,6 +359,6 @@ def pytest_xdist_auto_num_workers(config):
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: absent under -p no:benchmark
 def pytest_benchmark_update_machine_info(config, machine_info):
     """pytest-benchmark's machine info (in --benchmark-json / autosave) gets the versions and hardware that matter."""
-    from suite.results import hardware, package_versions
+    from suite.engine.results import hardware, package_versions
 
     machine_info["glue_bench"] = {"versions": package_versions(), "hardware": hardware()}

@@ -3,10 +3,10 @@ library-side change stops adapter weights from learning (as in tests/test_plante
 import sys, time
 sys.path.insert(0, "/tmp/trend")
 import torch
-from suite import history
-from suite.engine import run_case
-from suite.methods import get_method
-from suite.profiles import cases, get_profile
+from suite.store import history
+from suite.engine.run import run_case
+from suite.config.methods import get_method
+from suite.config.profiles import cases, get_profile
 
 DB = "/tmp/trend/history.sqlite"
 [case] = cases(get_profile("unit"), tasks=["sst2"], methods=[get_method("seq_bn")])

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import options
-from .errors import SuiteError
+from suite.config import options
+from suite.errors import SuiteError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="run cases without pytest (works under accelerate launch / torchrun for DDP)")
     options.add_to_argparse(rn)  # every option of a pytest run, declared once in suite/options.py
     _history_parser(sub)
-    from .calibrate import add_parser as _calibrate_parser
+    from suite.gate.calibration import add_parser as _calibrate_parser
 
     _calibrate_parser(sub)
     args = parser.parse_args(argv)
     try:
-        from . import cli
+        from suite.commands import cli
 
         if args.command == "baselines" and args.action == "show":
             print(cli.baselines_show(args.profile, args.baselines_dir))
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if refused else 0
         elif args.command == "report":
             paths = args.results[1:] if args.results[0] == "merge" else args.results  # "report merge a.json b.json"
-            from .session import parse_max_gap
+            from suite.session import parse_max_gap
 
             text, failed = cli.make_report(paths, args.out, strict=args.strict_baselines,
                                            max_gap=parse_max_gap(args.max_gap) if args.max_gap is not None else None)
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "history":
             print(cli.history_command(args))
         elif args.command == "calibrate":
-            from . import calibrate
+            from suite.gate import calibration as calibrate
 
             text, status = calibrate.command(args)
             print(text)
             return status
         elif args.command == "perf":
-            from . import perf
+            from suite.tools import perf
 
             sizes = {k: perf.parse_count(f"--{k.replace('_', '-')}", getattr(args, k), least)
                      for k, least in (("train_size", 1), ("max_length", 8), ("batch_size", 1), ("epochs", 1))}
@@ -156,7 +156,7 @@ def _history_parser(sub) -> None:
 
 
 def _factors():
-    from .diagnose import FACTORS
+    from suite.tools.diagnose import FACTORS
 
     return FACTORS
 

@@ -12,7 +12,7 @@ import os
 import urllib.error
 import urllib.request
 
-from .errors import SuiteError
+from suite.errors import SuiteError
 
 PROBE_TIMEOUT_S = 3.0
 

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import baselines as bl
-from . import report
-from . import verdicts as vd
-from .engine import run_case
-from .errors import SuiteError
-from .methods import parse_methods
-from .options import (DEFAULT_BASELINES, ROOT, Options, parse_lr, parse_max_gap, parse_percent,  # noqa: F401
+from suite.gate import baselines as bl
+from suite.report import table as report
+from suite.gate import verdicts as vd
+from suite.engine.run import run_case
+from suite.errors import SuiteError
+from suite.config.methods import parse_methods
+from suite.config.options import (DEFAULT_BASELINES, ROOT, Options, parse_lr, parse_max_gap, parse_percent,  # noqa: F401
                       parse_seeds, parse_shard, parse_tasks, parse_tolerance)
-from .profiles import CaseSpec, cases, get_profile
-from .results import CaseResult
+from suite.config.profiles import CaseSpec, cases, get_profile
+from suite.engine.results import CaseResult
 
 
 def device_for_worker(worker: str | None, visible: list[str]) -> str | None:
@@ -73,11 +73,11 @@ class BenchSession:
     interrupted_by: str | None = None            # "SIGINT" or "SIGTERM" (suite.signals)
 
     def __post_init__(self):
-        from .data import resolve_glue_dir
-        from .hub import go_offline
-        from .models import is_local
+        from suite.data.sources import resolve_glue_dir
+        from suite.hub import go_offline
+        from suite.config.models import is_local
 
-        from .models import check_methods, check_model
+        from suite.config.models import check_methods, check_model
 
         self.profile = get_profile(self.options.profile)
         # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
@@ -92,11 +92,11 @@ class BenchSession:
         check_outputs(self.options, self.baseline_file)  # a bad output path stops it too: no finished run is lost
         model = self.options.model or self.profile.model
         check_model(model)  # an empty folder or a stray file as --model: one line now, not a traceback later
-        from .methods import get_method
+        from suite.config.methods import get_method
 
         methods = self.method_list or [get_method(m) for m in self.profile.methods]
         check_methods(model, list({m.name: m for m in methods}.values()))  # every config built once, on the meta device
-        from .speed import check_hardware
+        from suite.config.speed import check_hardware
 
         check_hardware(self.options.speed if self.options.speed is not None else self.profile.speed)
         needs_hub = (self.profile.data == "glue" and glue_dir is None) or not is_local(
@@ -123,8 +123,8 @@ class BenchSession:
         return out
 
     def marker_docs(self) -> dict[str, str]:
-        from .methods import METHODS
-        from .tasks import TASKS
+        from suite.config.methods import METHODS
+        from suite.config.tasks import TASKS
 
         docs = {t: f"GLUE task {t}" for t in TASKS}
         docs.update({_marker(m): f"method {m}" for m in [*METHODS, *(m.name for m in self.method_list or [])]})
@@ -142,7 +142,7 @@ class BenchSession:
 
     def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
         """Run a case, or reuse this process's result of a case with the same config hash and data location."""
-        from . import progress
+        from suite.engine import progress
 
         key = (case.config_hash, case.glue_dir)
         if key not in self._done:
@@ -159,7 +159,7 @@ class BenchSession:
         """Seeds one at a time until the sequential rule stops; the result says how many ran and why."""
         import dataclasses
 
-        from .adaptive import run_adaptive
+        from suite.gate.adaptive import run_adaptive
 
         entry = self.baseline_entries().get(bl.key_of(case.task, case.method, case.model))
         run = run_adaptive(case, entry, self.policy(case.task),
@@ -174,7 +174,7 @@ class BenchSession:
         what is timed next is the case's model setup, training and evaluation only."""
         import time
 
-        from .engine import _prepare
+        from suite.engine.run import _prepare
 
         t0 = time.perf_counter()
         _prepare(case)
@@ -200,14 +200,14 @@ class BenchSession:
 
     def reference_case(self, case: CaseSpec) -> CaseSpec:
         """Full fine-tuning of the same task, model, data and seeds."""
-        from .methods import get_method
+        from suite.config.methods import get_method
 
         return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds,
                      model=self.options.model, glue_dir=self.options.glue_dir, lr_overrides=self.options.lr,
                      speed=self.options.speed)[0]
 
     def diagnose(self, case: CaseSpec, factor: str):
-        from . import diagnose as dg
+        from suite.tools import diagnose as dg
 
         return dg.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor], checks=False)
 
@@ -233,7 +233,7 @@ class BenchSession:
         if path is None or not result.ok or not (self.options.max_drift is not None
                                                  or self.options.fail_on_change_point):
             return []
-        from . import history
+        from suite.store import history
 
         out = []
         if self.options.max_drift is not None:
@@ -274,7 +274,7 @@ class BenchSession:
         Each step is independent: one failing never cancels another. Ctrl-C or SIGTERM arriving meanwhile is held
         until the files are written (a second Ctrl-C must not lose the finished cases; every file is written
         atomically anyway). Returns (messages, whether a step failed)."""
-        from . import signals
+        from suite import signals
 
         held, caught = signals.deferred()
         try:
@@ -308,7 +308,7 @@ class BenchSession:
         written = bool(self.options.results_json) and not broken
         if self.options.report_dir and rows:
             def write_rep():
-                from .report_files import write_report
+                from suite.report.files import write_report
 
                 files = write_report(rows, self.options.report_dir,
                                      title=f"glue-adapter-bench: profile {self.profile.name}")
@@ -323,7 +323,7 @@ class BenchSession:
         hist = self.options.history_path()
         if hist is not None and self.results and not interrupted:
             def append():
-                from . import history
+                from suite.store import history
 
                 n = history.append(hist, self.results, baseline_updated=updated)
                 return [f"history: {n} record{'s' if n != 1 else ''} appended to {hist}"]
@@ -432,7 +432,7 @@ def check_outputs(options: Options, baseline_file: Path) -> None:
     if hist is not None:
         _check_file_target(hist, "--history")
         if hist.is_file() and hist.stat().st_size > 0:  # not a results history: say so now, not after training
-            from .history import _open_for_read
+            from suite.store.history import _open_for_read
 
             _open_for_read(hist).close()
 

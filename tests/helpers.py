@@ -6,8 +6,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from suite.methods import get_method
-from suite.profiles import CaseSpec
+from suite.config.methods import get_method
+from suite.config.profiles import CaseSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 GLUE_DATA = ROOT.parent / "shared" / "data" / "glue_data"

@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from suite import adaptive as ad
-from suite import baselines as bl
-from suite import calibrate as cal
-from suite import verdicts as vd
+from suite.gate import adaptive as ad
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.gate import verdicts as vd
 from suite.errors import SuiteError
-from suite.results import CaseResult, RunResult
+from suite.engine.results import CaseResult, RunResult
 
 from helpers import tiny_case
 
@@ -163,9 +163,9 @@ def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_pat
     """--adaptive-seeds through the session: a case identical to its 3-seed baseline stops before 3 seeds, and the
     result records how many seeds ran and why it stopped; a collapsed seed still fails."""
 
-    from suite import baselines as bl
+    from suite.gate import baselines as bl
     from suite import session as sess
-    from suite.results import CaseResult, RunResult
+    from suite.engine.results import CaseResult, RunResult
     from suite.session import BenchSession, Options
 
     values = {0: 90.0, 1: 90.3, 2: 89.8}

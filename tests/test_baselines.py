@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from suite import baselines as bl
+from suite.gate import baselines as bl
 from suite.errors import SuiteError
-from suite.results import CaseResult, RunResult
+from suite.engine.results import CaseResult, RunResult
 
 from helpers import tiny_case
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from suite import cache
-from suite.engine import prepare_data, run_case
+from suite.data import token_cache as cache
+from suite.engine.run import prepare_data, run_case
 
 from helpers import tiny_case
 

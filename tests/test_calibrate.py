@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from suite import baselines as bl
-from suite import calibrate as cal
-from suite import cli
-from suite import verdicts as vd
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.commands import cli
+from suite.gate import verdicts as vd
 from suite.__main__ import main
-from suite.profiles import cases, get_profile
-from suite.results import CaseResult, RunResult
+from suite.config.profiles import cases, get_profile
+from suite.engine.results import CaseResult, RunResult
 
 from test_baselines import KEY, make_result
 

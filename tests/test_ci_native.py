@@ -133,7 +133,7 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
 
 
 def test_benchmark_json_document_without_pytest():
-    from suite import benchjson
+    from suite.store import benchjson
 
     rows = table(RESULTS[:2])
     doc = benchjson.document(rows, {"sst2/seq_bn": ("benchmarks/test_glue.py::test_glue[sst2-seq_bn]", 2.0)},
@@ -176,7 +176,7 @@ LONG = fake("sst2", "seq_bn[reduction_factor=4,leave_out=[0,1,2,3]]", [88.0, 88.
 
 @pytest.mark.parametrize("width", [80, 100])
 def test_table_fits_80_and_100_columns(width):
-    from suite import report
+    from suite.report import table as report
 
     full = report.to_text(table(RESULTS + [LONG]))
     assert max(map(len, full.splitlines())) > 120  # what used to wrap
@@ -190,7 +190,7 @@ def test_table_fits_80_and_100_columns(width):
 
 
 def test_table_is_whole_without_a_width_and_when_it_fits():
-    from suite import report
+    from suite.report import table as report
 
     rows = table(RESULTS)
     assert report.to_text(rows) == report.to_text(rows, 1000)
@@ -247,7 +247,7 @@ def test_workflow_structure():
 
 def test_workflow_uses_only_options_that_exist():
     """Every suite option on a pytest or `python -m suite` line of the workflow exists where it is used."""
-    from suite.options import OPTIONS
+    from suite.config.options import OPTIONS
 
     pytest_flags = {f for o in OPTIONS for f in (o.flag, *o.aliases)} | {
         "--results-json", "--junitxml", "--benchmark-json", "-n", "-p", "-m", "-k", "-q"}
@@ -307,7 +307,7 @@ def _workflow_labels() -> list[str]:
 def test_baselines_update_merges_the_shards_results(tmp_path):
     """The workflow's record path: each shard ran --update-baselines on its own copy; its results files are merged
     into this checkout's file, failed/degenerate cases refused."""
-    from suite import report
+    from suite.report import table as report
 
     a, b, gate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "gate.json"
     report.write_results(a, "smoke", table(RESULTS[:2], "updated"))

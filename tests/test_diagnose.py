@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from suite import diagnose as dg
-from suite.methods import get_method
-from suite.models import load_model
-from suite.profiles import get_profile
-from suite.results import CaseResult, RunResult
-from suite.tasks import get_task
+from suite.tools import diagnose as dg
+from suite.config.methods import get_method
+from suite.config.models import load_model
+from suite.config.profiles import get_profile
+from suite.engine.results import CaseResult, RunResult
+from suite.config.tasks import get_task
 
 from helpers import tiny_case
 
@@ -72,7 +72,7 @@ def test_planted_late_seed_is_reported():
 def test_planted_different_head_or_model_class_is_reported():
     from transformers import BertConfig, BertForSequenceClassification
 
-    from suite.models import TINY_CONFIG
+    from suite.config.models import TINY_CONFIG
 
     adapter_model = build()(0)
     hf = BertForSequenceClassification(BertConfig(vocab_size=30522, num_labels=2, **TINY_CONFIG))

@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from suite.engine import _check_finite, length_grouped_batches, run_case, NonFiniteLoss
+from suite.engine.run import _check_finite, length_grouped_batches, run_case, NonFiniteLoss
 from suite.errors import SuiteError
-from suite.methods import get_method, parse_methods, split_list
-from suite.models import load_model
-from suite.tasks import get_task
+from suite.config.methods import get_method, parse_methods, split_list
+from suite.config.models import load_model
+from suite.config.tasks import get_task
 
 from helpers import tiny_case
 
@@ -115,7 +115,7 @@ def test_each_run_reports_its_own_peak_memory_and_cpu_time_throughput():
     """Peak RSS is reset per run (Linux), so a small run after a large allocation does not inherit its peak."""
     import sys
 
-    from suite import engine
+    from suite.engine import run as engine
 
     if not sys.platform.startswith("linux"):
         pytest.skip("per-run peak RSS needs /proc/self/clear_refs")

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from suite.engine import _optimizer, run_seed, prepare_data
+from suite.engine.run import _optimizer, run_seed, prepare_data
 from suite.errors import SuiteError
-from suite.methods import METHODS, encoder_layers, get_method
-from suite.models import load_model
-from suite.profiles import get_profile, resolve_lr
-from suite.tasks import get_task
+from suite.config.methods import METHODS, encoder_layers, get_method
+from suite.config.models import load_model
+from suite.config.profiles import get_profile, resolve_lr
+from suite.config.tasks import get_task
 
 from helpers import tiny_case
 
@@ -56,7 +56,7 @@ def test_only_the_intended_parameters_change(method):
 
 
 def _gets_gradient(method):
-    from suite.engine import collate
+    from suite.engine.run import collate
 
     case = tiny_case(method=method)
     prepared = prepare_data(case.task, case.data, None, case.train_size, case.eval_size, case.model, case.max_length)
@@ -137,7 +137,7 @@ def test_learning_rate_resolution():
     ("prefix_tuning[prefix_length=-1]", "prefix_length=-1 must be > 0"),
 ])
 def test_bad_method_names(bad, message):
-    from suite.methods import parse_methods
+    from suite.config.methods import parse_methods
 
     with pytest.raises(SuiteError, match=message) as e:
         parse_methods(bad)
@@ -157,7 +157,7 @@ def test_too_many_top_layers_is_a_clear_error():
 def test_every_method_is_checked_on_the_model_before_training():
     """Several methods in one session are each built once on the model's architecture (meta device), and a config
     that does not fit is one line naming it, before any training."""
-    from suite.options import Options
+    from suite.config.options import Options
     from suite.session import BenchSession
 
     s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora,compacter,seq_bn+top2,prefix_tuning"))

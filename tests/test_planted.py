@@ -2,18 +2,18 @@
 MiniLM on 400 synthetic rows; the tiny random model scores its floor whatever the method).
 
 Every planted regression must fail the gate; every null change must pass it. Judged by the same
-``suite.verdicts.judge`` that pytest and the CLI use, against a baseline recorded here on unchanged code.
+``suite.gate.verdicts.judge`` that pytest and the CLI use, against a baseline recorded here on unchanged code.
 """
 
 import dataclasses
 
 import pytest
 
-from suite import baselines as bl
-from suite import verdicts as vd
-from suite.engine import run_case
-from suite.methods import get_method
-from suite.profiles import cases, get_profile
+from suite.gate import baselines as bl
+from suite.gate import verdicts as vd
+from suite.engine.run import run_case
+from suite.config.methods import get_method
+from suite.config.profiles import cases, get_profile
 
 UNIT = get_profile("unit")
 SEEDS = (0, 1, 2)
@@ -94,7 +94,7 @@ def test_planted_regression_with_a_release_bump_fails_and_names_the_release(reco
 
 
 def test_planted_collapse_of_one_seed_out_of_three_fails(recorded, monkeypatch):
-    from suite import engine
+    from suite.engine import run as engine
 
     _, entry = recorded
     original = engine.run_seed
@@ -131,7 +131,7 @@ def test_adaptive_seeds_on_real_runs_save_seeds_and_still_fail_the_planted_regre
     on seed 0, the first to run. How many seeds unchanged code needs depends on the noise: this profile's seed sd
     (about 6 points on 400 synthetic rows) is ~3x its tolerance, where the rule cannot stop early (the savings are
     measured by simulation, tests/test_adaptive.py); the figure is printed, not asserted."""
-    from suite import adaptive as ad
+    from suite.gate import adaptive as ad
 
     result, entry = recorded
     policy = vd.Policy(tolerance=UNIT.tolerance_for("sst2"))

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suite import baselines as bl
-from suite import options
-from suite import report
-from suite import verdicts as vd
+from suite.gate import baselines as bl
+from suite.config import options
+from suite.report import table as report
+from suite.gate import verdicts as vd
 from suite.errors import SuiteError
-from suite.report import write_results
+from suite.report.table import write_results
 
 from test_baselines import make_result
 
@@ -181,7 +181,7 @@ def test_every_option_parser_gives_a_value_or_one_line(which, text):
 @SETTINGS
 @given(text=option_text)
 def test_methods_parse_or_are_one_line(text):
-    from suite.methods import parse_methods
+    from suite.config.methods import parse_methods
 
     try:
         parse_methods(text)

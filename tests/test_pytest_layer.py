@@ -160,7 +160,7 @@ def test_quick_profile_cases_are_marked_slow():
 
 def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     """pytest -n 2 gives the same metrics as a serial run; two merged shards give the unsharded report."""
-    from suite import report
+    from suite.report import table as report
 
     # the tiny model scores its floor: every case is degenerate (exit 1), the same way in every layout
     common = ["--model", "tiny", "--baselines-dir", str(tmp_path), "-q", "--methods", "full,seq_bn"]

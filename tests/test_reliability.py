@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from suite import baselines as bl
+from suite.gate import baselines as bl
 from suite.errors import SuiteError
 
 from helpers import ROOT, clean_env
@@ -194,8 +194,8 @@ def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
 
 
 def results_file(tmp_path, name="r.json", **changes):
-    from suite import report
-    from suite import verdicts as vd
+    from suite.report import table as report
+    from suite.gate import verdicts as vd
 
     results = [make_result((70.0,))]
     rows = vd.rows(results, {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0)) for r in results}, {})
@@ -214,7 +214,7 @@ def results_file(tmp_path, name="r.json", **changes):
 def test_a_failing_finish_step_cancels_no_other(tmp_path):
     """The report folder turned into a file during the run: the report fails in one line, the results file and the
     baseline update still happen, and the run is marked broken (non-zero exit)."""
-    from suite.options import Options
+    from suite.config.options import Options
     from suite.session import BenchSession
 
     s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path), update_baselines=True,
@@ -287,7 +287,7 @@ def test_cli_rejects_a_file_that_is_not_a_results_file(tmp_path):
 
 OOM_PLUGIN = textwrap.dedent('''
     import torch
-    import suite.engine as engine
+    from suite.engine import run as engine
 
     _run_seed, _collate, state = engine.run_seed, engine.collate, {"oom": False}
 
@@ -422,7 +422,7 @@ def test_python_m_suite_run_keeps_finished_cases_when_a_later_case_is_a_mistake(
 
 KILL_SCRIPT = textwrap.dedent('''
     import os, sys, time
-    import suite.baselines as bl
+    from suite.gate import baselines as bl
     sys.path.insert(0, sys.argv[2])
     from test_baselines import make_result
 
@@ -463,7 +463,7 @@ def test_kill_9_mid_write_leaves_the_previous_file_intact(tmp_path):
 
 CONCURRENT_SCRIPT = textwrap.dedent('''
     import sys
-    import suite.baselines as bl
+    from suite.gate import baselines as bl
     sys.path.insert(0, sys.argv[2])
     from test_baselines import make_result
     worker = int(sys.argv[3])
@@ -509,8 +509,8 @@ class HangingServer:
 
 def test_unreachable_hub_fails_within_seconds_naming_the_ways_out(monkeypatch):
     from suite import hub
-    from suite.data import load_task_data
-    from suite.tasks import get_task
+    from suite.data.sources import load_task_data
+    from suite.config.tasks import get_task
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GLUE_DIR", raising=False)
@@ -538,7 +538,7 @@ def test_unreachable_hub_fails_within_seconds_naming_the_ways_out(monkeypatch):
 
 def test_a_hub_model_id_is_probed_too(monkeypatch):
     from suite import hub
-    from suite.models import load_tokenizer
+    from suite.config.models import load_tokenizer
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     hub._probe.cache_clear()
@@ -571,8 +571,8 @@ def test_security_no_remote_code_no_pickle():
 
 def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypatch):
     """Ctrl-C (or SIGTERM) during finish is held until the results file is written, then reported."""
-    from suite import report
-    from suite.options import Options
+    from suite.report import table as report
+    from suite.config.options import Options
     from suite.session import BenchSession
 
     s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path),
@@ -603,7 +603,7 @@ def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
 
 
 def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
-    from suite import report
+    from suite.report import table as report
     from test_reports import RESULTS, table
 
     empty = tmp_path / "empty.json"

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from suite import report
-from suite.verdicts import Verdict
-from suite.report_files import paired_gap, pareto, write_report
-from suite.results import CaseResult, Params, RunResult
+from suite.report import table as report
+from suite.gate.verdicts import Verdict
+from suite.report.files import paired_gap, pareto, write_report
+from suite.engine.results import CaseResult, Params, RunResult
 
 from helpers import tiny_case
 
@@ -102,7 +102,7 @@ def test_report_cli(tmp_path):
 
 
 def test_progress_is_quiet_under_ci(monkeypatch):
-    from suite import progress
+    from suite.engine import progress
 
     monkeypatch.setenv("CI", "true")
     assert progress.quiet()
@@ -144,7 +144,7 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
 def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_path):
     """Constant STS-B predictions give Pearson NaN: the results file stays strict JSON (null) and loads back as a
     failed case, never as a pass."""
-    from suite import verdicts as vd
+    from suite.gate import verdicts as vd
 
     r = fake("sst2", "seq_bn", [float("nan")], 100)
     rows = report.rows([r], {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0))})
@@ -166,7 +166,7 @@ def test_report_max_gap_given_empty_is_an_error_not_off(tmp_path):
 
 
 def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
-    from suite import cli
+    from suite.commands import cli
     from suite.errors import SuiteError
 
     with pytest.raises(SuiteError, match="does not exist"):
@@ -176,8 +176,8 @@ def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
 
 def test_a_schema_problem_under_a_key_with_a_newline_is_still_one_line():
     """Found by the property test: the JSON path of the problem quoted a key holding a newline verbatim."""
-    from suite.baselines import schema_problem
-    from suite.report import results_problem
+    from suite.gate.baselines import schema_problem
+    from suite.report.table import results_problem
 
     for problem in (schema_problem({"schema": 1, "entries": {"a\nb": {"mean": "x"}}}),
                     results_problem({"cases": [{"floor": {"\n": None}}]}),

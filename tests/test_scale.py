@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from suite.engine import run_case
-from suite.profiles import cases, get_profile
+from suite.engine.run import run_case
+from suite.config.profiles import cases, get_profile
 from suite.session import BenchSession, Options, device_for_worker, parse_shard
 from suite.errors import SuiteError
 
@@ -56,7 +56,7 @@ def test_shards_partition_the_cases():
 
 
 def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
-    from suite.engine import prepare_data
+    from suite.engine.run import prepare_data
 
     monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path))
     args = ("mnli", "synthetic", None, 200, 50, "tiny", 32)
@@ -77,7 +77,7 @@ def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
 
 
 def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
-    from suite.engine import prepare_data
+    from suite.engine.run import prepare_data
 
     monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path / "cache"))
     d = tmp_path / "glue" / "SST-2"
@@ -116,7 +116,7 @@ def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
 
 def test_perf_benchmark_runs_both_sides_and_prints_ratios():
     """Wiring only (tiny model, 64 rows): the numbers themselves come from `python -m suite perf`, never asserted."""
-    from suite import perf
+    from suite.tools import perf
 
     rows = perf.compare(model="tiny", train_size=64, eval_size=48, max_length=32, batch_size=16, warmup=False)
     sides = ["engine", "trainer-default", "trainer-tuned"]
@@ -136,7 +136,8 @@ def test_perf_benchmark_runs_both_sides_and_prints_ratios():
 
 def test_perf_bf16_puts_both_sides_under_autocast(monkeypatch):
     """--bf16: the engine's case carries cpu-bf16 (CPU) and Trainer gets bf16=True: the same precision."""
-    from suite import perf, speed
+    from suite.tools import perf
+    from suite.config import speed
 
     monkeypatch.setattr(speed, "cpu_has_bf16", lambda: True)
     seen = {}
@@ -152,7 +153,7 @@ def test_perf_bf16_puts_both_sides_under_autocast(monkeypatch):
 def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monkeypatch):
     """group_by_length also reorders predict(): the labels scored against are predict()'s label_ids, a permutation
     of the dataset's labels in another order, not the dataset's own order."""
-    from suite import perf
+    from suite.tools import perf
 
     seen = []
     real_compute = perf.compute

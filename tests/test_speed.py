@@ -5,14 +5,15 @@ import dataclasses
 import pytest
 import torch
 
-from suite import flops, speed
-from suite.engine import run_case
+from suite.engine import flops
+from suite.config import speed
+from suite.engine.run import run_case
 from suite.errors import SuiteError
-from suite.methods import get_method
-from suite.models import load_model
-from suite.perf import ablate, render_ablation
-from suite.profiles import cases, get_profile
-from suite.tasks import get_task
+from suite.config.methods import get_method
+from suite.config.models import load_model
+from suite.tools.perf import ablate, render_ablation
+from suite.config.profiles import cases, get_profile
+from suite.config.tasks import get_task
 
 from helpers import tiny_case
 
@@ -27,7 +28,7 @@ def _tiny(method="full"):
 
 
 def _layer_weights(model):
-    """Matmul weights per encoder layer, counted independently of suite.flops: every 2-D parameter under
+    """Matmul weights per encoder layer, counted independently of suite.engine.flops: every 2-D parameter under
     encoder.layer.N."""
     out = {}
     for name, p in model.named_parameters():
@@ -135,7 +136,7 @@ def test_adamw_kernel_and_attention_options_reach_the_run():
 
     def observe(stage, model):
         seen[stage] = model.config._attn_implementation
-    from suite.engine import run_seed
+    from suite.engine.run import run_seed
 
     eager = tiny_case(method="full", speed=("eager-attention", "foreach-adamw"))
     r = run_seed(eager, 0, observe=observe)
@@ -167,7 +168,7 @@ def test_ablation_prints_one_row_per_option_against_the_defaults():
 
 
 def test_gpu_check_wiring_runs_on_cpu_and_refuses_without_a_gpu(capsys):
-    from suite import gpu_check
+    from suite.tools import gpu_check
 
     if not torch.cuda.is_available():
         assert gpu_check.main([]) == 2

@@ -1,10 +1,10 @@
 
 import pytest
 
-from suite import synthetic
-from suite.data import load_task_data, read_glue_tsv
+from suite.data import synthetic
+from suite.data.sources import load_task_data, read_glue_tsv
 from suite.errors import SuiteError
-from suite.tasks import TASKS, get_task
+from suite.config.tasks import TASKS, get_task
 
 from helpers import GLUE_DATA
 
@@ -13,7 +13,7 @@ needs_glue = pytest.mark.skipif(not GLUE_DATA.is_dir(), reason="../shared/data/g
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_contract(name):
-    from suite.metrics.glue_metric.glue_metric import METRICS_BY_TASK
+    from suite.data.metrics.glue_metric.glue_metric import METRICS_BY_TASK
 
     t = get_task(name)
     assert t.num_labels >= 2 or (t.is_regression and t.num_labels == 1)

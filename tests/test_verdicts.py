@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from suite import baselines as bl
-from suite import cli
-from suite import verdicts as vd
-from suite.profiles import get_profile
-from suite.results import CaseResult, RunResult
+from suite.gate import baselines as bl
+from suite.commands import cli
+from suite.gate import verdicts as vd
+from suite.config.profiles import get_profile
+from suite.engine.results import CaseResult, RunResult
 from suite.session import BenchSession, Options
 
 from test_baselines import make_result
@@ -262,7 +262,7 @@ def test_per_task_tolerance_and_budgets_in_profile():
     p = dataclasses.replace(get_profile("smoke"), task_tolerance={"mnli": 3.0})
     assert p.tolerance_for("mnli") == 3.0 and p.tolerance_for("sst2") == p.tolerance
     quick = get_profile("quick")
-    from suite.profiles import cases
+    from suite.config.profiles import cases
     by = {(c.task, c.method): c for c in cases(quick)}
     assert by[("rte", "full")].epochs == quick.task_epochs["rte"] and by[("sst2", "full")].epochs == quick.epochs
 
@@ -309,8 +309,8 @@ def test_throughput_gate_on_cpu_uses_samples_per_cpu_second_when_both_sides_have
 
 
 def test_bert_base_random_is_never_gated_nor_recorded(tmp_path):
-    from suite.models import load_model, num_layers
-    from suite.tasks import get_task
+    from suite.config.models import load_model, num_layers
+    from suite.config.tasks import get_task
 
     r = make_result((50.0,))
     r.config = {**r.config, "model": "bert-base-random"}

@@ -27,10 +27,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from .errors import SuiteError
-from .methods import get_method
-from .profiles import CaseSpec, Profile
-from .results import CaseResult
+from suite.errors import SuiteError
+from suite.config.methods import get_method
+from suite.config.profiles import CaseSpec, Profile
+from suite.engine.results import CaseResult
 
 MIN_ADAPTER_STEPS = 200     # fewer optimizer steps than this rarely let an adapter converge
 ADAPTER_LR_FLOOR = 1e-4     # below this an adapter is trained at full fine-tuning rates
@@ -116,9 +116,9 @@ def pitfall_checks(case: CaseSpec, full_case: CaseSpec) -> list[Finding]:
     """Run every check on the setup the suite would train (models are built, not trained)."""
     from transformers import set_seed
 
-    from .engine import prepare_data
-    from .models import load_model
-    from .tasks import get_task
+    from suite.engine.run import prepare_data
+    from suite.config.models import load_model
+    from suite.config.tasks import get_task
 
     task = get_task(case.task)
 
@@ -330,7 +330,7 @@ def variants(case: CaseSpec, full_case: CaseSpec, n_layers: int, factors=FACTORS
     config = AdapterConfig.load(get_method(case.method).adapter_config)
     family = family_of(config)
     def width():
-        from .models import hidden_size as model_hidden_size
+        from suite.config.models import hidden_size as model_hidden_size
 
         return hidden_size or model_hidden_size(case.model)
 
@@ -620,7 +620,7 @@ def rerun_hint(results: list[CaseResult], seeds: int = 3) -> str:
 
 def diagnose(case: CaseSpec, full_case: CaseSpec, profile: Profile, run: Callable[[CaseSpec], CaseResult], *,
              factors=FACTORS, budget: str | None = None, checks: bool = True, alpha: float = ALPHA) -> Diagnosis:
-    from .models import num_layers
+    from suite.config.models import num_layers
 
     if not 0 < alpha < 1:
         raise SuiteError(f"diagnose: alpha must be between 0 and 1, got {alpha}.")
@@ -728,7 +728,7 @@ def plot(d: Diagnosis, path: Path) -> Path:
 
 
 def write(d: Diagnosis, out_dir) -> list[Path]:
-    from .baselines import write_atomic
+    from suite.gate.baselines import write_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -748,7 +748,7 @@ CACHE_PACKAGES = ("torch", "transformers", "adapters", "datasets")
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """The content of the suite's own source files: any code change retrains rather than reusing older runs."""
-    root = Path(__file__).resolve().parent
+    from suite.config.paths import PACKAGE as root
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -761,8 +761,9 @@ def run_identity(case: CaseSpec) -> dict:
     source; sample sizes; tokenizer), the package releases and the suite's version and source."""
     from importlib import metadata
 
-    from . import __version__, cache
-    from .tasks import get_task
+    from suite import __version__
+    from suite.data import token_cache as cache
+    from suite.config.tasks import get_task
 
     def version(pkg):
         try:
@@ -791,7 +792,7 @@ class DiskCache:
         return self.dir / f"{case.config_hash}-{digest}.json", identity
 
     def __call__(self, case: CaseSpec) -> CaseResult:
-        from .baselines import write_atomic
+        from suite.gate.baselines import write_atomic
 
         path, identity = self._entry(case)
         if path.exists():

@@ -22,11 +22,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from .engine import encode, prepare_data, run_seed
-from .methods import get_method
-from .metrics import compute
-from .models import load_model, load_tokenizer
-from .profiles import CaseSpec
+from suite.engine.run import encode, prepare_data, run_seed
+from suite.config.methods import get_method
+from suite.data.metrics import compute
+from suite.config.models import load_model, load_tokenizer
+from suite.config.profiles import CaseSpec
 
 
 TRAINER_SIDES = {
@@ -50,7 +50,7 @@ class PerfRow:
 
 def parse_count(flag: str, text, least: int) -> int:
     """A whole number >= ``least`` for perf's size options, or one SuiteError line."""
-    from .errors import SuiteError
+    from suite.errors import SuiteError
 
     try:
         value = int(str(text).strip())
@@ -63,8 +63,8 @@ def parse_count(flag: str, text, least: int) -> int:
 
 def parse_methods(text: str) -> tuple[str, ...]:
     """--methods of perf: known methods or config strings (a typo is one line); trainer sides need full/adapters."""
-    from .errors import SuiteError
-    from .methods import split_list
+    from suite.errors import SuiteError
+    from suite.config.methods import split_list
 
     names = tuple(get_method(m).name for m in split_list(text))
     if not names:
@@ -88,7 +88,7 @@ def _case(method: str, *, model, data, glue_dir, train_size, eval_size, max_leng
 def engine_side(case: CaseSpec) -> PerfRow:
     import torch
 
-    from .engine import length_grouped_batches
+    from suite.engine.run import length_grouped_batches
 
     r = run_seed(case, 0)
     prepared = _prepared(case)
@@ -185,7 +185,7 @@ def compare(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, m
     lrs = dict(lrs or {})
     precision, speed = ("fp32", ())
     if bf16:
-        from .speed import check_hardware
+        from suite.config.speed import check_hardware
 
         precision, speed = ("bf16", ()) if torch.cuda.is_available() else ("fp32", ("cpu-bf16",))
         check_hardware(speed)
@@ -236,7 +236,7 @@ def render(rows: list[PerfRow]) -> str:
 @dataclass
 class AblationRow:
     method: str
-    option: str                        # "defaults" or a speed option (suite.speed)
+    option: str                        # "defaults" or a speed option (suite.config.speed)
     train_samples_per_s: float         # warm-up steps left out (the engine's headline)
     train_samples_per_cpu_s: float | None
     eval_samples_per_s: float
@@ -251,7 +251,7 @@ def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
     """(label, speed options, precision) per row; bf16 is cpu-bf16 on CPU and precision=bf16 on CUDA."""
     import torch
 
-    from .speed import cpu_has_bf16
+    from suite.config.speed import cpu_has_bf16
 
     on_cuda = torch.cuda.is_available()
     rows = [("defaults", (), "fp32"), ("eager-attention", ("eager-attention",), "fp32"),
@@ -267,7 +267,7 @@ def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
 def ablate(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, max_length=64, epochs=1, batch_size=32,
            eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), options=None, log=None) -> list[AblationRow]:
     """Each speed option alone against the engine's defaults, same data, seed and budget, in one process."""
-    from .errors import SuiteError
+    from suite.errors import SuiteError
 
     lrs = dict(lrs or {})
     data = "glue" if glue_dir else "synthetic"

@@ -1,7 +1,7 @@
 """Rendering results: the summary table (terminal and Markdown) and the results JSON.
 
-Pure renderers over ``suite.verdicts.Row``: every number they show (verdict, gap, speed ratio) was computed by
-``suite.verdicts``; nothing here judges.
+Pure renderers over ``suite.gate.verdicts.Row``: every number they show (verdict, gap, speed ratio) was computed by
+``suite.gate.verdicts``; nothing here judges.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import datetime as _dt
 import re
 from pathlib import Path
 
-from .baselines import one_line, parse_strict, write_atomic
-from .errors import SuiteError
-from .results import CaseResult
-from .verdicts import Row, Verdict, rows
+from suite.gate.baselines import one_line, parse_strict, write_atomic
+from suite.errors import SuiteError
+from suite.engine.results import CaseResult
+from suite.gate.verdicts import Row, Verdict, rows
 
 RESULTS_SCHEMA = 1
 
@@ -235,8 +235,8 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
 
 def _known_names(path, results: list[CaseResult]) -> None:
     """Every case names a known task and a method this suite can read (judging and the gap gate need both)."""
-    from .methods import get_method
-    from .tasks import get_task
+    from suite.config.methods import get_method
+    from suite.config.tasks import get_task
 
     for i, r in enumerate(results):
         try:

@@ -10,7 +10,7 @@ paired with the same seed of the baseline):
 3. early pass (futility boundary of a group-sequential design): from ``first_look`` seeds on, when the gate
    passes the n seeds **and** the mean paired change d(n) >= -protect + z * sqrt(2) * sd / sqrt(n), the run stops
    with "pass". ``sd`` is one seed's sd (the entry's calibration, else its own seeds), sqrt(2) * sd the sd of a
-   paired difference (independent run noise, as in ``suite.calibrate``), ``protect`` the drop the rule must not
+   paired difference (independent run noise, as in ``suite.gate.calibration``), ``protect`` the drop the rule must not
    miss (default 2 x the fixed rule's detectable drop at the planned seeds), and z = Phi^-1(1 - miss / K) for K
    early looks: by the union bound a true drop of ``protect`` stops early with "pass" with probability <= miss
    (default 5%), when ``sd`` is right;
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Callable
 
-from . import verdicts as vd
-from .errors import SuiteError
-from .results import CaseResult
+from suite.gate import verdicts as vd
+from suite.errors import SuiteError
+from suite.engine.results import CaseResult
 
 PASS, REGRESSION, CONTINUE = "pass", "regression", "continue"
 
@@ -103,7 +103,7 @@ def plan_for(entry: dict | None, tolerance: float, max_seeds: int, rule: Adaptiv
     if protect is None:
         detectable = vd.calibrated_detectable(entry, tolerance, max_seeds)
         if detectable is None:
-            from . import calibrate as cal
+            from suite.gate import calibration as cal
 
             metric = entry.get("metric") or "accuracy"
             floor = entry.get("floor", vd.metric_range(metric)[0])
@@ -179,7 +179,7 @@ class AdaptiveRun:
 
 
 def _engine_seed(case, seed: int) -> CaseResult:
-    from .engine import run_case
+    from suite.engine.run import run_case
 
     return run_case(dataclasses.replace(case, seeds=(seed,)))
 
@@ -224,14 +224,14 @@ def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: 
              rule: AdaptiveRule = AdaptiveRule(), protect: float | None = None, metric: str = "accuracy",
              reps: int | None = None, rng_seed: int | None = None, shared: float = 0.0,
              sd_estimate_seeds: int | None = None) -> dict:
-    """The adaptive rule on ``reps`` simulated comparisons (noise model of ``suite.calibrate``; same draws as its
+    """The adaptive rule on ``reps`` simulated comparisons (noise model of ``suite.gate.calibration``; same draws as its
     fixed-rule figures): fraction stopped "regression", mean seed-runs, stops per seed count.
 
     ``sd_estimate_seeds``: the rule knows the noise only from a calibration of that many seeds (drawn afresh per
     comparison: a chi-distributed estimate) instead of exactly; ``protect`` stays the drop to catch."""
     import numpy as np
 
-    from . import calibrate as cal
+    from suite.gate import calibration as cal
 
     reps = reps or cal.REPS
     rng_seed = cal.RNG_SEED if rng_seed is None else rng_seed
@@ -286,7 +286,7 @@ class BenchRow:
 def benchmark(scenarios: list[tuple[str, float, float, float, float, str]], max_seeds: int = 3,
               reps: int | None = None, rule: AdaptiveRule = AdaptiveRule()) -> list[BenchRow]:
     """Adaptive vs fixed ``max_seeds``-seed rule on each (label, mean, sd, floor, tolerance, metric)."""
-    from . import calibrate as cal
+    from suite.gate import calibration as cal
 
     out = []
     for label, mean, sd, floor, tol, metric in scenarios:
@@ -306,9 +306,9 @@ def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, floa
     """Simulation inputs: every calibrated entry of the profile's baseline file (its measured sd), then assumed
     noise of 1/4, 1/2, 1 and 2 x the profile's tolerance (README: tolerances are meant to be near 2 seed sd; the
     figures depend only on that ratio while the floor is far)."""
-    from . import baselines as bl
-    from .profiles import get_profile
-    from .session import DEFAULT_BASELINES
+    from suite.gate import baselines as bl
+    from suite.config.profiles import get_profile
+    from suite.config.paths import DEFAULT_BASELINES
 
     prof = get_profile(profile_name)
     rows = []
@@ -326,7 +326,7 @@ def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, floa
 
 
 def benchmark_text(profile_name: str, max_seeds: int = 3, baselines_dir=None, reps: int | None = None) -> str:
-    from . import calibrate as cal
+    from suite.gate import calibration as cal
 
     rows = benchmark(scenarios_for(profile_name, baselines_dir), max_seeds, reps)
     lines = [f"adaptive seeds vs the fixed {max_seeds}-seed rule, profile {profile_name} tolerances, simulated "

@@ -43,8 +43,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _source_identity(task, data: str, glue_dir) -> dict:
-    from .data import resolve_glue_dir
-    from . import synthetic
+    from suite.data.sources import resolve_glue_dir
+    from suite.data import synthetic
 
     if data == "synthetic":
         return {"synthetic": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:16]}
@@ -62,7 +62,7 @@ def _source_identity(task, data: str, glue_dir) -> dict:
 
 
 def key(task, data: str, glue_dir, train_size, eval_size, model: str, max_length: int) -> str:
-    from .models import NAMED_MODELS
+    from suite.config.models import NAMED_MODELS
 
     tokenizer = model
     if model in NAMED_MODELS:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .errors import SuiteError, lookup
-from .methods import Method, get_method
-from .tasks import get_task
+from suite.errors import SuiteError, lookup
+from suite.config.methods import Method, get_method
+from suite.config.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Profile:
     eval_size: int | None = None            # rows per evaluation split; None: the whole dev set
     max_length: int = 128                   # tokens; batches are padded to their longest member, not to this
     # model and methods
-    model: str = "minilm"                   # see suite.models: minilm (embedded), tiny, a Hub id or a path
+    model: str = "minilm"                   # see suite.config.models: minilm (embedded), tiny, a Hub id or a path
     methods: tuple[str, ...] = ("full", "seq_bn")
     # optimisation (AdamW, linear decay after warmup)
     epochs: int = 3
@@ -43,7 +43,7 @@ class Profile:
     weight_decay: float = 0.01
     seeds: tuple[int, ...] = (0,)
     precision: str = "fp32"                 # "bf16": bf16 autocast (and TF32, fused AdamW) on CUDA; fp32 elsewhere
-    speed: tuple[str, ...] = ()             # engine speed options (suite.speed); --speed overrides
+    speed: tuple[str, ...] = ()             # engine speed options (suite.config.speed); --speed overrides
     # gate
     tolerance: float = 1.0                  # points (0-100 scale) a case may fall below its baseline
     task_tolerance: Mapping[str, float] = field(default_factory=dict)  # per-task overrides (noisy tasks need more)
@@ -91,7 +91,7 @@ class CaseSpec:
     glue_dir: str | None = field(default=None, compare=False)  # where the data is read; not part of the hash
     backbone_lr: float | None = None   # hybrids: rate of the unfrozen encoder weights (the full fine-tuning rate)
     precision: str = "fp32"            # "bf16" on CUDA; see Profile.precision
-    speed: tuple[str, ...] = ()        # sorted names from suite.speed (bf16 on CPU, compile, attention, AdamW kernel)
+    speed: tuple[str, ...] = ()        # sorted names from suite.config.speed (bf16 on CPU, compile, attention, AdamW kernel)
 
     @property
     def key(self) -> str:

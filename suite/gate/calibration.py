@@ -2,7 +2,7 @@
 
 ``python -m suite calibrate`` runs each case over N seeds (default 5), measures the seed-to-seed sd of its primary
 metric, and feeds that noise into a Monte Carlo simulation of the gate's own rule: every simulated comparison is
-judged by ``suite.verdicts.judge`` itself (floors, tolerance, paired t / Welch, per-seed guard), so the figures stay
+judged by ``suite.gate.verdicts.judge`` itself (floors, tolerance, paired t / Welch, per-seed guard), so the figures stay
 true when the rule changes. Per case it reports
 
 * ``detectable_drop``: the smallest true drop (points) that the gate fails with >= 80% probability, at the
@@ -31,9 +31,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import verdicts as vd
-from .errors import SuiteError, shown
-from .results import CaseResult, RunResult
+from suite.gate import verdicts as vd
+from suite.errors import SuiteError, shown
+from suite.engine.results import CaseResult, RunResult
 
 POWER = 0.80            # "detectable": caught at least this often
 FALSE_ALARM_TARGET = vd.ALPHA   # a recommended design cries wolf at most this often
@@ -220,8 +220,8 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
 def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: float | None, *,
                      reps: int = REPS, shared: float = 0.0) -> Calibration:
     """Figures for one measured case (a CaseResult over the calibration seeds) and its baseline entry."""
-    from . import baselines as bl
-    from .profiles import CaseSpec
+    from suite.gate import baselines as bl
+    from suite.config.profiles import CaseSpec
 
     tol = vd.tolerance_for(entry, vd.Policy(tolerance=profile.tolerance_for(result.task)))
     detect = 2.0 * tol if detect is None else detect
@@ -340,11 +340,11 @@ def command(args) -> tuple[str, int]:
     if getattr(args, "from_json", None):
         return from_json(args)
     if args.simulate:
-        from . import adaptive
+        from suite.gate import adaptive
 
         return adaptive.benchmark_text(args.profile, max_seeds=int(args.seeds) if args.seeds else 3), 0
-    from . import baselines as bl
-    from .session import BenchSession, Options
+    from suite.gate import baselines as bl
+    from suite.session import BenchSession, Options
 
     options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
                       tasks=args.tasks, seeds=tuple(range(n)),
@@ -387,8 +387,8 @@ def command(args) -> tuple[str, int]:
 def from_json(args) -> tuple[str, int]:
     """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
     Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
-    from . import baselines as bl
-    from .profiles import get_profile
+    from suite.gate import baselines as bl
+    from suite.config.profiles import get_profile
 
     if not args.write_baselines:
         raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
@@ -401,7 +401,7 @@ def from_json(args) -> tuple[str, int]:
                          f"({getattr(exc, 'strerror', None) or exc}).") from None
     if args.profile not in (None, "smoke", profile.name):
         raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
-    from .options import DEFAULT_BASELINES
+    from suite.config.options import DEFAULT_BASELINES
 
     path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
     entries = bl.load(path).get("entries", {})

@@ -30,7 +30,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .results import CaseResult
+from suite.engine.results import CaseResult
 
 ALPHA = 0.05            # one-sided significance level of the seed-noise tests
 # A single seed may fall this many tolerances below the same seed of the baseline before the case fails on that
@@ -54,7 +54,7 @@ def metric_range(metric: str) -> tuple[float, float]:
 def family(method: str) -> str:
     """The one notion of a method's family: "full" (trains the whole backbone) or "adapter" (anything
     parameter-efficient, head-only included). Used for learning rates, markers and the gap gate alike."""
-    from .methods import get_method
+    from suite.config.methods import get_method
 
     return get_method(method).family
 
@@ -262,7 +262,7 @@ def change_test(run_values: dict[int, float], base_values: dict[int, float], bas
 def one_sample_t_p(values: list[float], direction: str) -> float:
     """One-sided p of a one-sample t-test of mean 0: the figure ``scipy.stats.ttest_1samp(values, 0,
     alternative=direction).pvalue`` gives (tested equal), computed directly: scipy's wrapper costs ~0.5 ms a call,
-    which the calibration's Monte Carlo of this rule (``suite.calibrate``) pays tens of thousands of times."""
+    which the calibration's Monte Carlo of this rule (``suite.gate.calibration``) pays tens of thousands of times."""
     from scipy import special
 
     n = len(values)

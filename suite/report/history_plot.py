@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import history as hi
+from suite.store import history as hi
 
 
 def plot_case(points: list[hi.Point], out_path: str | Path, *, title: str | None = None) -> Path:

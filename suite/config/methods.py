@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import SuiteError, shown, suggest
+from suite.errors import SuiteError, shown, suggest
 
 ADAPTER_NAME = "bench"
 _HYBRID = re.compile(r"^(?P<base>.+?)(?:\+top(?P<k>\d+))?(?P<ln>\+ln)?$")

@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from . import changepoints
-from .errors import SuiteError, lookup
-from .results import CaseResult
+from suite.store import changepoints
+from suite.errors import SuiteError, lookup
+from suite.engine.results import CaseResult
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HISTORY = ROOT / "results" / "history.sqlite"
+from suite.config.paths import DEFAULT_HISTORY  # noqa: E402,F401  (the default, re-exported for callers)
 SCHEMA = 1
 RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate", "python")
 BUSY_TIMEOUT_S = 60

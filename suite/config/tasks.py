@@ -1,6 +1,6 @@
 """The GLUE task registry: what each task is, where its data lives, how it is scored.
 
-A ``Task`` is data, not code: the loaders in ``suite.data`` read these fields and nothing task-specific.
+A ``Task`` is data, not code: the loaders in ``suite.data.sources`` read these fields and nothing task-specific.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .errors import lookup
+from suite.errors import lookup
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Three sources give the same shape, a ``datasets.Dataset`` with columns ``text_a`` (``text_b`` for pairs)
 and ``label`` (int, in the Hub's label order):
 
-* ``synthetic``: the embedded deterministic generator (``suite.synthetic``); no download.
+* ``synthetic``: the embedded deterministic generator (``suite.data.synthetic``); no download.
 * ``glue`` from a local directory in the classic GLUE TSV layout (``--glue-dir`` or ``GLUE_DIR``).
   Files are read with quoting disabled: GLUE text contains lone quote characters.
 * ``glue`` from the Hugging Face Hub (``nyu-mll/glue``) when no directory is given.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .errors import SuiteError
-from .synthetic import GENERATORS
-from .tasks import Task
+from suite.errors import SuiteError
+from suite.data.synthetic import GENERATORS
+from suite.config.tasks import Task
 
 DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
 SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
@@ -171,7 +171,7 @@ def _parse_label(task: Task, raw: str, label_ids: dict, path: Path, line_no: int
 def _load_hub(task: Task):
     import datasets
 
-    from .hub import require_hub
+    from suite.hub import require_hub
 
     require_hub(f"Loading {HUB_DATASET}/{task.hub_config}")
     try:

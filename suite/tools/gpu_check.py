@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import engine
-from .errors import SuiteError
-from .methods import get_method
-from .options import DEFAULT_BASELINES
-from .profiles import cases, get_profile
+from suite.engine import run as engine
+from suite.errors import SuiteError
+from suite.config.methods import get_method
+from suite.config.options import DEFAULT_BASELINES
+from suite.config.profiles import cases, get_profile
 
 
 def _fmt(x, spec=".1f", pct=False):
@@ -63,7 +63,7 @@ def _smoke_baselines(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    ap = argparse.ArgumentParser(prog="python -m suite.gpu_check", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m suite.tools.gpu_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--allow-cpu", action="store_true", help="run even without CUDA (wiring check only)")
     ap.add_argument("--tiny", action="store_true", help="tiny model and data: seconds, for tests")
     ap.add_argument("--skip-trainer", action="store_true", help="leave out the Trainer comparison of step 3")
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## 3. throughput at {model} shape, max length {shape['max_length']}, batch {shape['batch_size']}, bf16\n")
     print("\n".join(_rows(results)))
     if not args.skip_trainer:
-        from . import perf
+        from suite.tools import perf
 
         rows = perf.compare(model=model, train_size=shape["train_size"], eval_size=shape["eval_size"],
                             max_length=shape["max_length"], batch_size=shape["batch_size"], warmup=not tiny)

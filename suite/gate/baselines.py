@@ -1,4 +1,4 @@
-"""Baseline files: load, validate, key, update. Judging lives in ``suite.verdicts``.
+"""Baseline files: load, validate, key, update. Judging lives in ``suite.gate.verdicts``.
 
 One JSON file per profile, ``baselines/<profile>.json``, pretty-printed with sorted keys so that an update reads
 well in review. Entries are keyed by what they measure: ``task/method@model`` (a run with another model neither
@@ -21,15 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from .errors import SuiteError
-from .results import CaseResult
+from suite.errors import SuiteError
+from suite.engine.results import CaseResult
 
 SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/method
 
 _NUM = {"type": "number"}
 _NONNEG = {"type": "number", "minimum": 0}
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
-# written by `python -m suite calibrate --write-baselines` (suite.calibrate); other keys are kept as they are
+# written by `python -m suite calibrate --write-baselines` (suite.gate.calibration); other keys are kept as they are
 NOISE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -142,7 +142,7 @@ def schema_problem(data) -> str | None:
     """The first problem of a baseline document, in words (None: valid): the schema, then finiteness and ranges."""
     import jsonschema
 
-    from .verdicts import metric_range
+    from suite.gate.verdicts import metric_range
 
     try:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FILE_SCHEMA).iter_errors(data))
@@ -295,7 +295,7 @@ def update(path: str | os.PathLike, profile: str, results: Iterable[CaseResult],
            refuse: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Rewrite the entries of the given results, keep everything else. Returns (updated keys, refused lines).
 
-    ``refuse``: result key -> why it must not be recorded (failed, degenerate: decided by ``suite.verdicts``).
+    ``refuse``: result key -> why it must not be recorded (failed, degenerate: decided by ``suite.gate.verdicts``).
     Whatever the caller says, an entry that would not pass the file's own validation is never written."""
     refuse = refuse or {}
 

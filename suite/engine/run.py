@@ -15,16 +15,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from . import cache, flops, speed
-from . import metrics as glue_metrics
-from . import progress
-from .data import TaskData, load_task_data
-from .errors import SuiteError, shown
-from .methods import get_method
-from .models import load_model, load_tokenizer
-from .profiles import CaseSpec
-from .results import CaseResult, Params, RunResult, provenance
-from .tasks import Task, get_task
+from suite.data import token_cache as cache
+from suite.engine import flops
+from suite.config import speed
+from suite.data import metrics as glue_metrics
+from suite.engine import progress
+from suite.data.sources import TaskData, load_task_data
+from suite.errors import SuiteError, shown
+from suite.config.methods import get_method
+from suite.config.models import load_model, load_tokenizer
+from suite.config.profiles import CaseSpec
+from suite.engine.results import CaseResult, Params, RunResult, provenance
+from suite.config.tasks import Task, get_task
 
 MEGABATCH = 50          # length grouping window, in batches (as transformers' LengthGroupedSampler)
 CHECK_EVERY = 25        # steps between finiteness checks of the loss (each check is one host sync on GPU)
@@ -71,7 +73,7 @@ def encode(ds, tokenizer, task: Task, max_length: int) -> Encoded:
 def prepare_data(task_name: str, data: str, glue_dir: str | None, train_size, eval_size, model: str,
                  max_length: int) -> PreparedData:
     """Load, sample and tokenize once per process for all methods and seeds of a task, and once per machine
-    through the on-disk cache (``suite.cache``): a second run reads Arrow files instead of parsing and tokenizing."""
+    through the on-disk cache (``suite.data.token_cache``): a second run reads Arrow files instead of parsing and tokenizing."""
     import datasets
 
     t0 = time.perf_counter()
@@ -184,14 +186,14 @@ def _optimizer(model, lr: float, weight_decay: float, backbone_names: set[str], 
         rate = backbone_lr if backbone_lr is not None and name in backbone_names else lr
         decay = 0.0 if p.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else weight_decay
         groups.setdefault((rate, decay), []).append(p)
-    # kernel: fused= or foreach= (suite.speed.adamw_kwargs); none: torch's default for the device
+    # kernel: fused= or foreach= (suite.config.speed.adamw_kwargs); none: torch's default for the device
     return torch.optim.AdamW([{"params": ps, "lr": r, "weight_decay": d} for (r, d), ps in groups.items()], lr=lr,
                              **kernel)
 
 
 def _accelerator(bf16: bool):
     """One Accelerator per run; accelerate keeps process-wide state, reset when the precision changes. ``bf16``:
-    autocast around the model's forward (CUDA, or a CPU with native bf16: ``suite.speed``)."""
+    autocast around the model's forward (CUDA, or a CPU with native bf16: ``suite.config.speed``)."""
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -365,7 +367,7 @@ def train(run: _Run, timing: _Timing, show_progress: bool = False) -> None:
 
 def measure(run: _Run, timing: _Timing) -> None:
     """Throughput (wall and per CPU-second), FLOPs per token and utilisation against the measured GEMM rate and,
-    on CUDA, the datasheet peak of the run's precision (``suite.flops``)."""
+    on CUDA, the datasheet peak of the run's precision (``suite.engine.flops``)."""
     import torch
 
     result, world = run.result, run.accelerator.num_processes

@@ -58,8 +58,8 @@ class RunResult:
     params: Params | None = None
     mfu: float | None = None                             # model FLOPs utilisation vs the GPU datasheet peak (CUDA)
     mfu_gemm: float | None = None                        # ... vs the measured GEMM rate at the model's shapes
-    gemm_flops_per_s: float | None = None                # that measured rate (suite.flops.gemm_rate)
-    flops_per_token: float | None = None                 # training FLOPs per real token (suite.flops.model_flops)
+    gemm_flops_per_s: float | None = None                # that measured rate (suite.engine.flops.gemm_rate)
+    flops_per_token: float | None = None                 # training FLOPs per real token (suite.engine.flops.model_flops)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunResult":
@@ -207,7 +207,7 @@ def hardware() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def git_state() -> dict:
-    root = Path(__file__).resolve().parent.parent
+    from suite.config.paths import ROOT as root
     try:
         proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=5)

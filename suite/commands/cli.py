@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import baselines as bl
-from . import report
-from . import verdicts as vd
-from .profiles import get_profile
+from suite.gate import baselines as bl
+from suite.report import table as report
+from suite.gate import verdicts as vd
+from suite.config.profiles import get_profile
 
 
 def _dir(baselines_dir) -> Path:
-    from .errors import SuiteError
-    from .session import DEFAULT_BASELINES
+    from suite.errors import SuiteError
+    from suite.session import DEFAULT_BASELINES
 
     d = Path(baselines_dir) if baselines_dir else DEFAULT_BASELINES
     if d.exists() and not d.is_dir():
@@ -24,7 +24,7 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
     prof = get_profile(profile)
     directory = _dir(baselines_dir)
     if baselines_dir and not directory.exists():
-        from .errors import SuiteError
+        from suite.errors import SuiteError
 
         raise SuiteError(f"--baselines-dir {directory} does not exist; name the folder that holds <profile>.json "
                          "baselines (default: baselines/ in the project).")
@@ -44,7 +44,7 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
                      f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} | {e.get('config_hash', '?')} "
                      f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
-    from .calibrate import noise_lines
+    from suite.gate.calibration import noise_lines
 
     return "\n".join(lines + noise_lines(entries, prof))
 
@@ -116,8 +116,8 @@ def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
 def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False) -> tuple[str, bool]:
     """Merge results files (shards), write the report, and judge what needs all results together: the verdicts
     as recorded, and --max-gap over the merged set. Returns (text, whether the merged run fails)."""
-    from .report_files import write_report
-    from .session import render_summary
+    from suite.report.files import write_report
+    from suite.session import render_summary
 
     profile, rows = report.merge(results_paths)
     if not rows:
@@ -132,9 +132,9 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
 
 
 def _check_out_dir(out_dir) -> None:
-    from .errors import SuiteError
+    from suite.errors import SuiteError
 
-    from .session import _probe_dir
+    from suite.session import _probe_dir
 
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
@@ -143,7 +143,7 @@ def _check_out_dir(out_dir) -> None:
 
 
 def _profiles():
-    from .profiles import PROFILES
+    from suite.config.profiles import PROFILES
 
     return PROFILES
 
@@ -151,9 +151,9 @@ def _profiles():
 def run_diagnose(args) -> str:
     import re
 
-    from . import diagnose as dg
-    from .methods import split_list
-    from .session import ROOT, BenchSession
+    from suite.tools import diagnose as dg
+    from suite.config.methods import split_list
+    from suite.session import ROOT, BenchSession
 
     session = BenchSession(_options(args, methods=args.method, tasks=args.task))
     [case] = session.cases()
@@ -175,7 +175,7 @@ def run_diagnose(args) -> str:
 
 
 def _alpha(text: str) -> float:
-    from .errors import SuiteError
+    from suite.errors import SuiteError
 
     try:
         value = float(text)
@@ -194,9 +194,9 @@ def run_cases(args) -> tuple[str, int]:
     --results-json, baselines and history are left alone, one line says so, and the status is 128 + the signal's
     number (130, 143). A mistake found in a later case (a SuiteError) keeps the finished cases the same way and is
     then reported as usual."""
-    from . import signals
-    from .errors import SuiteError
-    from .session import BenchSession
+    from suite import signals
+    from suite.errors import SuiteError
+    from suite.session import BenchSession
 
     session = BenchSession(_options(args))
 
@@ -246,7 +246,7 @@ def terminal_width() -> int | None:
 
 def history_command(args) -> str:
     """python -m suite history import|show|plot|blame."""
-    from . import history as hi
+    from suite.store import history as hi
 
     path = Path(args.history) if args.history else hi.DEFAULT_HISTORY
     if args.action == "import":
@@ -255,7 +255,7 @@ def history_command(args) -> str:
     if args.action == "show":
         return hi.show(path, profile=args.profile, case=args.case)
     if args.action == "plot":
-        from .history_plot import write_plots
+        from suite.report.history_plot import write_plots
 
         return "\n".join(f"wrote {f}" for f in write_plots(path, args.out, profile=args.profile, case=args.case))
     return hi.blame(path, args.case, profile=args.profile)
@@ -263,6 +263,6 @@ def history_command(args) -> str:
 
 def _options(args, **fields):
     """Session options from the declared command-line options (suite/options.py) plus ``fields``."""
-    from .options import options_from_args
+    from suite.config.options import options_from_args
 
     return options_from_args(args, **fields)

@@ -1,4 +1,4 @@
-"""Speed options of the engine: declared once here, each applied in one place of ``suite.engine``.
+"""Speed options of the engine: declared once here, each applied in one place of ``suite.engine.run``.
 
 A case carries its options as a sorted tuple of names (``CaseSpec.speed``, part of the config hash when not empty:
 bf16 and compilation change the numbers a little, so they are other cases with other baselines). ``python -m
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 
-from .errors import SuiteError, shown
+from suite.errors import SuiteError, shown
 
 SPEED_OPTIONS = {
     "eager-attention": "attention as explicit matmul + softmax (transformers' 'eager') instead of PyTorch SDPA, the "

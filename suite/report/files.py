@@ -11,10 +11,10 @@ import html
 import os
 from pathlib import Path
 
-from . import report
-from .published import SOURCE as PUBLISHED_SOURCE
-from .published import published
-from .report import Row
+from suite.report import table as report
+from suite.config.published import SOURCE as PUBLISHED_SOURCE
+from suite.config.published import published
+from suite.report.table import Row
 
 PLOTS = {
     "quality_vs_params.png": "Quality vs trainable parameters per task (Pareto front in red)",
@@ -41,7 +41,7 @@ def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *, title: st
 # --- numbers shared by every rendering ---------------------------------------------------------------------
 
 def paired_gap(row: Row) -> tuple[float, float] | None:
-    """Mean and sd over paired seeds of (method - full fine-tuning), as ``suite.verdicts`` computed it."""
+    """Mean and sd over paired seeds of (method - full fine-tuning), as ``suite.gate.verdicts`` computed it."""
     return None if row.gap is None else (row.gap, row.gap_sd or 0.0)
 
 

@@ -14,8 +14,8 @@ import json
 import math
 from pathlib import Path
 
-from .session import row_fields
-from .verdicts import Row
+from suite.session import row_fields
+from suite.gate.verdicts import Row
 
 
 def one_round_stats(seconds: float) -> dict:

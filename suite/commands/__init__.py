@@ -1,0 +1,1 @@
+"""python -m suite: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""What a run is: options, tasks, methods, models, profiles, speed options, published numbers."""

@@ -1,0 +1,1 @@
+"""What a run means: verdicts, baselines, calibration, adaptive seeds, the one decision whether a run fails."""

@@ -1,0 +1,1 @@
+"""Tools beside the gate: diagnose, perf, gpu_check."""
