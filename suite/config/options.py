@@ -23,7 +23,9 @@ from suite.config.methods import split_list
 from suite.config.tasks import get_task
 
 from suite.config.paths import DEFAULT_BASELINES, DEFAULT_HISTORY, ROOT  # noqa: F401  (ROOT: re-exported)
+
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers.set_seed) takes 0 .. 2**32 - 1
+
 
 # --- parsers (one clear line per mistake) -------------------------------------------------------------------
 
@@ -46,6 +48,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise SuiteError(f"Seeds must be distinct; got '{shown(text)}'.")
     return seeds
 
+
 def _points(text: str, what: str, example: str) -> float:
     """A finite, non-negative number of points (0-100 scale)."""
     try:
@@ -56,8 +59,10 @@ def _points(text: str, what: str, example: str) -> float:
         raise SuiteError(f"{what} must be a finite number >= 0 points; got '{shown(text)}'.")
     return value
 
+
 def parse_tolerance(text: str) -> float:
     return _points(text, "Tolerance", "--tolerance 0.5")
+
 
 def parse_lr(text: str) -> dict[str, float]:
     """'full=2e-5,seq_bn=1e-4' or 'adapter=1e-3' (a family); method config strings keep their brackets."""
@@ -78,8 +83,10 @@ def parse_lr(text: str) -> dict[str, float]:
         out[name] = rate
     return out
 
+
 def parse_max_gap(text: str) -> float:
     return _points(text, "--max-gap", "--max-gap 0.5")
+
 
 def parse_percent(text: str) -> float:
     try:
@@ -89,6 +96,7 @@ def parse_percent(text: str) -> float:
     if not math.isfinite(value) or not 0 <= value < 100:
         raise SuiteError(f"--throughput-tolerance must be between 0 and 100 percent; got '{shown(text)}'.")
     return value
+
 
 def parse_shard(text: str) -> tuple[int, int]:
     """'2/4' -> (2, 4): this CI job runs the 2nd of 4 round-robin slices of the cases."""
@@ -100,6 +108,8 @@ def parse_shard(text: str) -> tuple[int, int]:
         raise SuiteError(f"--shard takes I/N with 1 <= I <= N, e.g. --shard 2/4; got '{shown(text)}'.")
     return i, n
 
+
+
 def parse_tasks(text: str) -> tuple[str, ...]:
     """Distinct task names in the order given; an empty list is a mistake, not "the profile's tasks"."""
     tasks = tuple(dict.fromkeys(get_task(t).name for t in split_list(text)))
@@ -107,11 +117,14 @@ def parse_tasks(text: str) -> tuple[str, ...]:
         raise SuiteError("--tasks is empty; name at least one GLUE task, e.g. --tasks sst2,mnli.")
     return tasks
 
+
+
 def parse_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise SuiteError(f"Expected a whole number; got '{shown(text)}'.") from None
+
 
 def parse_path(text: str) -> str:
     if not str(text).strip():
@@ -123,6 +136,7 @@ def parse_path(text: str) -> str:
         raise SuiteError(f"A path component is longer than 255 bytes ({long[0][:40]}...); the file system refuses "
                          "it. Choose a shorter path.")
     return str(text)
+
 
 # --- the declaration --------------------------------------------------------------------------------------
 
@@ -139,10 +153,12 @@ class Opt:
     def is_switch(self) -> bool:
         return self.parse is None
 
+
 def _profiles() -> str:
     from suite.config.profiles import PROFILES
 
     return ", ".join(PROFILES)
+
 
 OPTIONS: tuple[Opt, ...] = (
     Opt("--bench-profile", "profile", "benchmark profile (see README 'Profiles'). Default: smoke", str, "NAME",
@@ -188,6 +204,7 @@ OPTIONS: tuple[Opt, ...] = (
         "clear (sequential rule with stated error rates, README 'Adaptive seeds'); needs a baseline entry"),
 )
 
+
 @dataclass
 class Options:
     profile: str = "smoke"
@@ -228,8 +245,8 @@ class Options:
         env = os.environ.get("GLUE_BENCH_HISTORY")
         if env is not None:
             return Path(env) if env.strip() else None
-
         return Path(DEFAULT_HISTORY)
+
 
 def _bind() -> tuple[Opt, ...]:
     from suite.config.speed import parse_speed
@@ -243,11 +260,14 @@ def _bind() -> tuple[Opt, ...]:
         out.append(o)
     return tuple(out)
 
+
 def parse_max_drift(text: str) -> float:
     return _points(text, "--max-drift", "--max-drift 1.0")
 
+
 OPTIONS = _bind()
 BY_DEST = {o.dest: o for o in OPTIONS}
+
 
 def add_to_argparse(parser, dests: tuple[str, ...] | None = None, *, with_alias: bool = True) -> None:
     """Add the declared options (all, or those named) to an argparse parser; values stay strings and are parsed by
@@ -260,6 +280,7 @@ def add_to_argparse(parser, dests: tuple[str, ...] | None = None, *, with_alias:
             parser.add_argument(*flags, dest=o.dest, action="store_true", default=False, help=o.help)
         else:
             parser.add_argument(*flags, dest=o.dest, default=None, metavar=o.metavar, help=o.help)
+
 
 def options_from_args(ns, **fixed) -> Options:
     """Options from an argparse namespace whose declared options are raw strings (see add_to_argparse)."""
