@@ -1,8 +1,8 @@
 """GLUE benchmark cases: one per task x method of the selected profile (ids like ``sst2-seq_bn``).
 
 Each case trains and evaluates over the profile's seeds, records its figures through pytest-benchmark
-(``extra_info``) and JUnit properties, and is judged by ``suite.gate.verdicts``: it fails on a regression beyond
-tolerance and seed noise, a degenerate run (no better than a constant prediction), a crash or a non-finite metric,
+(``extra_info``) and JUnit properties, and is judged by ``suite.gate.verdicts``; ``suite.gate.outcome`` decides
+whether it fails: on a regression beyond tolerance and seed noise, a degenerate run (no better than a constant prediction), a crash or a non-finite metric,
 and (if asked) when an adapter trails full fine-tuning by more than ``--max-gap`` or training throughput fell by
 more than ``--throughput-tolerance`` on matching hardware. A case with no usable baseline compared nothing: it is
 skipped with the reason, or fails under ``--strict-baselines``.
@@ -29,8 +29,7 @@ def test_glue(case, glue_session, bench, record_case):
     fields = glue_session.case_fields(case, result, verdict)  # verdict, baseline, delta, tolerance, gap_vs_full
     bench.extra_info.update(fields)
     record_case(result, fields)
-    problems = ([verdict.message] if verdict.fails(glue_session.options.strict_baselines) else [])
-    problems += glue_session.gates(case, result)
+    problems = glue_session.case_failures(case, result, verdict)  # suite.gate.outcome decides
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
     if verdict.unjudged:

@@ -164,9 +164,10 @@ def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_pat
     result records how many seeds ran and why it stopped; a collapsed seed still fails."""
 
     from suite.gate import baselines as bl
-    from suite import session as sess
+    from suite.engine import run as engine_run
     from suite.engine.results import CaseResult, RunResult
-    from suite.session import BenchSession, Options
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
 
     values = {0: 90.0, 1: 90.3, 2: 89.8}
 
@@ -178,13 +179,13 @@ def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_pat
                           data_fingerprint="fp", floor={"accuracy": 50.0},
                           provenance={"versions": {}, "hardware": {"fingerprint": "cpu:test x2"}})
 
-    monkeypatch.setattr(sess, "run_case", fake_run_case)
+    monkeypatch.setattr(engine_run, "run_case", fake_run_case)
     opts = dict(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn", seeds=(0, 1, 2),
                 baselines_dir=str(tmp_path), no_history=True)
     [case] = BenchSession(Options(**opts)).cases()
     bl.update(tmp_path / "smoke.json", "smoke", [fake_run_case(case)])
     calls = []
-    monkeypatch.setattr(sess, "run_case", lambda c, **kw: calls.append(c.seeds) or fake_run_case(c, **kw))
+    monkeypatch.setattr(engine_run, "run_case", lambda c, **kw: calls.append(c.seeds) or fake_run_case(c, **kw))
     s = BenchSession(Options(**opts, adaptive_seeds=True))
     result = s.run(case)
     assert len(calls) < 3 and result.provenance["adaptive"]["seeds_run"] == len(calls)

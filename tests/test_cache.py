@@ -86,7 +86,7 @@ def test_a_damaged_entry_is_detected_rebuilt_and_replaced(glue, tmp_path, damage
     assert again.runs[0].metrics == first.runs[0].metrics and again.runs[0].final_loss == first.runs[0].final_loss
     # replaced: the entry now verifies and the next run reads it
     [replaced] = entries(tmp_path)
-    assert replaced.name == entry.name and cache._verified(replaced)
+    assert replaced.name == entry.name and cache.verified(replaced)
     third = fresh_run(case)
     assert third.data_cache == "hit" and third.runs[0].final_loss == first.runs[0].final_loss
 

@@ -13,7 +13,7 @@ from scipy import stats
 
 from suite.gate import baselines as bl
 from suite.gate import calibration as cal
-from suite.commands import cli
+from suite.commands import baselines as cli
 from suite.gate import verdicts as vd
 from suite.__main__ import main
 from suite.config.profiles import cases, get_profile
@@ -201,7 +201,7 @@ def test_cli_mistakes_end_in_one_line(argv, needle, capsys):
 def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch, capsys):
     """The command end to end, with the training replaced by fixed per-seed values (the statistics are the
     subject here; the engine has its own tests)."""
-    from suite.session import BenchSession
+    from suite.session.bench import BenchSession
 
     prof = get_profile("smoke")
     seeds_seen = []

@@ -177,6 +177,7 @@ LONG = fake("sst2", "seq_bn[reduction_factor=4,leave_out=[0,1,2,3]]", [88.0, 88.
 @pytest.mark.parametrize("width", [80, 100])
 def test_table_fits_80_and_100_columns(width):
     from suite.report import table as report
+    from suite.store import results_files
 
     full = report.to_text(table(RESULTS + [LONG]))
     assert max(map(len, full.splitlines())) > 120  # what used to wrap
@@ -191,6 +192,7 @@ def test_table_fits_80_and_100_columns(width):
 
 def test_table_is_whole_without_a_width_and_when_it_fits():
     from suite.report import table as report
+    from suite.store import results_files
 
     rows = table(RESULTS)
     assert report.to_text(rows) == report.to_text(rows, 1000)
@@ -198,7 +200,7 @@ def test_table_is_whole_without_a_width_and_when_it_fits():
 
 
 def test_render_summary_passes_the_width_to_the_table():
-    from suite.session import render_summary
+    from suite.report.summary import render_summary
 
     text = render_summary(table(RESULTS), "smoke", width=80)
     table_lines = text.splitlines()[1:text.splitlines().index(next(l for l in text.splitlines()
@@ -308,11 +310,12 @@ def test_baselines_update_merges_the_shards_results(tmp_path):
     """The workflow's record path: each shard ran --update-baselines on its own copy; its results files are merged
     into this checkout's file, failed/degenerate cases refused."""
     from suite.report import table as report
+    from suite.store import results_files
 
     a, b, gate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "gate.json"
-    report.write_results(a, "smoke", table(RESULTS[:2], "updated"))
-    report.write_results(b, "smoke", table(RESULTS[2:3], "updated") + table(RESULTS[3:], "degenerate"))
-    report.write_results(gate, "smoke", table(RESULTS[2:3], "pass"))
+    results_files.write_results(a, "smoke", table(RESULTS[:2], "updated"))
+    results_files.write_results(b, "smoke", table(RESULTS[2:3], "updated") + table(RESULTS[3:], "degenerate"))
+    results_files.write_results(gate, "smoke", table(RESULTS[2:3], "pass"))
 
     def update(*files):
         return subprocess.run([sys.executable, "-m", "suite", "baselines", "update", *map(str, files),

@@ -171,7 +171,8 @@ def test_every_variant_of_every_family_builds_on_the_tiny_model(method):
 
 def test_loreft_diagnosis_runs_on_the_tiny_model():
     """loreft used to abort (leave_out is not a ReFT option): now placement sweeps its `layers`, and runs train."""
-    from suite.session import BenchSession, Options
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
 
     s = BenchSession(Options(profile="smoke", model="tiny", tasks="sst2", methods="loreft"))
     [case] = s.cases()
@@ -380,7 +381,8 @@ def test_disk_cache_never_reuses_runs_from_other_code_releases_or_data(tmp_path,
 
 
 def test_end_to_end_on_tiny_writes_markdown_json_and_plot(tmp_path):
-    from suite.session import BenchSession, Options
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
 
     s = BenchSession(Options(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn"))
     [case] = s.cases()

@@ -321,7 +321,8 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
     case (not with --no-history, not after an interrupt), and --max-drift fails a case that slid below the best
     value its config ever recorded, though its own baseline would pass."""
 
-    from suite.session import BenchSession, Options
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
 
     db = tmp_path / "h.sqlite"
     opts = dict(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn", baselines_dir=str(tmp_path),
@@ -358,7 +359,8 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
 
 
 def test_a_history_path_that_is_not_a_history_stops_the_run_before_training(tmp_path):
-    from suite.session import BenchSession, Options
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"not": "a database"}')

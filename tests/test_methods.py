@@ -158,7 +158,7 @@ def test_every_method_is_checked_on_the_model_before_training():
     """Several methods in one session are each built once on the model's architecture (meta device), and a config
     that does not fit is one line naming it, before any training."""
     from suite.config.options import Options
-    from suite.session import BenchSession
+    from suite.session.bench import BenchSession
 
     s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora,compacter,seq_bn+top2,prefix_tuning"))
     assert len(s.cases()) == 12

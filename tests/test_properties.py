@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from suite.gate import baselines as bl
 from suite.config import options
 from suite.report import table as report
+from suite.store import results_files
 from suite.gate import verdicts as vd
 from suite.errors import SuiteError
-from suite.report.table import write_results
+from suite.store.results_files import write_results
 
 from test_baselines import make_result
 
@@ -123,7 +124,7 @@ def replaced(doc, path, value):
 def check_results_text(path, text) -> None:
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
-        profile, rows = report.load_results(path)
+        profile, rows = results_files.load_results(path)
     except SuiteError as exc:
         one_line_error(exc)
         return
@@ -156,7 +157,7 @@ def test_any_json_or_text_as_a_results_file_loads_or_is_one_line(tmp_path, doc):
 def test_the_valid_results_file_loads(tmp_path, valid_doc):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(valid_doc))
-    profile, rows = report.load_results(path)
+    profile, rows = results_files.load_results(path)
     assert profile == "unit" and len(rows) == 2
 
 

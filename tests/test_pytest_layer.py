@@ -161,6 +161,7 @@ def test_quick_profile_cases_are_marked_slow():
 def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     """pytest -n 2 gives the same metrics as a serial run; two merged shards give the unsharded report."""
     from suite.report import table as report
+    from suite.store import results_files
 
     # the tiny model scores its floor: every case is degenerate (exit 1), the same way in every layout
     common = ["--model", "tiny", "--baselines-dir", str(tmp_path), "-q", "--methods", "full,seq_bn"]
@@ -177,8 +178,8 @@ def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     assert metrics(files["xdist"]) == metrics(files["serial"]) and len(metrics(files["serial"])) == 4
     shard_keys = [set(metrics(files["shard1"])), set(metrics(files["shard2"]))]
     assert not (shard_keys[0] & shard_keys[1]) and shard_keys[0] | shard_keys[1] == set(metrics(files["serial"]))
-    _, merged = report.merge([files["shard1"], files["shard2"]])
-    _, serial = report.merge([files["serial"]])
+    _, merged = results_files.merge([files["shard1"], files["shard2"]])
+    _, serial = results_files.merge([files["serial"]])
     by_key = {r.result.key: r for r in merged}
     merged = [by_key[r.result.key] for r in serial]  # same row order as the serial table
     # quality, baseline, verdict and gap columns; the throughput columns differ from run to run

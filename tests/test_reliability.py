@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from suite.gate import verdicts as vd
 from suite.gate import baselines as bl
 from suite.errors import SuiteError
 
@@ -195,12 +196,13 @@ def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
 
 def results_file(tmp_path, name="r.json", **changes):
     from suite.report import table as report
+    from suite.store import results_files
     from suite.gate import verdicts as vd
 
     results = [make_result((70.0,))]
     rows = vd.rows(results, {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0)) for r in results}, {})
     path = tmp_path / name
-    report.write_results(path, "unit", rows)
+    results_files.write_results(path, "unit", rows)
     doc = json.loads(path.read_text())
     for where, value in changes.items():
         if where == "verdict":
@@ -215,7 +217,7 @@ def test_a_failing_finish_step_cancels_no_other(tmp_path):
     """The report folder turned into a file during the run: the report fails in one line, the results file and the
     baseline update still happen, and the run is marked broken (non-zero exit)."""
     from suite.config.options import Options
-    from suite.session import BenchSession
+    from suite.session.bench import BenchSession
 
     s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path), update_baselines=True,
                              results_json=str(tmp_path / "r.json"), report_dir=str(tmp_path / "rep"), no_history=True))
@@ -371,7 +373,7 @@ def test_sigterm_is_ctrl_c_in_the_pytest_layer(tmp_path):
 RUN_SCRIPT = textwrap.dedent('''
     import sys
     from suite.__main__ import main
-    from suite.session import BenchSession
+    from suite.session.bench import BenchSession
 
     _add = BenchSession.add
     def add(self, result):  # tell the test when a case is in, so that it signals between cases
@@ -572,19 +574,20 @@ def test_security_no_remote_code_no_pickle():
 def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypatch):
     """Ctrl-C (or SIGTERM) during finish is held until the results file is written, then reported."""
     from suite.report import table as report
+    from suite.store import results_files
     from suite.config.options import Options
-    from suite.session import BenchSession
+    from suite.session.bench import BenchSession
 
     s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path),
                              results_json=str(tmp_path / "r.json"), no_history=True))
     s.add(make_result((80.0,)))
-    real = report.write_results
+    real = results_files.write_results
 
     def write_while_signalled(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of writing
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(report, "write_results", write_while_signalled)
+    monkeypatch.setattr(results_files, "write_results", write_while_signalled)
     before = signal.getsignal(signal.SIGINT)
     lines, broken = s.finish()
     assert not broken and "SIGINT received while the files were written: they were finished first" in lines
@@ -604,6 +607,7 @@ def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
 
 def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
     from suite.report import table as report
+    from suite.store import results_files
     from test_reports import RESULTS, table
 
     empty = tmp_path / "empty.json"
@@ -615,8 +619,8 @@ def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
                     baselines_dir=tmp_path, module="suite")
     assert code == 1 and "nothing to record" in out, out
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    report.write_results(a, "smoke", table(RESULTS[:2]))
-    report.write_results(b, "smoke", table(RESULTS[1:3]))  # sst2/seq_bn in both: order must not decide
+    results_files.write_results(a, "smoke", table(RESULTS[:2]))
+    results_files.write_results(b, "smoke", table(RESULTS[1:3]))  # sst2/seq_bn in both: order must not decide
     code, out = run(["report", "merge", str(a), str(b), "--out", str(tmp_path / "rep2")], baselines_dir=tmp_path,
                     module="suite")
     assert code == 2 and "is in both" in out and "Traceback" not in out, out

@@ -5,7 +5,9 @@ import subprocess
 
 import pytest
 
+from suite.gate import verdicts as vd
 from suite.report import table as report
+from suite.store import results_files
 from suite.gate.verdicts import Verdict
 from suite.report.files import paired_gap, pareto, write_report
 from suite.engine.results import CaseResult, Params, RunResult
@@ -27,7 +29,7 @@ def fake(task, method, values, trainable, speed=100.0, profile="smoke", model="t
 
 
 def table(results, status="pass"):
-    return report.rows(results, {r.key: Verdict(r.key, status, "accuracy", r.metric().mean, r.metric().mean, 1.0)
+    return vd.rows(results, {r.key: Verdict(r.key, status, "accuracy", r.metric().mean, r.metric().mean, 1.0)
                                  for r in results})
 
 
@@ -76,7 +78,7 @@ def test_published_numbers_only_as_context_for_the_paper_profile(tmp_path):
 
 
 def _results_file(path, results):
-    report.write_results(path, "smoke", table(results))
+    results_files.write_results(path, "smoke", table(results))
     return path
 
 
@@ -84,8 +86,8 @@ def test_merged_shards_equal_the_unsharded_report(tmp_path):
     whole = _results_file(tmp_path / "all.json", RESULTS)
     a = _results_file(tmp_path / "a.json", RESULTS[:2])
     b = _results_file(tmp_path / "b.json", RESULTS[2:])
-    _, merged = report.merge([a, b])
-    _, single = report.merge([whole])
+    _, merged = results_files.merge([a, b])
+    _, single = results_files.merge([whole])
     assert report.to_text(merged) == report.to_text(single)
     assert [r.verdict.to_dict() for r in merged] == [r.verdict.to_dict() for r in single]
 
@@ -147,12 +149,12 @@ def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_p
     from suite.gate import verdicts as vd
 
     r = fake("sst2", "seq_bn", [float("nan")], 100)
-    rows = report.rows([r], {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0))})
+    rows = vd.rows([r], {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0))})
     assert rows[0].verdict.status == "failed"
     path = tmp_path / "nan.json"
-    report.write_results(path, "smoke", rows)
+    results_files.write_results(path, "smoke", rows)
     assert "NaN" not in path.read_text()
-    _, loaded = report.load_results(path)
+    _, loaded = results_files.load_results(path)
     assert vd.judge(loaded[0].result, None, vd.Policy(tolerance=1.0)).status == "failed"
 
 
@@ -166,7 +168,7 @@ def test_report_max_gap_given_empty_is_an_error_not_off(tmp_path):
 
 
 def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
-    from suite.commands import cli
+    from suite.commands import baselines as cli
     from suite.errors import SuiteError
 
     with pytest.raises(SuiteError, match="does not exist"):
@@ -177,7 +179,7 @@ def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
 def test_a_schema_problem_under_a_key_with_a_newline_is_still_one_line():
     """Found by the property test: the JSON path of the problem quoted a key holding a newline verbatim."""
     from suite.gate.baselines import schema_problem
-    from suite.report.table import results_problem
+    from suite.store.results_files import results_problem
 
     for problem in (schema_problem({"schema": 1, "entries": {"a\nb": {"mean": "x"}}}),
                     results_problem({"cases": [{"floor": {"\n": None}}]}),

@@ -6,7 +6,9 @@ import pytest
 
 from suite.engine.run import run_case
 from suite.config.profiles import cases, get_profile
-from suite.session import BenchSession, Options, device_for_worker, parse_shard
+from suite.config.options import Options, parse_shard
+from suite.session.bench import BenchSession
+from suite.session.selection import device_for_worker
 from suite.errors import SuiteError
 
 

@@ -7,11 +7,12 @@ import json
 import pytest
 
 from suite.gate import baselines as bl
-from suite.commands import cli
+from suite.commands import baselines as cli
 from suite.gate import verdicts as vd
 from suite.config.profiles import get_profile
 from suite.engine.results import CaseResult, RunResult
-from suite.session import BenchSession, Options
+from suite.config.options import Options
+from suite.session.bench import BenchSession
 
 from test_baselines import make_result
 
@@ -226,11 +227,11 @@ def test_max_gap_without_a_reference_fails_rather_than_passing(tmp_path):
     _, adapter = _cases(s)
     s.add(_fake(adapter, [99.0]))
     [msg] = s.gap_failures()
-    assert "cannot judge" in msg and s.failed()
+    assert "cannot judge" in msg and s.outcome().failed
 
 
 def test_head_only_is_an_adapter_everywhere():
-    from suite.session import case_marks
+    from suite.session.selection import case_marks
 
     assert vd.family("head_only") == "adapter"
     case = dataclasses.replace(get_profile("smoke") and BenchSession(Options(model="tiny", methods="head_only",

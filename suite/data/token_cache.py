@@ -83,7 +83,7 @@ def _checksums(folder: Path) -> dict[str, str]:
             if p.is_file() and p.name != CHECKSUMS}
 
 
-def _verified(folder: Path) -> bool:
+def verified(folder: Path) -> bool:
     try:
         recorded = json.loads((folder / CHECKSUMS).read_text())
         if not isinstance(recorded, dict) or not recorded:
@@ -119,7 +119,7 @@ def load(entry: str):
     if r is None or not (r / entry).exists():
         return None
     folder = r / entry
-    if not _verified(folder):
+    if not verified(folder):
         discard(entry)
         return None
     import datasets
@@ -150,7 +150,7 @@ def save(entry: str, dataset_dict, meta: dict) -> None:
         dataset_dict.save_to_disk(str(tmp / "data"))
         (tmp / "meta.json").write_text(json.dumps(meta))
         (tmp / CHECKSUMS).write_text(json.dumps(_checksums(tmp), sort_keys=True))
-        if (r / entry).exists() and not _verified(r / entry):
+        if (r / entry).exists() and not verified(r / entry):
             discard(entry)  # a broken entry is replaced, not left in the way
         try:
             os.replace(tmp, r / entry)

@@ -116,7 +116,7 @@ def _encoded(ds) -> Encoded:
                    list(ds["label"]))
 
 
-def _prepare(case: CaseSpec) -> PreparedData:
+def prepare_case(case: CaseSpec) -> PreparedData:
     return prepare_data(case.task, case.data, case.glue_dir, case.train_size, case.eval_size, case.model,
                         case.max_length)
 
@@ -446,7 +446,7 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
     applied) and "trained"."""
     import torch
 
-    prepared = prepared or _prepare(case)
+    prepared = prepared or prepare_case(case)
     result = RunResult(task=case.task, method=case.method, seed=seed)
     t0 = time.perf_counter()
     run = build(case, seed, prepared, result, observe)
@@ -495,7 +495,7 @@ def run_case(case: CaseSpec, log: Callable[[str], None] | None = None, show_prog
     if not case.seeds:
         raise SuiteError("No seeds to run: pass --seeds with at least one integer, e.g. --seeds 0,1,2.")
     t0 = time.perf_counter()
-    prepared = _prepare(case)
+    prepared = prepare_case(case)
     prepare_s = time.perf_counter() - t0  # ~0 when this process already prepared the task
     runs = [run_seed(case, seed, prepared, log, show_progress=show_progress) for seed in case.seeds]
     task = prepared.task

@@ -114,8 +114,8 @@ def plan_for(entry: dict | None, tolerance: float, max_seeds: int, rule: Adaptiv
 
 
 def _paired_changes(result: CaseResult, entry: dict) -> list[float]:
-    base = vd._entry_seeds(entry)
-    return [x - base.get(s, float(entry["mean"])) for s, x in vd._per_seed(result).items()]
+    base = vd.entry_seeds(entry)
+    return [x - base.get(s, float(entry["mean"])) for s, x in vd.per_seed(result).items()]
 
 
 def decide(result: CaseResult, entry: dict | None, policy: vd.Policy, plan: Plan) -> Decision:
@@ -235,7 +235,7 @@ def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: 
 
     reps = reps or cal.REPS
     rng_seed = cal.RNG_SEED if rng_seed is None else rng_seed
-    draws = cal._draws(reps, max_seeds, rng_seed)
+    draws = cal.noise_draws(reps, max_seeds, rng_seed)
     est_rng = np.random.default_rng([rng_seed, max_seeds, 99])
     if protect is None:
         protect = rule.protect if rule.protect is not None else rule.protect_factor * cal.Simulator(

@@ -47,7 +47,7 @@ SIM_KEY = "sim/case"
 
 # --- the rule on simulated values -------------------------------------------------------------------------
 
-def _draws(reps: int, n_seeds: int, rng_seed: int):
+def noise_draws(reps: int, n_seeds: int, rng_seed: int):
     import numpy as np
 
     rng = np.random.default_rng([rng_seed, n_seeds])
@@ -88,7 +88,7 @@ def gate_rates(mean: float, sd: float, floor: float, tolerance: float, n_seeds: 
     key = (reps, n_seeds, rng_seed)
     draws = (_draws_cache or {}).get(key)
     if draws is None:
-        draws = _draws(reps, n_seeds, rng_seed)
+        draws = noise_draws(reps, n_seeds, rng_seed)
         if _draws_cache is not None:
             _draws_cache[key] = draws
     policy = vd.Policy(tolerance=tolerance)
@@ -279,168 +279,6 @@ def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
                      f"| {_n(c.recommended_tolerance)} |")
         notes += [f"{c.key}: {n}" for n in c.notes]
     return "\n".join(lines + notes)
-
-
-# --- command line ------------------------------------------------------------------------------------------
-
-def parse_seed_count(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_SEEDS
-    try:
-        n = int(text)
-    except ValueError:
-        raise SuiteError(f"--seeds takes a number of seeds for calibrate, e.g. --seeds 5; got '{text}'.") from None
-    if n < 2:
-        raise SuiteError(f"calibrate needs at least 2 seeds to estimate noise; got --seeds {text}.")
-    return n
-
-
-def parse_detect(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise SuiteError(f"--detect takes the drop to detect, a number of points > 0 (0-100 scale), e.g. "
-                         f"--detect 0.5; got '{text}'.")
-    return value
-
-
-def add_parser(sub) -> None:
-    c = sub.add_parser("calibrate", help="measure seed noise; the drop the gate catches, its false alarms, and "
-                       "the seeds/tolerance a target drop needs (also: --simulate, adaptive seeds)")
-    c.add_argument("--profile", default="smoke")
-    c.add_argument("--tasks", default=None)
-    c.add_argument("--methods", default=None)
-    c.add_argument("--seeds", default=None, help=f"how many seeds to run per case (>= 2; default {DEFAULT_SEEDS})")
-    c.add_argument("--detect", default=None, help="target detectable drop in points for the recommendation "
-                   "(default: 2 x the case's tolerance)")
-    c.add_argument("--glue-dir", default=None)
-    c.add_argument("--model", default=None)
-    c.add_argument("--out", default=None, help="write the figures as JSON here")
-    c.add_argument("--write-baselines", action="store_true", help="store the figures as the 'noise' block of the "
-                   "matching baseline entries")
-    c.add_argument("--baselines-dir", default=None)
-    c.add_argument("--from-json", default=None, metavar="FILE",
-                   help="no training: write the figures of an earlier --out FILE into the baselines "
-                   "(with --write-baselines), after checking each entry's config hash and data")
-    c.add_argument("--simulate", action="store_true", help="no training: print the adaptive-seeds benchmark "
-                   "(seed-runs saved, regressions caught) from simulation")
-
-
-def command(args) -> tuple[str, int]:
-    """python -m suite calibrate. Returns (text, exit status): 1 when a case could not be calibrated."""
-    n = parse_seed_count(args.seeds)
-    detect = parse_detect(args.detect)
-    if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
-        raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
-                         "--write-baselines and --from-json do not apply. Drop them, or drop --simulate.")
-    if getattr(args, "from_json", None):
-        return from_json(args)
-    if args.simulate:
-        from suite.gate import adaptive
-
-        return adaptive.benchmark_text(args.profile, max_seeds=int(args.seeds) if args.seeds else 3), 0
-    from suite.gate import baselines as bl
-    from suite.session import BenchSession, Options
-
-    options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
-                      tasks=args.tasks, seeds=tuple(range(n)),
-                      **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
-    if args.out:
-        out = Path(args.out)
-        if out.is_dir():
-            raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
-    session = BenchSession(options)
-    cals = []
-    for case in session.cases():
-        result = session.run(case)
-        cals.append((calibrate_result(result, session.entry(result), session.profile, detect), session.entry(result)))
-    lines = [render(session.profile.name, [c for c, _ in cals], n)]
-    status = 1 if any(c.error for c, _ in cals) else 0
-    if args.out:
-        try:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": POWER,
-                                                  "reps": REPS, "rng_seed": RNG_SEED,
-                                                  "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
-            lines.append(f"wrote {args.out}")
-        except OSError as exc:
-            lines.append(f"ERROR: could not write --out {args.out} ({exc.strerror or exc}); the figures are above")
-            status = 1
-    if args.write_baselines:
-        blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
-        skipped = [f"{c.key} ({'no baseline entry: record one with --update-baselines first' if e is None else 'the entry measured another config or data, see above'})"
-                   for c, e in cals if not c.entry_matches and not c.error]
-        try:
-            written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])
-        except (SuiteError, OSError) as exc:
-            written, refused, status = [], [f"any entry ({getattr(exc, 'strerror', None) or exc})"], 1
-        if written:
-            lines.append(f"{session.baseline_file}: noise figures written for {', '.join(written)}")
-        lines += [f"{session.baseline_file}: NOT written for {r}" for r in refused + skipped]
-    return "\n".join(lines), status
-
-
-def from_json(args) -> tuple[str, int]:
-    """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
-    Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
-    from suite.gate import baselines as bl
-    from suite.config.profiles import get_profile
-
-    if not args.write_baselines:
-        raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
-    try:
-        stored = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-        profile = get_profile(stored["profile"])
-        cases = [c for c in stored["cases"] if not c.get("error")]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SuiteError(f"--from-json {args.from_json}: not a calibration file written by --out "
-                         f"({getattr(exc, 'strerror', None) or exc}).") from None
-    if args.profile not in (None, "smoke", profile.name):
-        raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
-    from suite.config.options import DEFAULT_BASELINES
-
-    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
-    entries = bl.load(path).get("entries", {})
-    blocks, lines, status = {}, [], 0
-    for c in cases:
-        if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
-                and all(isinstance(v, (int, float)) for v in c["values"])
-                and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance"))):
-            raise SuiteError(f"--from-json {args.from_json}: case {shown(str(c)[:60])} is not one written by --out "
-                             "(needs key, values, sd, false_alarm, tolerance); nothing was written.")
-        entry = entries.get(c["key"])
-        same_data = (c.get("data_fingerprint") and entry is not None
-                     and entry.get("data_fingerprint") == c["data_fingerprint"])
-        if not (same_data or c.get("entry_matches")):  # when measured: same config hash and same data fingerprint
-            lines.append(f"{path}: NOT written for {c['key']} (the figures were not measured on the entry's data, "
-                         "or the file does not say; see the notes in the file)")
-            continue
-        if entry is None or entry.get("config_hash") != c.get("config_hash"):
-            lines.append(f"{path}: NOT written for {c['key']} (no entry of config {c.get('config_hash')}: record "
-                         "one with --update-baselines first)")
-            continue
-        keep = {k: c[k] for k in ("key", "metric", "values", "seeds", "floor", "tolerance", "at_seeds",
-                                  "detect_target", "sd", "detectable_drop", "false_alarm", "recommended_seeds",
-                                  "recommended_tolerance", "config_hash", "measured", "notes")}
-        keep["data_fingerprint"] = c.get("data_fingerprint")
-        try:
-            blocks[c["key"]] = Calibration(**keep).noise_block()
-        except (TypeError, ValueError, KeyError) as exc:
-            raise SuiteError(f"--from-json {args.from_json}: case {shown(c['key'])} has a malformed figure ({exc}); "
-                             "nothing was written.") from None
-    if blocks:
-        written, refused = bl.set_noise(path, blocks)
-        if written:
-            lines.append(f"{path}: noise figures written for {', '.join(written)}")
-        lines += [f"{path}: NOT written for {r}" for r in refused]
-        status = 1 if refused else 0
-    if len(blocks) < len(cases):
-        status = 1  # some stored figures were not written: say so in the exit status too
-    return "\n".join(lines) or "nothing to write", status
 
 
 def noise_lines(entries: dict, profile) -> list[str]:

@@ -270,12 +270,12 @@ def one_sample_t_p(values: list[float], direction: str) -> float:
     return float(special.stdtr(n - 1, t if direction == "less" else -t))
 
 
-def _per_seed(result: CaseResult) -> dict[int, float]:
+def per_seed(result: CaseResult) -> dict[int, float]:
     return {r.seed: float(r.metrics[result.primary_metric]) for r in result.runs
             if r.status == "ok" and result.primary_metric in r.metrics}
 
 
-def _entry_seeds(entry: dict) -> dict[int, float]:
+def entry_seeds(entry: dict) -> dict[int, float]:
     seeds = (entry.get("provenance") or {}).get("seeds") or []
     values = entry.get("values") or []
     if len(seeds) != len(values):
@@ -330,7 +330,7 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
                      f"by more than the tolerance {tol:.2f}, so a dead model would pass it"]
         return v
     v.detectable = calibrated_detectable(entry, tol, stat.n)
-    run_seeds, base_seeds = _per_seed(result), _entry_seeds(entry)
+    run_seeds, base_seeds = per_seed(result), entry_seeds(entry)
     delta = v.delta
     v.p_value, v.test = change_test(run_seeds, base_seeds, v.baseline, float(entry.get("sd") or 0.0), v.baseline_n,
                                     "less" if delta < 0 else "greater")
@@ -461,6 +461,15 @@ def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict],
         out.append(Row(r, verdicts[r.key], None if g is None else g.mean, speed_ratio(r, ref), tc.get(r.key),
                        None if g is None else g.sd))
     return out
+
+
+def row_fields(verdict: vd.Verdict, gap: float | None) -> dict:
+    """The judged figures of one case, flat (None where there is none)."""
+    def r(x):
+        return None if x is None else round(x, 4)
+
+    return {"verdict": verdict.status, "baseline": r(verdict.baseline), "delta": r(verdict.delta),
+            "tolerance": r(verdict.tolerance), "gap_vs_full": r(gap)}
 
 
 def counts(table_rows: Iterable[Row]) -> dict[str, int]:

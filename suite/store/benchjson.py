@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from suite.session import row_fields
+from suite.gate import verdicts as vd
 from suite.gate.verdicts import Row
 
 
@@ -45,7 +45,7 @@ def document(table_rows: list[Row], timed: dict[str, tuple[str, float]], *, mach
         name = nodeid.rsplit("::", 1)[-1]
         param = name.split("[", 1)[1][:-1] if "[" in name else None
         extra = {k: _clean(v) for k, v in row.result.summary().items()}
-        extra.update(row_fields(row.verdict, row.gap))
+        extra.update(vd.row_fields(row.verdict, row.gap))
         benchmarks.append({
             "group": None, "name": name, "fullname": nodeid, "params": {"case": param} if param else None,
             "param": param, "extra_info": extra,

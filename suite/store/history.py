@@ -85,7 +85,7 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
         raise SuiteError(f"{path} has history schema {row[0]}; this suite reads schema {SCHEMA}.")
 
 
-def _open_for_read(path: str | Path) -> sqlite3.Connection:
+def open_for_read(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"No results history at {path}; build one with python -m suite history import RESULTS.json... "
@@ -272,7 +272,7 @@ def _point(row: sqlite3.Row) -> Point:
 
 def load(path, *, profile: str | None = None, case: str | None = None) -> dict[tuple[str, str], list[Point]]:
     """(profile, case key) -> its points in date order. An unknown case or profile is a SuiteError."""
-    con = _open_for_read(path)
+    con = open_for_read(path)
     try:
         with closing(con):
             con.row_factory = sqlite3.Row

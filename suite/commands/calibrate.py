@@ -1,0 +1,184 @@
+"""``python -m suite calibrate``: measure each case's seed noise over N seeds and, from it, the drop the gate
+catches, its false-alarm rate and the seeds/tolerance a target drop needs (suite.gate.calibration); store the
+figures in the baselines (--write-baselines, or --from-json FILE without retraining); --simulate prints the
+adaptive-seeds benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from suite.config.options import Options
+from suite.config.paths import DEFAULT_BASELINES
+from suite.config.profiles import get_profile
+from suite.errors import SuiteError, shown
+from suite.gate import adaptive
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.session.bench import BenchSession
+
+NAME = "calibrate"
+HELP = ("measure seed noise; the drop the gate catches, its false alarms, and the seeds/tolerance a target drop "
+        "needs (also: --simulate, adaptive seeds)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--profile", default="smoke", help="the profile whose cases to calibrate")
+    parser.add_argument("--tasks", default=None, metavar="LIST", help="comma list of tasks (default: the profile's)")
+    parser.add_argument("--methods", default=None, metavar="LIST",
+                        help="comma list of methods (default: the profile's)")
+    parser.add_argument("--seeds", default=None, metavar="N",
+                        help=f"how many seeds to run per case (>= 2; default {cal.DEFAULT_SEEDS}); with --simulate: "
+                             "the most seeds the adaptive rule may run (default 3)")
+    parser.add_argument("--detect", default=None, metavar="POINTS",
+                        help="target detectable drop in points for the recommendation (default: 2 x the case's "
+                             "tolerance)")
+    parser.add_argument("--glue-dir", default=None, metavar="DIR",
+                        help="local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub)")
+    parser.add_argument("--model", default=None, metavar="ID", help="the model (default: the profile's)")
+    parser.add_argument("--out", default=None, metavar="FILE", help="write the figures as JSON here")
+    parser.add_argument("--write-baselines", action="store_true",
+                        help="store the figures as the 'noise' block of the matching baseline entries")
+    parser.add_argument("--baselines-dir", default=None, metavar="DIR",
+                        help="folder of <profile>.json baselines (default: baselines/ in the project)")
+    parser.add_argument("--from-json", default=None, metavar="FILE",
+                        help="no training: write the figures of an earlier --out FILE into the baselines "
+                             "(with --write-baselines), after checking each entry's config hash and data")
+    parser.add_argument("--simulate", action="store_true",
+                        help="no training: print the adaptive-seeds benchmark (seed-runs saved, regressions caught) "
+                             "from simulation")
+
+
+def run(args) -> int:
+    text, status = calibrate(args)
+    print(text)
+    return status
+
+
+def parse_seed_count(text: str | None) -> int:
+    if text is None:
+        return cal.DEFAULT_SEEDS
+    try:
+        n = int(text)
+    except ValueError:
+        raise SuiteError(f"--seeds takes a number of seeds for calibrate, e.g. --seeds 5; got '{text}'.") from None
+    if n < 2:
+        raise SuiteError(f"calibrate needs at least 2 seeds to estimate noise; got --seeds {text}.")
+    return n
+
+
+def parse_detect(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise SuiteError(f"--detect takes the drop to detect, a number of points > 0 (0-100 scale), e.g. "
+                         f"--detect 0.5; got '{text}'.")
+    return value
+
+
+def calibrate(args) -> tuple[str, int]:
+    """Returns (text, exit status): 1 when a case could not be calibrated."""
+    n = parse_seed_count(args.seeds)
+    detect = parse_detect(args.detect)
+    if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
+        raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
+                         "--write-baselines and --from-json do not apply. Drop them, or drop --simulate.")
+    if getattr(args, "from_json", None):
+        return from_json(args)
+    if args.simulate:
+        return adaptive.benchmark_text(args.profile, max_seeds=int(args.seeds) if args.seeds else 3), 0
+    options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
+                      tasks=args.tasks, seeds=tuple(range(n)),
+                      **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
+    session = BenchSession(options)
+    cals = []
+    for case in session.cases():
+        result = session.run(case)
+        cals.append((cal.calibrate_result(result, session.entry(result), session.profile, detect), session.entry(result)))
+    lines = [cal.render(session.profile.name, [c for c, _ in cals], n)]
+    status = 1 if any(c.error for c, _ in cals) else 0
+    if args.out:
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": cal.POWER,
+                                                  "reps": cal.REPS, "rng_seed": cal.RNG_SEED,
+                                                  "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
+            lines.append(f"wrote {args.out}")
+        except OSError as exc:
+            lines.append(f"ERROR: could not write --out {args.out} ({exc.strerror or exc}); the figures are above")
+            status = 1
+    if args.write_baselines:
+        blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
+        skipped = [f"{c.key} ({'no baseline entry: record one with --update-baselines first' if e is None else 'the entry measured another config or data, see above'})"
+                   for c, e in cals if not c.entry_matches and not c.error]
+        try:
+            written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])
+        except (SuiteError, OSError) as exc:
+            written, refused, status = [], [f"any entry ({getattr(exc, 'strerror', None) or exc})"], 1
+        if written:
+            lines.append(f"{session.baseline_file}: noise figures written for {', '.join(written)}")
+        lines += [f"{session.baseline_file}: NOT written for {r}" for r in refused + skipped]
+    return "\n".join(lines), status
+
+
+def from_json(args) -> tuple[str, int]:
+    """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
+    Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
+    if not args.write_baselines:
+        raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
+    try:
+        stored = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        profile = get_profile(stored["profile"])
+        cases = [c for c in stored["cases"] if not c.get("error")]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SuiteError(f"--from-json {args.from_json}: not a calibration file written by --out "
+                         f"({getattr(exc, 'strerror', None) or exc}).") from None
+    if args.profile not in (None, "smoke", profile.name):
+        raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
+    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
+    entries = bl.load(path).get("entries", {})
+    blocks, lines, status = {}, [], 0
+    for c in cases:
+        if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
+                and all(isinstance(v, (int, float)) for v in c["values"])
+                and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance"))):
+            raise SuiteError(f"--from-json {args.from_json}: case {shown(str(c)[:60])} is not one written by --out "
+                             "(needs key, values, sd, false_alarm, tolerance); nothing was written.")
+        entry = entries.get(c["key"])
+        same_data = (c.get("data_fingerprint") and entry is not None
+                     and entry.get("data_fingerprint") == c["data_fingerprint"])
+        if not (same_data or c.get("entry_matches")):  # when measured: same config hash and same data fingerprint
+            lines.append(f"{path}: NOT written for {c['key']} (the figures were not measured on the entry's data, "
+                         "or the file does not say; see the notes in the file)")
+            continue
+        if entry is None or entry.get("config_hash") != c.get("config_hash"):
+            lines.append(f"{path}: NOT written for {c['key']} (no entry of config {c.get('config_hash')}: record "
+                         "one with --update-baselines first)")
+            continue
+        keep = {k: c[k] for k in ("key", "metric", "values", "seeds", "floor", "tolerance", "at_seeds",
+                                  "detect_target", "sd", "detectable_drop", "false_alarm", "recommended_seeds",
+                                  "recommended_tolerance", "config_hash", "measured", "notes")}
+        keep["data_fingerprint"] = c.get("data_fingerprint")
+        try:
+            blocks[c["key"]] = cal.Calibration(**keep).noise_block()
+        except (TypeError, ValueError, KeyError) as exc:
+            raise SuiteError(f"--from-json {args.from_json}: case {shown(c['key'])} has a malformed figure ({exc}); "
+                             "nothing was written.") from None
+    if blocks:
+        written, refused = bl.set_noise(path, blocks)
+        if written:
+            lines.append(f"{path}: noise figures written for {', '.join(written)}")
+        lines += [f"{path}: NOT written for {r}" for r in refused]
+        status = 1 if refused else 0
+    if len(blocks) < len(cases):
+        status = 1  # some stored figures were not written: say so in the exit status too
+    return "\n".join(lines) or "nothing to write", status

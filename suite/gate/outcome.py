@@ -1,0 +1,47 @@
+"""The one place that decides whether a case, and a whole run, fails.
+
+Every gate ends here: the quality verdict (with strict mode), the adapter gap gate (``--max-gap``), throughput
+(``--throughput-tolerance``) and the history gates (``--max-drift``, ``--fail-on-change-point``). The pytest
+plugin, ``python -m suite run`` and ``python -m suite report merge`` all call ``run_outcome``; the benchmark test
+calls ``case_failures``. A gate is added by computing its messages where its inputs are and passing them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from suite.gate.verdicts import Row, Verdict
+
+NOTHING_RAN = "--strict-baselines: no case ran, so nothing was compared; failing"
+
+
+@dataclass
+class Outcome:
+    """Why a run fails; a run with no reasons passes."""
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.reasons)
+
+
+def case_failures(verdict: Verdict, *, strict: bool, gate_messages: Iterable[str] = ()) -> list[str]:
+    """Why one case fails: its verdict (no-baseline and stale count only under strict) and its other gates."""
+    return ([verdict.message] if verdict.fails(strict) else []) + list(gate_messages)
+
+
+def run_outcome(rows: Iterable[Row], *, strict: bool, gap_failures: Iterable[str] = (),
+                throughput_failures: Iterable[str] = (), history_failures: Iterable[str] = (),
+                broken_files: bool = False) -> Outcome:
+    """Whether a run with these judged rows fails: any failing verdict, any gate message, a run that compared
+    nothing under strict mode, or a results/report/baseline/history file that could not be written."""
+    rows = list(rows)
+    reasons = [row.verdict.message for row in rows if row.verdict.fails(strict)]
+    reasons += [f"gap gate: {m}" for m in gap_failures]
+    reasons += list(throughput_failures) + list(history_failures)
+    if strict and not rows:
+        reasons.append(NOTHING_RAN)
+    if broken_files:
+        reasons.append("a file of this run could not be written (see the ERROR lines)")
+    return Outcome(reasons)

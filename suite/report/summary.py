@@ -1,0 +1,24 @@
+"""The end-of-run text: provenance line, table, verdict counts, notes."""
+
+from __future__ import annotations
+
+from suite.gate import verdicts as vd
+from suite.report import table
+
+
+def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False,
+                   width: int | None = None) -> str:
+    """The end-of-run text: provenance, the table, verdict counts, then one line per verdict worth reading.
+    ``width``: the table is made to fit that many columns (see ``table.to_text``); prose lines are left whole."""
+    r0 = rows[0].result
+    hw = (r0.provenance or {}).get("hardware", {})
+    head = (f"glue-adapter-bench: profile {profile}, model {r0.config.get('model')}, data {r0.data_origin}, "
+            f"seeds {r0.config.get('seeds')}, on {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})")
+    tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in vd.counts(rows).items())
+    if any(row.verdict.unjudged for row in rows):
+        tail += (" (no-baseline/stale compared nothing: " + ("they FAIL under --strict-baselines)" if strict
+                                                              else "skipped; --strict-baselines fails them)"))
+    notes = [row.verdict.message for row in rows
+             if row.verdict.status != "pass" or row.verdict.test is not None or row.verdict.suspects]
+    notes += [f"gap gate: {m}" for m in gap_failures]
+    return "\n".join([head, table.to_text(rows, width), tail, *notes])

@@ -1,0 +1,224 @@
+"""A benchmark session: options -> cases -> results -> verdicts -> files. Used by the pytest plugin and the
+``run``, ``calibrate`` and ``diagnose`` commands; everything the plugin's hooks do is here, testable without pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from suite.config.methods import get_method, parse_methods
+from suite.config.options import Options, parse_tasks
+from suite.config.profiles import CaseSpec, cases, get_profile
+from suite.engine import progress
+from suite.engine.results import CaseResult
+from suite.errors import SuiteError
+from suite.gate import baselines as bl
+from suite.gate import outcome
+from suite.gate import verdicts as vd
+from suite.gate.adaptive import run_adaptive
+from suite.report.summary import render_summary
+from suite.session import finish, preflight, selection
+from suite.store import history
+
+
+@dataclass
+class BenchSession:
+    options: Options
+    results: list[CaseResult] = field(default_factory=list)
+    _baseline_data: dict | None = None
+    _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
+    _prepare_s: dict = field(default_factory=dict)  # config hash -> seconds ``prepare`` spent on its data
+    interrupted: bool = False                    # set on Ctrl-C or SIGTERM (by the pytest plugin or the run command)
+    interrupted_by: str | None = None            # "SIGINT" or "SIGTERM" (suite.signals)
+
+    def __post_init__(self):
+        """Every check that can be made before training (suite.session.preflight), in the order a user fixes them."""
+        self.profile = get_profile(self.options.profile)
+        # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
+        self.method_list = parse_methods(self.options.methods) if self.options.methods is not None else None
+        if self.options.tasks is not None:
+            parse_tasks(self.options.tasks)
+        glue_dir = preflight.check_glue_dir(self.options)
+        self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
+        preflight.check_outputs(self.options, self.baseline_file)  # a bad output path too: no finished run is lost
+        methods = self.method_list or [get_method(m) for m in self.profile.methods]
+        preflight.check_model_and_methods(self.options, self.profile, methods, glue_dir)
+
+    @property
+    def baseline_file(self) -> Path:
+        return bl.baseline_path(self.options.baselines_dir, self.profile.name)
+
+    # --- which cases ------------------------------------------------------------------------------------------
+
+    def cases(self) -> list[CaseSpec]:
+        o = self.options
+        out = cases(self.profile, tasks=parse_tasks(o.tasks) if o.tasks is not None else None,
+                    methods=self.method_list, seeds=o.seeds, model=o.model, glue_dir=o.glue_dir,
+                    lr_overrides=o.lr, speed=o.speed)
+        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
+        if o.shard:
+            i, n = o.shard
+            total = len(out)
+            out = selection.shard(out, i, n)
+            if not out:
+                raise SuiteError(f"--shard {i}/{n} selects none of the {total} cases; use at most {total} shards "
+                                 "(a shard that runs nothing would pass while comparing nothing).")
+        return out
+
+    def marker_docs(self) -> dict[str, str]:
+        return selection.marker_docs(self.method_list)
+
+    def reference_case(self, case: CaseSpec) -> CaseSpec:
+        """Full fine-tuning of the same task, model, data and seeds."""
+        o = self.options
+        return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds, model=o.model,
+                     glue_dir=o.glue_dir, lr_overrides=o.lr, speed=o.speed)[0]
+
+    # --- running ----------------------------------------------------------------------------------------------
+
+    def prepare(self, case: CaseSpec) -> None:
+        """Load, sample and tokenize a case's data now (once per process and task; on disk across runs), so that
+        what is timed next is the case's model setup, training and evaluation only."""
+        from suite.engine.run import prepare_case  # torch and datasets: loaded when a case runs, not before
+
+        t0 = time.perf_counter()
+        prepare_case(case)
+        self._prepare_s[(case.config_hash, case.glue_dir)] = time.perf_counter() - t0  # ~0 when already prepared
+
+    def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
+        """Run a case, or reuse this process's result of a case with the same config hash and data location."""
+        key = (case.config_hash, case.glue_dir)
+        if key not in self._done:
+            log = log or progress.line
+            if self.options.adaptive_seeds and not self.options.update_baselines:
+                result = self._run_adaptive(case, log)
+            else:
+                result = _run_case(case, log)
+            result.prepare_time_s += self._prepare_s.pop(key, 0.0)  # prepared ahead by ``prepare``: count it
+            self._done[key] = result
+        return self._done[key]
+
+    def _run_adaptive(self, case: CaseSpec, log) -> CaseResult:
+        """Seeds one at a time until the sequential rule stops; the result says how many ran and why."""
+        entry = self.baseline_entries().get(bl.key_of(case.task, case.method, case.model))
+        run = run_adaptive(case, entry, self.policy(case.task),
+                           lambda c, seed: _run_case(dataclasses.replace(c, seeds=(seed,)), log), log=log)
+        run.result.provenance = {**(run.result.provenance or {}), "adaptive": run.to_dict()}
+        log(run.summary())
+        return run.result
+
+    def diagnose(self, case: CaseSpec, factor: str):
+        from suite.tools.diagnose import runner
+
+        return runner.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor],
+                               checks=False)
+
+    def add(self, result: CaseResult) -> None:
+        self.results.append(result)
+
+    # --- judging ----------------------------------------------------------------------------------------------
+
+    def baseline_entries(self) -> dict:
+        if self._baseline_data is None:
+            self._baseline_data = bl.load(self.baseline_file)
+        return self._baseline_data["entries"]
+
+    def entry(self, result: CaseResult) -> dict | None:
+        return self.baseline_entries().get(bl.entry_key(result))
+
+    def policy(self, task: str) -> vd.Policy:
+        return vd.Policy(tolerance=self.profile.tolerance_for(task), tolerance_override=self.options.tolerance,
+                         updating=self.options.update_baselines, strict=self.options.strict_baselines)
+
+    def judge(self, result: CaseResult) -> vd.Verdict:
+        return vd.judge(result, self.entry(result), self.policy(result.task))
+
+    def _reference_run(self, case: CaseSpec) -> CaseResult | None:
+        """Full fine-tuning of the same run, when it already ran in this process."""
+        return self._done.get((self.reference_case(case).config_hash, case.glue_dir))
+
+    def case_fields(self, case: CaseSpec, result: CaseResult, verdict: vd.Verdict) -> dict:
+        """verdict, baseline, delta, tolerance and gap of a case as judged now: what the pytest plugin attaches to
+        the JUnit properties and pytest-benchmark's extra_info. The gap is known here when full fine-tuning of the
+        same task already ran in this process (else None: the summary and the results file have it)."""
+        gap = None
+        if not vd.is_reference(result):
+            ref = self._reference_run(case)
+            g = vd.gap(result, ref) if ref is not None and ref.ok and result.ok else None
+            gap = None if g is None else round(g.mean, 4)
+        return vd.row_fields(verdict, gap)
+
+    def gates(self, case: CaseSpec, result: CaseResult) -> list[str]:
+        """Failure messages of the gates beyond the quality verdict that can be judged now, without training
+        anything: the adapter gap (when full fine-tuning of the same run already ran in this process; otherwise it
+        is judged at the end, where all results are), throughput (when enabled) and the history gates."""
+        out = []
+        if self.options.max_gap is not None and vd.family(case.method) == "adapter" and result.ok:
+            ref = self._reference_run(case)
+            if ref is not None:
+                out += vd.gap_failures([ref, result], self.options.max_gap)
+        return out + self.throughput_failures([result]) + self.history_failures([result])
+
+    def case_failures(self, case: CaseSpec, result: CaseResult, verdict: vd.Verdict) -> list[str]:
+        """Why this case fails now: its verdict and its gates, as suite.gate.outcome decides."""
+        return outcome.case_failures(verdict, strict=self.options.strict_baselines,
+                                     gate_messages=self.gates(case, result))
+
+    def throughput_failures(self, results: list[CaseResult]) -> list[str]:
+        if self.options.update_baselines:
+            return []
+        return [m for r in results
+                if (m := vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance))]
+
+    def history_failures(self, results: list[CaseResult]) -> list[str]:
+        """--max-drift and --fail-on-change-point against the results history (read only; nothing trains)."""
+        path, o = self.options.history_path(), self.options
+        if path is None or not (o.max_drift is not None or o.fail_on_change_point):
+            return []
+        out = []
+        for result in (r for r in results if r.ok):
+            if o.max_drift is not None:
+                out.append(history.drift_for(path, result, o.max_drift))
+            if o.fail_on_change_point:
+                out.append(history.change_point_for(path, result))
+        return [m for m in out if m]
+
+    def gap_failures(self) -> list[str]:
+        """--max-gap over every result of the session (the controller's view, also under xdist)."""
+        return vd.gap_failures(self.results, self.options.max_gap)
+
+    def table_rows(self) -> list[vd.Row]:
+        return vd.rows(self.results, {r.key: self.judge(r) for r in self.results},
+                       {r.key: vd.throughput_change(r, self.entry(r)) for r in self.results})
+
+    def outcome(self, *, broken_files: bool = False) -> outcome.Outcome:
+        """Whether the session fails, from every gate over every result (suite.gate.outcome decides)."""
+        return outcome.run_outcome(self.table_rows(), strict=self.options.strict_baselines,
+                                   gap_failures=self.gap_failures(),
+                                   throughput_failures=self.throughput_failures(self.results),
+                                   history_failures=self.history_failures(self.results), broken_files=broken_files)
+
+    # --- the end ----------------------------------------------------------------------------------------------
+
+    def finish(self, *, interrupted: bool = False) -> tuple[list[str], bool]:
+        """Write the results file, the report, the baselines (only when asked, not after an interrupt) and the
+        history (suite.session.finish). Returns (messages, whether a step failed)."""
+        return finish.finish(self, interrupted=interrupted)
+
+    def summary(self, width: int | None = None) -> str:
+        """The end-of-run text; ``width``: fit the table to a terminal that wide (None: the full table)."""
+        rows = self.table_rows()
+        if not rows:
+            return ""
+        return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
+                              strict=self.options.strict_baselines, width=width)
+
+
+def _run_case(case: CaseSpec, log: Callable[[str], None]) -> CaseResult:
+    from suite.engine.run import run_case  # torch: loaded when a case runs, not when a session is built
+
+    return run_case(case, log=log, show_progress=True)
