@@ -133,7 +133,7 @@ def case_id(case) -> str:
 
 def pytest_generate_tests(metafunc):
     if "diagnosis" in metafunc.fixturenames:
-        from suite.tools.diagnose import FACTORS
+        from suite.tools.diagnose.grid import FACTORS
 
         targets = [c for c in metafunc.config.stash[SESSION].cases() if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],

@@ -156,7 +156,7 @@ def _history_parser(sub) -> None:
 
 
 def _factors():
-    from suite.tools.diagnose import FACTORS
+    from suite.tools.diagnose.grid import FACTORS
 
     return FACTORS
 

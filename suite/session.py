@@ -207,7 +207,7 @@ class BenchSession:
                      speed=self.options.speed)[0]
 
     def diagnose(self, case: CaseSpec, factor: str):
-        from suite.tools import diagnose as dg
+        from suite.tools.diagnose import runner as dg
 
         return dg.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor], checks=False)
 

@@ -151,26 +151,31 @@ def _profiles():
 def run_diagnose(args) -> str:
     import re
 
-    from suite.tools import diagnose as dg
+    from suite.errors import SuiteError
+    from suite.gate.statistics import ALPHA
+    from suite.tools.diagnose.grid import FACTORS
+    from suite.tools.diagnose.output import to_markdown, write
+    from suite.tools.diagnose.run_cache import DiskCache
+    from suite.tools.diagnose.runner import diagnose
     from suite.config.methods import split_list
     from suite.session import ROOT, BenchSession
 
     session = BenchSession(_options(args, methods=args.method, tasks=args.task))
     [case] = session.cases()
     if case.adapter_config is None:
-        raise dg.SuiteError(f"diagnose explains an adapter's gap; '{case.method}' has no adapter. Name an adapter "
-                            "method or config string, e.g. --method seq_bn.")
+        raise SuiteError(f"diagnose explains an adapter's gap; '{case.method}' has no adapter. Name an adapter "
+                         "method or config string, e.g. --method seq_bn.")
     full_case = session.reference_case(case)
     factors = split_list(args.factors)
     for f in factors:
-        if f not in dg.FACTORS:
-            raise dg.SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(dg.FACTORS)}.")
-    runner = dg.DiskCache(args.cache_dir or ROOT / "results" / "cache", session.run)
-    alpha = dg.ALPHA if getattr(args, "alpha", None) is None else _alpha(args.alpha)
-    d = dg.diagnose(case, full_case, session.profile, runner, factors=factors, checks=not args.no_checks, alpha=alpha)
+        if f not in FACTORS:
+            raise SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(FACTORS)}.")
+    runner = DiskCache(args.cache_dir or ROOT / "results" / "cache", session.run)
+    alpha = ALPHA if getattr(args, "alpha", None) is None else _alpha(args.alpha)
+    d = diagnose(case, full_case, session.profile, runner, factors=factors, checks=not args.no_checks, alpha=alpha)
     out = Path(args.out) if args.out else ROOT / "results" / "diagnose" / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_")
-    files = dg.write(d, out)
-    return "\n".join([dg.to_markdown(d).split("## Every variant")[0].rstrip(),
+    files = write(d, out)
+    return "\n".join([to_markdown(d).split("## Every variant")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])
 
 
