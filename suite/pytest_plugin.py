@@ -28,6 +28,7 @@ from suite.gate import outcome
 from suite.session.bench import BenchSession
 from suite.session.selection import case_marks, device_for_worker, visible_gpus
 from suite.store import benchjson
+from suite.tools.diagnose.grid import FACTORS
 
 SESSION = pytest.StashKey[BenchSession]()
 FINISH_LINES = pytest.StashKey[list]()
@@ -167,8 +168,6 @@ def case_id(case) -> str:
 
 def pytest_generate_tests(metafunc):
     if "diagnosis" in metafunc.fixturenames:
-        from suite.tools.diagnose import FACTORS
-
         targets = [c for c in bench_session(metafunc.config).cases() if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
                              ids=[f"{case_id(c)}-{f}" for c in targets for f in FACTORS])

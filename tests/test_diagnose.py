@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from suite.tools import diagnose as dg
+from suite.gate.statistics import ALPHA, holm
+from suite.tools.diagnose import run_cache
+from suite.tools.diagnose.checks import (check_adapter_lr, check_head_trainable, check_same_setup, check_seed_order,
+                                         check_steps, pitfall_checks)
+from suite.tools.diagnose.effects import conclude, gap_stat, judge_effects
+from suite.tools.diagnose.grid import CAUSE, FACTORS, FAMILIES, GRID, variants
+from suite.tools.diagnose.output import to_markdown, write
+from suite.tools.diagnose.run_cache import DiskCache
+from suite.tools.diagnose.runner import diagnose
 from suite.config.methods import get_method
 from suite.config.models import load_model
 from suite.config.profiles import get_profile
@@ -37,35 +45,35 @@ def build(method="seq_bn", seed_first=True):
 
 def test_planted_frozen_head_is_reported():
     model = build()(0)
-    assert dg.check_head_trainable(model).ok
+    assert check_head_trainable(model).ok
     for n, p in model.named_parameters():
         if n.startswith("heads."):
             p.requires_grad_(False)
-    f = dg.check_head_trainable(model)
+    f = check_head_trainable(model)
     assert not f.ok and "head is frozen" in f.message and f.evidence["head_params"] > 0
 
 
 def test_planted_full_ft_learning_rate_for_an_adapter_is_reported():
     full = tiny_case(method="full", lr=5e-5)
-    f = dg.check_adapter_lr(tiny_case(method="seq_bn", lr=5e-5), full)
+    f = check_adapter_lr(tiny_case(method="seq_bn", lr=5e-5), full)
     assert not f.ok and "full fine-tuning levels" in f.message
-    assert dg.check_adapter_lr(tiny_case(method="seq_bn", lr=1e-3), full).ok
+    assert check_adapter_lr(tiny_case(method="seq_bn", lr=1e-3), full).ok
 
 
 def test_lr_rule_and_its_advice_agree():
     """The message recommends at least 1e-4 and 2x the full rate: rates that follow it pass, the others do not."""
     full = tiny_case(method="full", lr=5e-5)
-    ok = dg.check_adapter_lr(tiny_case(method="seq_bn", lr=1e-4), full)
+    ok = check_adapter_lr(tiny_case(method="seq_bn", lr=1e-4), full)
     assert ok.ok, ok.message  # 1e-4 vs full 5e-5: inside the recommended 1e-4..1e-3, 2x the full rate
     for lr, full_lr in [(9e-5, 1e-5), (1e-4, 1e-4), (1.5e-4, 1e-4)]:
-        f = dg.check_adapter_lr(tiny_case(method="seq_bn", lr=lr), tiny_case(method="full", lr=full_lr))
+        f = check_adapter_lr(tiny_case(method="seq_bn", lr=lr), tiny_case(method="full", lr=full_lr))
         assert not f.ok and "at least 0.0001 and at least 2x the full rate" in f.message, (lr, full_lr)
-    assert dg.check_adapter_lr(tiny_case(method="seq_bn", lr=2e-4), tiny_case(method="full", lr=1e-4)).ok
+    assert check_adapter_lr(tiny_case(method="seq_bn", lr=2e-4), tiny_case(method="full", lr=1e-4)).ok
 
 
 def test_planted_late_seed_is_reported():
-    assert dg.check_seed_order(build(seed_first=True)).ok
-    f = dg.check_seed_order(build(seed_first=False))
+    assert check_seed_order(build(seed_first=True)).ok
+    f = check_seed_order(build(seed_first=False))
     assert not f.ok and "seed is set after the adapter" in f.message
 
 
@@ -76,31 +84,31 @@ def test_planted_different_head_or_model_class_is_reported():
 
     adapter_model = build()(0)
     hf = BertForSequenceClassification(BertConfig(vocab_size=30522, num_labels=2, **TINY_CONFIG))
-    f = dg.check_same_setup(adapter_model, hf)
+    f = check_same_setup(adapter_model, hf)
     assert not f.ok and "different model classes" in f.message
     other_head = build("full")(0)
     other_head.add_classification_head("other", num_labels=2, layers=1, overwrite_ok=True)
-    f = dg.check_same_setup(adapter_model, other_head)
+    f = check_same_setup(adapter_model, other_head)
     assert not f.ok and "different heads" in f.message
-    assert dg.check_same_setup(adapter_model, build("full")(0)).ok
+    assert check_same_setup(adapter_model, build("full")(0)).ok
 
 
 def test_planted_too_few_steps_is_reported():
-    f = dg.check_steps(tiny_case(train_size=64, batch_size=16, epochs=1), 64)
+    f = check_steps(tiny_case(train_size=64, batch_size=16, epochs=1), 64)
     assert not f.ok and "only 4 optimizer steps" in f.message
-    assert dg.check_steps(tiny_case(batch_size=16, epochs=60), 64).ok
+    assert check_steps(tiny_case(batch_size=16, epochs=60), 64).ok
 
 
 def test_pitfall_checks_on_the_suites_own_setup_pass_except_steps():
     case = tiny_case(method="seq_bn", lr=1e-3)
-    findings = {f.check: f for f in dg.pitfall_checks(case, tiny_case(method="full", lr=5e-5))}
+    findings = {f.check: f for f in pitfall_checks(case, tiny_case(method="full", lr=5e-5))}
     assert all(findings[c].ok for c in ("head", "lr", "seed", "setup"))
     assert not findings["steps"].ok  # the tiny case trains 4 steps: reported
 
 
 def test_variants_per_factor():
     case = tiny_case(method="seq_bn[leave_out=[0,1]]")
-    vs, skipped = dg.variants(case, tiny_case(method="full", lr=5e-5), 4, budget="full")
+    vs, skipped = variants(case, tiny_case(method="full", lr=5e-5), 4, budget="full")
     by = {}
     for v in vs:
         by.setdefault(v.factor, []).append(v)
@@ -119,16 +127,16 @@ def test_variants_per_factor():
 
 
 def test_the_grid_declares_every_family_for_every_factor():
-    for name, factor in dg.GRID.items():
-        assert "*" in factor.by_family or set(factor.by_family) == set(dg.FAMILIES), name
+    for name, factor in GRID.items():
+        assert "*" in factor.by_family or set(factor.by_family) == set(FAMILIES), name
         assert factor.cause and "{variant}" in factor.remedy
-    assert dg.FACTORS == tuple(dg.GRID) and dg.CAUSE["capacity"] == dg.GRID["capacity"].cause
+    assert FACTORS == tuple(GRID) and CAUSE["capacity"] == GRID["capacity"].cause
 
 
 def test_lora_capacity_keeps_alpha_over_r():
     full = tiny_case(method="full", lr=5e-5)
     for method, ratio in [("lora", 1.0), ("lora[r=4,alpha=16]", 4.0)]:
-        vs, skipped = dg.variants(tiny_case(method=method), full, 4, ["capacity", "activation"])
+        vs, skipped = variants(tiny_case(method=method), full, 4, ["capacity", "activation"])
         assert vs and "activation" in skipped and "no activation" in skipped["activation"]
         from adapters import AdapterConfig
 
@@ -139,10 +147,10 @@ def test_lora_capacity_keeps_alpha_over_r():
 
 
 def test_reft_placement_uses_layers_not_leave_out():
-    vs, skipped = dg.variants(tiny_case(method="loreft"), tiny_case(method="full", lr=5e-5), 4, ["placement", "activation"])
+    vs, skipped = variants(tiny_case(method="loreft"), tiny_case(method="full", lr=5e-5), 4, ["placement", "activation"])
     assert [v.case.method for v in vs] == ["loreft[layers=[0,1]]", "loreft[layers=[2,3]]", "loreft[layers=[2,3]]"][:2]
     assert "linear intervention" in skipped["activation"]
-    _, skipped = dg.variants(tiny_case(method="mam"), tiny_case(method="full"), 4, ["capacity", "placement", "lr"])
+    _, skipped = variants(tiny_case(method="mam"), tiny_case(method="full"), 4, ["capacity", "placement", "lr"])
     assert set(skipped) == {"capacity", "placement"} and "union" in skipped["placement"]
 
 
@@ -156,7 +164,7 @@ def test_every_variant_of_every_family_builds_on_the_tiny_model(method):
     (Compacter's default reduction factor 32 leaves the 32-wide tiny model a bottleneck of 1, which its PHM layers
     cannot take; on the tiny model it is diagnosed from reduction factor 4.)"""
     case = tiny_case(method=method)
-    vs, skipped = dg.variants(case, tiny_case(method="full", lr=5e-5), 4, budget="full")
+    vs, skipped = variants(case, tiny_case(method="full", lr=5e-5), 4, budget="full")
     built = set()
     for v in vs:
         if v.case.method in built:
@@ -166,7 +174,7 @@ def test_every_variant_of_every_family_builds_on_the_tiny_model(method):
         model = load_model("tiny", TASK)
         get_method(v.case.method).apply(model)
         assert any(p.requires_grad for n, p in model.named_parameters() if not n.startswith("heads.")), v.case.method
-    assert set(v.factor for v in vs) | set(skipped) == set(dg.FACTORS)
+    assert set(v.factor for v in vs) | set(skipped) == set(FACTORS)
 
 
 def test_loreft_diagnosis_runs_on_the_tiny_model():
@@ -178,7 +186,7 @@ def test_loreft_diagnosis_runs_on_the_tiny_model():
     [case] = s.cases()
     case = dataclasses.replace(case, train_size=64, eval_size=48)
     full = dataclasses.replace(s.reference_case(case), train_size=64, eval_size=48)
-    d = dg.diagnose(case, full, s.profile, s.run, factors=["placement", "activation"], checks=False)
+    d = diagnose(case, full, s.profile, s.run, factors=["placement", "activation"], checks=False)
     assert [r["method"] for r in d.runs] == ["loreft[layers=[0,1]]", "loreft[layers=[2,3]]"]
     assert all(r["metric"] is not None for r in d.runs)
     effects = {e.factor: e for e in d.effects}
@@ -188,19 +196,19 @@ def test_loreft_diagnosis_runs_on_the_tiny_model():
 # --- statistics --------------------------------------------------------------------------------------------
 
 def test_holm_adjusts_and_its_levels_agree_with_rejections():
-    adjusted, levels = dg.holm([0.01, 0.04, 0.03, 0.005], 0.05)
+    adjusted, levels = holm([0.01, 0.04, 0.03, 0.005], 0.05)
     assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert levels == pytest.approx([0.05 / 3, 0.025, 0.025, 0.0125])
     rng = np.random.default_rng(1)
     for _ in range(200):  # the corrected interval excludes zero exactly when Holm rejects
         rows = [("f", str(i), list(rng.normal(rng.choice([0, 2]), 1, 3))) for i in range(6)]
-        vs, _ = dg.judge_effects(dg.gap_stat([-1.0, -2.0, -1.5]), rows, {}, ["f"])
+        vs, _ = judge_effects(gap_stat([-1.0, -2.0, -1.5]), rows, {}, ["f"])
         for v in vs:
             assert (v.ci_holm[0] > 0 or v.ci_holm[1] < 0) == (v.p_holm <= 0.05)
             assert v.ci_holm[0] <= v.ci[0] <= v.ci[1] <= v.ci_holm[1]  # corrected is wider than uncorrected
 
 
-SEQ_BN_GRID = dg.variants(tiny_case(method="seq_bn"), tiny_case(method="full", lr=5e-5), 6, budget="full")
+SEQ_BN_GRID = variants(tiny_case(method="seq_bn"), tiny_case(method="full", lr=5e-5), 6, budget="full")
 
 
 def simulate(n_seeds: int, diagnoses: int, rng, planted=None, sd_run=0.5, sd_seed=1.0):
@@ -216,7 +224,7 @@ def simulate(n_seeds: int, diagnoses: int, rng, planted=None, sd_run=0.5, sd_see
         for v in vs:
             shift = planted[1] if planted and (v.factor, v.label) == planted[0] else 0.0
             rows.append((v.factor, v.label, list(80 + shift + seed + rng.normal(0, sd_run, n_seeds) - case)))
-        out.append(dg.judge_effects(dg.gap_stat(list(case - full)), rows, skipped))
+        out.append(judge_effects(gap_stat(list(case - full)), rows, skipped))
     return out
 
 
@@ -225,10 +233,10 @@ def test_planted_null_keeps_the_family_wise_rate(n_seeds):
     """No factor matters: across 2000 simulated diagnoses, any "closes" (and any verdict at all, either direction)
     happens at most at alpha plus a Monte Carlo margin of 3 standard errors. The old rule gave 21% / 33% here."""
     sims = simulate(n_seeds, 2000, np.random.default_rng(n_seeds))
-    margin = 3 * math.sqrt(dg.ALPHA * (1 - dg.ALPHA) / len(sims))
+    margin = 3 * math.sqrt(ALPHA * (1 - ALPHA) / len(sims))
     closes = sum(any(e.verdict == "closes" for e in effects) for _, effects in sims) / len(sims)
     any_verdict = sum(any(e.verdict in ("closes", "makes it worse") for e in effects) for _, effects in sims) / len(sims)
-    assert closes <= any_verdict <= dg.ALPHA + margin, (closes, any_verdict)
+    assert closes <= any_verdict <= ALPHA + margin, (closes, any_verdict)
     assert len(SEQ_BN_GRID[0]) >= 12  # the whole grid is one family: the correction is across all of it
 
 
@@ -243,7 +251,7 @@ def test_planted_effect_names_the_right_factor():
     sims = simulate(5, 300, np.random.default_rng(7), planted=(planted, 3.0))
     named = [sorted(e.factor for e in effects if e.verdict == "closes") for _, effects in sims]
     assert sum(n == ["placement"] for n in named) / len(sims) >= 0.85
-    assert sum(bool(set(n) - {"placement"}) for n in named) / len(sims) <= dg.ALPHA + 0.04
+    assert sum(bool(set(n) - {"placement"}) for n in named) / len(sims) <= ALPHA + 0.04
     right = [effects for _, effects in sims if ["placement"] == sorted(e.factor for e in effects if e.verdict == "closes")]
     e = {e.factor: e for e in right[0]}["placement"]
     assert e.best_label == "upper half only" and e.closed_pct is not None and e.ci_holm[0] > 0
@@ -275,7 +283,7 @@ def test_judging_names_what_closes_what_makes_it_worse_and_what_shows_nothing():
             return _fake(case, [x + shift + e for x, e in zip(table[base.config_hash], noise_here)])
         return _fake(case, [x + shift + e for x, e in zip(table[base.config_hash], noise)])
 
-    d = dg.diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "activation", "lr"], checks=False)
+    d = diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "activation", "lr"], checks=False)
     assert d.gap == pytest.approx(-4.9) and d.gap_verdict == "trails" and d.gap_ci[1] < 0
     effects = {e.factor: e for e in d.effects}
     assert effects["placement"].verdict == "closes" and effects["placement"].best_label == "all layers"
@@ -288,17 +296,17 @@ def test_judging_names_what_closes_what_makes_it_worse_and_what_shows_nothing():
     assert "Makes it worse: lr (lr=0.003)." in d.conclusion
     assert "No effect detectable at 3 seeds (not proof that they do not matter): activation." in d.conclusion
     assert len(d.runs) == 6 and "Holm's step-down correction across all 6 variants" in d.statistics
-    md = dg.to_markdown(d)
+    md = to_markdown(d)
     assert "| lr | lr=0.003 |" in md and "makes it worse (lr=0.003) |" in md
 
 
 def test_a_gap_inside_noise_gets_no_percentage():
-    gap = dg.gap_stat([-0.1, 0.4, -0.5])
+    gap = gap_stat([-0.1, 0.4, -0.5])
     assert gap.verdict == "inside seed noise" and not gap.outside_noise
-    _, effects = dg.judge_effects(gap, [("lr", "lr=0.003", [5.0, 5.1, 4.9])], {}, ["lr"])
+    _, effects = judge_effects(gap, [("lr", "lr=0.003", [5.0, 5.1, 4.9])], {}, ["lr"])
     [e] = effects
     assert e.verdict == "closes" and e.closed_pct is None
-    text = dg.conclude(gap, effects, "seq_bn", 3)
+    text = conclude(gap, effects, "seq_bn", 3)
     assert "is inside seed noise: there is no gap to explain" in text and "% of the gap" not in text
     assert "lr matters: lr=0.003 gains +5.00 points" in text
 
@@ -310,7 +318,7 @@ def test_one_seed_reports_effects_and_the_time_three_seeds_would_take():
         value = 70.0 if case.method == "full" else 60.0 if case.config_hash == base.config_hash else 62.0
         return _fake(case, [value], seconds=40.0)
 
-    d = dg.diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "lr"], checks=False)
+    d = diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "lr"], checks=False)
     assert d.gap_verdict == "one seed" and {e.verdict for e in d.effects} == {"effect only (one seed)"}
     n_cases = 2 + len(d.runs)
     assert f"Rerun with --seeds 0,1,2 for verdicts: {n_cases} cases x 3 seeds, about {3 * 40 * n_cases / 60:.0f} min" in d.rerun
@@ -325,11 +333,11 @@ def test_disk_cache_reuses_runs_by_config_hash(tmp_path):
         calls.append(case.config_hash)
         return _fake(case, [70.0])
 
-    cache = dg.DiskCache(tmp_path, run)
+    cache = DiskCache(tmp_path, run)
     a = tiny_case()
     assert cache(a).metric().mean == 70.0 and cache(a).metric().mean == 70.0
     assert calls == [a.config_hash] and cache.hits == 1
-    again = dg.DiskCache(tmp_path, run)  # a later diagnosis
+    again = DiskCache(tmp_path, run)  # a later diagnosis
     again(a)
     assert calls == [a.config_hash] and again.hits == 1
     again(dataclasses.replace(a, lr=2e-3))
@@ -347,7 +355,7 @@ def test_disk_cache_never_reuses_runs_from_other_code_releases_or_data(tmp_path,
         calls.append(case.config_hash)
         return _fake(case, [70.0])
 
-    cache = dg.DiskCache(tmp_path / "cache", run)
+    cache = DiskCache(tmp_path / "cache", run)
     a = tiny_case()
     cache(a)
     real_version = importlib.metadata.version
@@ -358,7 +366,7 @@ def test_disk_cache_never_reuses_runs_from_other_code_releases_or_data(tmp_path,
     monkeypatch.setattr(suite, "__version__", "0.0.0-older")
     cache(a)
     monkeypatch.undo()
-    monkeypatch.setattr(dg, "source_hash", lambda: "other-source")
+    monkeypatch.setattr(run_cache, "source_hash", lambda: "other-source")
     cache(a)
     monkeypatch.undo()
     assert len(calls) == 4 and cache.hits == 0
@@ -388,8 +396,8 @@ def test_end_to_end_on_tiny_writes_markdown_json_and_plot(tmp_path):
     [case] = s.cases()
     case = dataclasses.replace(case, train_size=64, eval_size=48)
     full = dataclasses.replace(s.reference_case(case), train_size=64, eval_size=48)
-    d = dg.diagnose(case, full, s.profile, s.run, factors=["capacity", "hybrid"])
-    files = dg.write(d, tmp_path)
+    d = diagnose(case, full, s.profile, s.run, factors=["capacity", "hybrid"])
+    files = write(d, tmp_path)
     md = (tmp_path / "diagnosis.md").read_text()
     assert "## Conclusion" in md and "| capacity |" in md and "| hybrid |" in md and "PROBLEM** (steps)" in md
     assert "Rerun with --seeds 0,1,2 for verdicts" in md and "| closes |" not in md  # one seed: no verdicts

@@ -13,7 +13,11 @@ from suite.config.methods import split_list
 from suite.config.paths import DEFAULT_DIAGNOSE, DEFAULT_RUN_CACHE
 from suite.errors import SuiteError
 from suite.session.bench import BenchSession
-from suite.tools import diagnose as dg
+from suite.gate.statistics import ALPHA
+from suite.tools.diagnose.grid import FACTORS
+from suite.tools.diagnose.output import to_markdown, write
+from suite.tools.diagnose.run_cache import DiskCache
+from suite.tools.diagnose.runner import diagnose
 
 NAME = "diagnose"
 HELP = "why does an adapter trail full fine-tuning? pitfall checks + sweeps"
@@ -24,13 +28,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--method", required=True,
                         help="an adapter method or config string, e.g. seq_bn[leave_out=[2,3,4,5]]")
     options.add_to_argparse(parser, ("profile", "seeds", "glue_dir", "model", "lr"))
-    parser.add_argument("--factors", default=",".join(dg.FACTORS), help="comma list of: " + ", ".join(dg.FACTORS))
+    parser.add_argument("--factors", default=",".join(FACTORS), help="comma list of: " + ", ".join(FACTORS))
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="folder for diagnosis.md/.json/.png (default: results/diagnose/<task>_<method>)")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="reuse runs by config hash (default: results/cache)")
     parser.add_argument("--no-checks", action="store_true", help="skip the pitfall checks")
-    parser.add_argument("--alpha", default=None, help=f"family-wise error rate of the verdicts (default {dg.ALPHA})")
+    parser.add_argument("--alpha", default=None, help=f"family-wise error rate of the verdicts (default {ALPHA})")
 
 
 def run(args) -> int:
@@ -46,15 +50,15 @@ def run_diagnose(args) -> str:
                          "method or config string, e.g. --method seq_bn.")
     factors = split_list(args.factors)
     for f in factors:
-        if f not in dg.FACTORS:
-            raise SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(dg.FACTORS)}.")
-    runner = dg.DiskCache(args.cache_dir or DEFAULT_RUN_CACHE, session.run)
-    alpha = dg.ALPHA if args.alpha is None else parse_alpha(args.alpha)
-    d = dg.diagnose(case, session.reference_case(case), session.profile, runner, factors=factors,
+        if f not in FACTORS:
+            raise SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(FACTORS)}.")
+    runner = DiskCache(args.cache_dir or DEFAULT_RUN_CACHE, session.run)
+    alpha = ALPHA if args.alpha is None else parse_alpha(args.alpha)
+    d = diagnose(case, session.reference_case(case), session.profile, runner, factors=factors,
                     checks=not args.no_checks, alpha=alpha)
     out = Path(args.out) if args.out else DEFAULT_DIAGNOSE / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_")
-    files = dg.write(d, out)
-    return "\n".join([dg.to_markdown(d).split("## Every variant")[0].rstrip(),
+    files = write(d, out)
+    return "\n".join([to_markdown(d).split("## Every variant")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])
 
 

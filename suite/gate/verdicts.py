@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from suite.engine.results import CaseResult
+from suite.gate.statistics import ALPHA, one_sample_t_p
 
-ALPHA = 0.05            # one-sided significance level of the seed-noise tests
 # A single seed may fall this many tolerances below the same seed of the baseline before the case fails on that
 # seed alone. Tolerances are set at about two standard deviations of one seed's noise (README), so a paired
 # per-seed difference (sd about sqrt(2) x one seed's) beyond 4 tolerances is more than 5 of its standard
@@ -257,17 +257,6 @@ def change_test(run_values: dict[int, float], base_values: dict[int, float], bas
     p = stats.ttest_ind_from_stats(statistics.fmean(values), sd, len(values), base_mean, base_sd, base_n,
                                    equal_var=False, alternative=direction).pvalue
     return float(p), "Welch t"
-
-
-def one_sample_t_p(values: list[float], direction: str) -> float:
-    """One-sided p of a one-sample t-test of mean 0: the figure ``scipy.stats.ttest_1samp(values, 0,
-    alternative=direction).pvalue`` gives (tested equal), computed directly: scipy's wrapper costs ~0.5 ms a call,
-    which the calibration's Monte Carlo of this rule (``suite.gate.calibration``) pays tens of thousands of times."""
-    from scipy import special
-
-    n = len(values)
-    t = statistics.fmean(values) / (statistics.stdev(values) / math.sqrt(n))
-    return float(special.stdtr(n - 1, t if direction == "less" else -t))
 
 
 def per_seed(result: CaseResult) -> dict[int, float]:
