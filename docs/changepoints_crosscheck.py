@@ -8,7 +8,9 @@ Printed on 300 random series (half with a planted step): max |T diff| 7.5e-13, s
 """
 import numpy as np
 from signal_processing_algorithms.energy_statistics import energy_statistics as es
+
 from suite.store.changepoints import _t_stats, e_divisive
+
 rng = np.random.default_rng(0)
 maxdiff=0; agree=0; total=0
 for trial in range(300):

@@ -10,7 +10,7 @@ are written, baselines and history are left untouched, one line says what happen
 from __future__ import annotations
 
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 

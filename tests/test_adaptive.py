@@ -5,15 +5,14 @@ far fewer seeds on unchanged code than the fixed 3-seed rule."""
 import dataclasses
 
 import pytest
+from helpers import tiny_case
 
+from suite.engine.results import CaseResult, RunResult
+from suite.errors import SuiteError
 from suite.gate import adaptive as ad
 from suite.gate import baselines as bl
 from suite.gate import calibration as cal
 from suite.gate import verdicts as vd
-from suite.errors import SuiteError
-from suite.engine.results import CaseResult, RunResult
-
-from helpers import tiny_case
 
 SEEDS = (0, 1, 2)
 BASE = [85.0, 85.6, 84.7]
@@ -163,10 +162,10 @@ def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_pat
     """--adaptive-seeds through the session: a case identical to its 3-seed baseline stops before 3 seeds, and the
     result records how many seeds ran and why it stopped; a collapsed seed still fails."""
 
-    from suite.gate import baselines as bl
+    from suite.config.options import Options
     from suite.engine import run as engine_run
     from suite.engine.results import CaseResult, RunResult
-    from suite.config.options import Options
+    from suite.gate import baselines as bl
     from suite.session.bench import BenchSession
 
     values = {0: 90.0, 1: 90.3, 2: 89.8}

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-
-from suite.gate import baselines as bl
-from suite.errors import SuiteError
-from suite.engine.results import CaseResult, RunResult
-
 from helpers import tiny_case
+
+from suite.engine.results import CaseResult, RunResult
+from suite.errors import SuiteError
+from suite.gate import baselines as bl
 
 
 def make_result(values=(80.0,), key_method="seq_bn", status="ok", lr=1e-3, fingerprint="fp1", torch="2.13.0+cpu",

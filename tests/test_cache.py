@@ -6,11 +6,10 @@ import json
 import os
 
 import pytest
+from helpers import tiny_case
 
 from suite.data import token_cache as cache
 from suite.engine.run import prepare_data, run_case
-
-from helpers import tiny_case
 
 TRAIN = "sentence\tlabel\n" + "".join(f"a {'good' if i % 2 else 'bad'} film number {i}\t{i % 2}\n" for i in range(48))
 DEV = "sentence\tlabel\n" + "".join(f"{'nice' if i % 2 else 'awful'} movie {i}\t{i % 2}\n" for i in range(24))

@@ -10,16 +10,15 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 from scipy import stats
+from test_baselines import KEY, make_result
 
-from suite.gate import baselines as bl
-from suite.gate import calibration as cal
-from suite.commands import baselines as cli
-from suite.gate import verdicts as vd
 from suite.__main__ import main
+from suite.commands import baselines as cli
 from suite.config.profiles import cases, get_profile
 from suite.engine.results import CaseResult, RunResult
-
-from test_baselines import KEY, make_result
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.gate import verdicts as vd
 
 REPS = 1000
 

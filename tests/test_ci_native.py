@@ -14,7 +14,6 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from helpers import ROOT, clean_env
 from test_pytest_layer import run_pytest
 from test_reports import RESULTS, fake, table
@@ -177,7 +176,6 @@ LONG = fake("sst2", "seq_bn[reduction_factor=4,leave_out=[0,1,2,3]]", [88.0, 88.
 @pytest.mark.parametrize("width", [80, 100])
 def test_table_fits_80_and_100_columns(width):
     from suite.report import table as report
-    from suite.store import results_files
 
     full = report.to_text(table(RESULTS + [LONG]))
     assert max(map(len, full.splitlines())) > 120  # what used to wrap
@@ -192,7 +190,6 @@ def test_table_fits_80_and_100_columns(width):
 
 def test_table_is_whole_without_a_width_and_when_it_fits():
     from suite.report import table as report
-    from suite.store import results_files
 
     rows = table(RESULTS)
     assert report.to_text(rows) == report.to_text(rows, 1000)
@@ -203,8 +200,8 @@ def test_render_summary_passes_the_width_to_the_table():
     from suite.report.summary import render_summary
 
     text = render_summary(table(RESULTS), "smoke", width=80)
-    table_lines = text.splitlines()[1:text.splitlines().index(next(l for l in text.splitlines()
-                                                                  if l.startswith("verdicts:")))]
+    table_lines = text.splitlines()[1:text.splitlines().index(next(ln for ln in text.splitlines()
+                                                                  if ln.startswith("verdicts:")))]
     assert all(len(line) <= 80 for line in table_lines)
 
 
@@ -309,7 +306,6 @@ def _workflow_labels() -> list[str]:
 def test_baselines_update_merges_the_shards_results(tmp_path):
     """The workflow's record path: each shard ran --update-baselines on its own copy; its results files are merged
     into this checkout's file, failed/degenerate cases refused."""
-    from suite.report import table as report
     from suite.store import results_files
 
     a, b, gate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "gate.json"

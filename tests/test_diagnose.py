@@ -8,23 +8,28 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_case
 
+from suite.config.methods import get_method
+from suite.config.models import load_model
+from suite.config.profiles import get_profile
+from suite.config.tasks import get_task
+from suite.engine.results import CaseResult, RunResult
 from suite.gate.statistics import ALPHA, holm
 from suite.tools.diagnose import run_cache
-from suite.tools.diagnose.checks import (check_adapter_lr, check_head_trainable, check_same_setup, check_seed_order,
-                                         check_steps, pitfall_checks)
+from suite.tools.diagnose.checks import (
+    check_adapter_lr,
+    check_head_trainable,
+    check_same_setup,
+    check_seed_order,
+    check_steps,
+    pitfall_checks,
+)
 from suite.tools.diagnose.effects import conclude, gap_stat, judge_effects
 from suite.tools.diagnose.grid import CAUSE, FACTORS, FAMILIES, GRID, variants
 from suite.tools.diagnose.output import to_markdown, write
 from suite.tools.diagnose.run_cache import DiskCache
 from suite.tools.diagnose.runner import diagnose
-from suite.config.methods import get_method
-from suite.config.models import load_model
-from suite.config.profiles import get_profile
-from suite.engine.results import CaseResult, RunResult
-from suite.config.tasks import get_task
-
-from helpers import tiny_case
 
 TASK = get_task("sst2")
 

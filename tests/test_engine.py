@@ -2,14 +2,13 @@ import math
 
 import pytest
 import torch
+from helpers import tiny_case
 
-from suite.engine.run import _check_finite, length_grouped_batches, run_case, NonFiniteLoss
-from suite.errors import SuiteError
 from suite.config.methods import get_method, parse_methods, split_list
 from suite.config.models import load_model
 from suite.config.tasks import get_task
-
-from helpers import tiny_case
+from suite.engine.run import NonFiniteLoss, _check_finite, length_grouped_batches, run_case
+from suite.errors import SuiteError
 
 
 def test_length_grouped_batches_cover_every_row_once():

@@ -11,11 +11,11 @@ import sqlite3
 import numpy as np
 import pytest
 
-from suite.store import history as hi
 from suite.__main__ import main
-from suite.store.changepoints import MAX_P, e_divisive
-from suite.errors import SuiteError
 from suite.engine.results import CaseResult, RunResult
+from suite.errors import SuiteError
+from suite.store import history as hi
+from suite.store.changepoints import MAX_P, e_divisive
 
 SEEDS = (0, 1, 2)
 
@@ -229,8 +229,9 @@ def test_failed_case_is_stored_but_not_analysed(tmp_path):
 
 def test_real_tiny_case_appended(tmp_path):
     from helpers import tiny_case
-    from suite.engine.run import run_case
+
     from suite.engine.results import hardware
+    from suite.engine.run import run_case
 
     result = run_case(tiny_case())
     assert result.ok, result.error

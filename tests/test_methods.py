@@ -2,15 +2,14 @@
 
 import pytest
 import torch
+from helpers import tiny_case
 
-from suite.engine.run import _optimizer, run_seed, prepare_data
-from suite.errors import SuiteError
 from suite.config.methods import METHODS, encoder_layers, get_method
 from suite.config.models import load_model
 from suite.config.profiles import get_profile, resolve_lr
 from suite.config.tasks import get_task
-
-from helpers import tiny_case
+from suite.engine.run import _optimizer, prepare_data, run_seed
+from suite.errors import SuiteError
 
 HYBRIDS = ["seq_bn+top2", "lora+top1+ln", "head_only+top1"]
 # compacter's default bottleneck (hidden 32 / 32 = 1) is not divisible by its phm_dim 4 on the tiny model

@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from suite.data import metrics
 from suite.config.tasks import TASKS
+from suite.data import metrics
 
 
 def test_hand_computed_values():

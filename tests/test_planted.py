@@ -9,11 +9,11 @@ import dataclasses
 
 import pytest
 
-from suite.gate import baselines as bl
-from suite.gate import verdicts as vd
-from suite.engine.run import run_case
 from suite.config.methods import get_method
 from suite.config.profiles import cases, get_profile
+from suite.engine.run import run_case
+from suite.gate import baselines as bl
+from suite.gate import verdicts as vd
 
 UNIT = get_profile("unit")
 SEEDS = (0, 1, 2)

@@ -9,16 +9,15 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_baselines import make_result
 
-from suite.gate import baselines as bl
 from suite.config import options
+from suite.errors import SuiteError
+from suite.gate import baselines as bl
+from suite.gate import verdicts as vd
 from suite.report import table as report
 from suite.store import results_files
-from suite.gate import verdicts as vd
-from suite.errors import SuiteError
 from suite.store.results_files import write_results
-
-from test_baselines import make_result
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -70,7 +69,7 @@ def check_baseline_text(path, text_or_bytes) -> None:
         one_line_error(exc)
         return
     assert isinstance(data, dict) and isinstance(data["entries"], dict)
-    for key, entry in data["entries"].items():  # whatever loads can be judged without a crash
+    for entry in data["entries"].values():  # whatever loads can be judged without a crash
         for status in ("ok", "failed"):
             result = make_result((70.0, 71.0), status=status)
             vd.judge(result, entry, vd.Policy(tolerance=1.0))

@@ -19,13 +19,12 @@ import threading
 import time
 
 import pytest
-
-from suite.gate import verdicts as vd
-from suite.gate import baselines as bl
-from suite.errors import SuiteError
-
 from helpers import ROOT, clean_env
 from test_baselines import make_result
+
+from suite.errors import SuiteError
+from suite.gate import baselines as bl
+from suite.gate import verdicts as vd
 
 GOOD_BASELINE = {"entries": {"sst2/full": {"mean": 50.0, "metric": "accuracy"}}, "schema": 1}
 
@@ -195,9 +194,7 @@ def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
 
 
 def results_file(tmp_path, name="r.json", **changes):
-    from suite.report import table as report
     from suite.store import results_files
-    from suite.gate import verdicts as vd
 
     results = [make_result((70.0,))]
     rows = vd.rows(results, {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0)) for r in results}, {})
@@ -511,8 +508,8 @@ class HangingServer:
 
 def test_unreachable_hub_fails_within_seconds_naming_the_ways_out(monkeypatch):
     from suite import hub
-    from suite.data.sources import load_task_data
     from suite.config.tasks import get_task
+    from suite.data.sources import load_task_data
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GLUE_DIR", raising=False)
@@ -573,10 +570,9 @@ def test_security_no_remote_code_no_pickle():
 
 def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypatch):
     """Ctrl-C (or SIGTERM) during finish is held until the results file is written, then reported."""
-    from suite.report import table as report
-    from suite.store import results_files
     from suite.config.options import Options
     from suite.session.bench import BenchSession
+    from suite.store import results_files
 
     s = BenchSession(Options(profile="unit", model="tiny", baselines_dir=str(tmp_path),
                              results_json=str(tmp_path / "r.json"), no_history=True))
@@ -606,9 +602,9 @@ def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
 
 
 def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
-    from suite.report import table as report
-    from suite.store import results_files
     from test_reports import RESULTS, table
+
+    from suite.store import results_files
 
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"schema": 1, "profile": "smoke", "cases": []}))

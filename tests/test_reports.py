@@ -4,15 +4,14 @@ import shutil
 import subprocess
 
 import pytest
-
-from suite.gate import verdicts as vd
-from suite.report import table as report
-from suite.store import results_files
-from suite.gate.verdicts import Verdict
-from suite.report.files import paired_gap, pareto, write_report
-from suite.engine.results import CaseResult, Params, RunResult
-
 from helpers import tiny_case
+
+from suite.engine.results import CaseResult, Params, RunResult
+from suite.gate import verdicts as vd
+from suite.gate.verdicts import Verdict
+from suite.report import table as report
+from suite.report.files import paired_gap, pareto, write_report
+from suite.store import results_files
 
 
 def fake(task, method, values, trainable, speed=100.0, profile="smoke", model="tiny"):
@@ -94,6 +93,7 @@ def test_merged_shards_equal_the_unsharded_report(tmp_path):
 
 def test_report_cli(tmp_path):
     import sys
+
     from helpers import ROOT
 
     f = _results_file(tmp_path / "r.json", RESULTS)
@@ -128,6 +128,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
 def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
     """Under shards, the gap gate is judged where all results are: `report merge --max-gap` sets the exit status."""
     import sys
+
     from helpers import ROOT
 
     a = _results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner

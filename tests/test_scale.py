@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from suite.engine.run import run_case
-from suite.config.profiles import cases, get_profile
 from suite.config.options import Options, parse_shard
+from suite.config.profiles import cases, get_profile
+from suite.engine.run import run_case
+from suite.errors import SuiteError
 from suite.session.bench import BenchSession
 from suite.session.selection import device_for_worker
-from suite.errors import SuiteError
 
 
 def test_paper_profile_resolves_published_recipes():
@@ -138,8 +138,8 @@ def test_perf_benchmark_runs_both_sides_and_prints_ratios():
 
 def test_perf_bf16_puts_both_sides_under_autocast(monkeypatch):
     """--bf16: the engine's case carries cpu-bf16 (CPU) and Trainer gets bf16=True: the same precision."""
-    from suite.tools import perf
     from suite.config import speed
+    from suite.tools import perf
 
     monkeypatch.setattr(speed, "cpu_has_bf16", lambda: True)
     seen = {}

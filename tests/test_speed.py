@@ -1,21 +1,19 @@
 """Speed options, FLOPs per token and the GEMM calibration (issue: honest speed)."""
 
-import dataclasses
 
 import pytest
 import torch
+from helpers import tiny_case
 
-from suite.engine import flops
 from suite.config import speed
-from suite.engine.run import run_case
-from suite.errors import SuiteError
 from suite.config.methods import get_method
 from suite.config.models import load_model
-from suite.tools.perf import ablate, render_ablation
 from suite.config.profiles import cases, get_profile
 from suite.config.tasks import get_task
-
-from helpers import tiny_case
+from suite.engine import flops
+from suite.engine.run import run_case
+from suite.errors import SuiteError
+from suite.tools.perf import ablate, render_ablation
 
 TASK = get_task("sst2")
 

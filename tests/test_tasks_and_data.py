@@ -1,12 +1,11 @@
 
 import pytest
+from helpers import GLUE_DATA
 
+from suite.config.tasks import TASKS, get_task
 from suite.data import synthetic
 from suite.data.sources import load_task_data, read_glue_tsv
 from suite.errors import SuiteError
-from suite.config.tasks import TASKS, get_task
-
-from helpers import GLUE_DATA
 
 needs_glue = pytest.mark.skipif(not GLUE_DATA.is_dir(), reason="../shared/data/glue_data not present")
 

@@ -5,16 +5,15 @@ import dataclasses
 import json
 
 import pytest
+from test_baselines import make_result
 
-from suite.gate import baselines as bl
 from suite.commands import baselines as cli
-from suite.gate import verdicts as vd
+from suite.config.options import Options
 from suite.config.profiles import get_profile
 from suite.engine.results import CaseResult, RunResult
-from suite.config.options import Options
+from suite.gate import baselines as bl
+from suite.gate import verdicts as vd
 from suite.session.bench import BenchSession
-
-from test_baselines import make_result
 
 
 def with_values(values, **kw):

@@ -17,8 +17,16 @@ from suite.errors import SuiteError
 SUBCOMMANDS = (run, report, baselines, history, calibrate, diagnose, perf)
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each argument's default (argparse's own formatter) and keeps the descriptions' line breaks."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default where it has one and its help does not already say it (an unset option,
+    default None, means "not given": its help says what happens then)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text.lower()):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ from suite.config import options
 from suite.config.methods import split_list
 from suite.config.paths import DEFAULT_DIAGNOSE, DEFAULT_RUN_CACHE
 from suite.errors import SuiteError
-from suite.session.bench import BenchSession
 from suite.gate.statistics import ALPHA
+from suite.session.bench import BenchSession
 from suite.tools.diagnose.grid import FACTORS
 from suite.tools.diagnose.output import to_markdown, write
 from suite.tools.diagnose.run_cache import DiskCache

@@ -58,6 +58,13 @@ class Method:
         else:
             for p in model.base_model.parameters():
                 p.requires_grad_(False)
+        self._unfreeze_hybrid_parts(model)
+        for name, p in model.named_parameters():
+            if name.startswith("heads."):
+                p.requires_grad_(True)
+
+    def _unfreeze_hybrid_parts(self, model) -> None:
+        """A hybrid's extra trainable parts: the top ``top_k`` encoder layers, and every LayerNorm with ``+ln``."""
         if self.top_k:
             layers = encoder_layers(model)
             if self.top_k > len(layers):
@@ -69,9 +76,6 @@ class Method:
             for name, p in model.base_model.named_parameters():
                 if "LayerNorm" in name or "layer_norm" in name:
                     p.requires_grad_(True)
-        for name, p in model.named_parameters():
-            if name.startswith("heads."):
-                p.requires_grad_(True)
 
 
 def encoder_layers(model):

@@ -177,10 +177,10 @@ def check_methods(model: str, methods) -> None:
 def hidden_size(model: str) -> int:
     """Width of the encoder's hidden states, from its config alone (no weights loaded)."""
     cfg = random_config(model) if model in RANDOM_CONFIGS else _model_config(model)
-    return int(getattr(cfg, "hidden_size", None) or getattr(cfg, "dim"))
+    return int(getattr(cfg, "hidden_size", None) or cfg.dim)
 
 
 def num_layers(model: str) -> int:
     """Encoder layers of a model, from its config alone (no weights loaded)."""
     cfg = random_config(model) if model in RANDOM_CONFIGS else _model_config(model)
-    return int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers"))
+    return int(getattr(cfg, "num_hidden_layers", None) or cfg.n_layers)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from suite.errors import SuiteError, shown
 from suite.config.methods import split_list
-from suite.config.tasks import get_task
-
 from suite.config.paths import DEFAULT_BASELINES, DEFAULT_HISTORY, ROOT  # noqa: F401  (ROOT: re-exported)
+from suite.config.tasks import get_task
+from suite.errors import SuiteError, shown
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (transformers.set_seed) takes 0 .. 2**32 - 1
 
@@ -231,7 +231,7 @@ class Options:
     adaptive_seeds: bool = False
 
     @classmethod
-    def from_values(cls, values: dict) -> "Options":
+    def from_values(cls, values: dict) -> Options:
         """Options from parsed values keyed by dest; None means "not given" (the field's default)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known and v is not None})

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
-from suite.errors import SuiteError, lookup
 from suite.config.methods import Method, get_method
 from suite.config.tasks import get_task
+from suite.errors import SuiteError, lookup
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ A ``Task`` is data, not code: the loaders in ``suite.data.sources`` read these f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from suite.errors import lookup
 

@@ -19,13 +19,13 @@ import hashlib
 import io
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-from suite.errors import SuiteError
-from suite.data.synthetic import GENERATORS
 from suite.config.tasks import Task
+from suite.data.synthetic import GENERATORS
+from suite.errors import SuiteError
 
 DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
 SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
@@ -40,8 +40,8 @@ class TaskData:
     """The loaded data of one task: training rows and one dataset per evaluation split."""
 
     task: Task
-    train: "datasets.Dataset"                 # noqa: F821
-    evals: Mapping[str, "datasets.Dataset"]   # noqa: F821  EvalSplit.alias -> rows
+    train: datasets.Dataset                 # noqa: F821
+    evals: Mapping[str, datasets.Dataset]   # noqa: F821  EvalSplit.alias -> rows
     origin: str                               # where it came from, for provenance ("synthetic", "glue-dir:...", "hub:...")
     fingerprint: str                          # sha256 over every row used (train sample + eval), first 16 hex digits
 
@@ -204,7 +204,7 @@ def _sample(ds, size: int | None, what: str):
     return ds
 
 
-def _fingerprint(train, evals: Mapping[str, "datasets.Dataset"]) -> str:  # noqa: F821
+def _fingerprint(train, evals: Mapping[str, datasets.Dataset]) -> str:  # noqa: F821
     h = hashlib.sha256()
     for name, ds in [("train", train), *sorted(evals.items())]:
         h.update(f"<{name}:{len(ds)}>".encode())

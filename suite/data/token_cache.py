@@ -43,8 +43,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _source_identity(task, data: str, glue_dir) -> dict:
-    from suite.data.sources import resolve_glue_dir
     from suite.data import synthetic
+    from suite.data.sources import resolve_glue_dir
 
     if data == "synthetic":
         return {"synthetic": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:16]}

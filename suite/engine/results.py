@@ -62,7 +62,7 @@ class RunResult:
     flops_per_token: float | None = None                 # training FLOPs per real token (suite.engine.flops.model_flops)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
+    def from_dict(cls, d: dict) -> RunResult:
         d = dict(d)
         if d.get("params") is not None:
             d["params"] = Params(**d["params"])
@@ -78,7 +78,7 @@ class Stat:
     values: list[float]
 
     @classmethod
-    def of(cls, values) -> "Stat":
+    def of(cls, values) -> Stat:
         values = [float(v) for v in values]
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         return cls(mean=statistics.fmean(values) if values else math.nan, sd=sd, n=len(values), values=values)
@@ -121,7 +121,7 @@ class CaseResult:
         vals = [getattr(r, attr) for r in self.runs if r.status == "ok"]
         return statistics.fmean(vals) if vals else 0.0
 
-    def paired_diffs(self, reference: "CaseResult") -> list[float]:
+    def paired_diffs(self, reference: CaseResult) -> list[float]:
         """Per seed, this case's primary metric minus the reference's, for the seeds both ran successfully."""
         a = {r.seed: r.metrics.get(self.primary_metric) for r in self.runs if r.status == "ok"}
         b = {r.seed: r.metrics.get(reference.primary_metric) for r in reference.runs if r.status == "ok"}
@@ -162,7 +162,7 @@ class CaseResult:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CaseResult":
+    def from_dict(cls, d: dict) -> CaseResult:
         d = dict(d)
         d["runs"] = [RunResult.from_dict(r) for r in d.get("runs", [])]
         known = {f.name for f in dataclasses.fields(cls)}
@@ -171,11 +171,15 @@ class CaseResult:
 
 # --- provenance --------------------------------------------------------------------------------------------
 
+# The releases a run records, a history marks, a verdict names as suspects and diagnose's run cache keys on.
+RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate", "python")
+
+
 def package_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate"):
+    for pkg in (p for p in RELEASE_PACKAGES if p != "python"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -12,21 +12,20 @@ import functools
 import logging
 import resource
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
-from suite.data import token_cache as cache
-from suite.engine import flops
 from suite.config import speed
-from suite.data import metrics as glue_metrics
-from suite.engine import progress
-from suite.data.sources import TaskData, load_task_data
-from suite.errors import SuiteError, shown
 from suite.config.methods import get_method
 from suite.config.models import load_model, load_tokenizer
 from suite.config.profiles import CaseSpec
-from suite.engine.results import CaseResult, Params, RunResult, provenance
 from suite.config.tasks import Task, get_task
+from suite.data import metrics as glue_metrics
+from suite.data import token_cache as cache
+from suite.data.sources import TaskData, load_task_data
+from suite.engine import flops, progress
+from suite.engine.results import CaseResult, Params, RunResult, provenance
+from suite.errors import SuiteError, shown
 
 MEGABATCH = 50          # length grouping window, in batches (as transformers' LengthGroupedSampler)
 CHECK_EVERY = 25        # steps between finiteness checks of the loss (each check is one host sync on GPU)
@@ -197,7 +196,6 @@ def _accelerator(bf16: bool):
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-
     from accelerate.utils import DistributedDataParallelKwargs
 
     mixed = "bf16" if bf16 else "no"

@@ -26,13 +26,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Callable
 
-from suite.gate import verdicts as vd
-from suite.errors import SuiteError
 from suite.engine.results import CaseResult
+from suite.errors import SuiteError
+from suite.gate import verdicts as vd
 
 PASS, REGRESSION, CONTINUE = "pass", "regression", "continue"
 
@@ -306,9 +306,9 @@ def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, floa
     """Simulation inputs: every calibrated entry of the profile's baseline file (its measured sd), then assumed
     noise of 1/4, 1/2, 1 and 2 x the profile's tolerance (README: tolerances are meant to be near 2 seed sd; the
     figures depend only on that ratio while the floor is far)."""
-    from suite.gate import baselines as bl
-    from suite.config.profiles import get_profile
     from suite.config.paths import DEFAULT_BASELINES
+    from suite.config.profiles import get_profile
+    from suite.gate import baselines as bl
 
     prof = get_profile(profile_name)
     rows = []

@@ -18,11 +18,11 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from suite.errors import SuiteError
 from suite.engine.results import CaseResult
+from suite.errors import SuiteError
 
 SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/method
 

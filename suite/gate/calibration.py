@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from suite.gate import verdicts as vd
-from suite.errors import SuiteError, shown
 from suite.engine.results import CaseResult, RunResult
+from suite.errors import SuiteError
+from suite.gate import verdicts as vd
 
 POWER = 0.80            # "detectable": caught at least this often
 FALSE_ALARM_TARGET = vd.ALPHA   # a recommended design cries wolf at most this often
@@ -148,7 +146,7 @@ class Simulator:
             lo, hi = 0.0, detect
             if self.rate(detect, n, hi) >= power:
                 lo = hi
-            lo, _ = _bisect(lambda t: self.rate(detect, n, t) < power, lo, hi)
+            lo, _ = _bisect(lambda t, n=n: self.rate(detect, n, t) < power, lo, hi)
             tol = math.floor(lo / RESOLUTION + 1e-9) * RESOLUTION
             if self.false_alarm(n, tol) <= false_alarm:
                 return n, round(tol, 2)
@@ -220,8 +218,8 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
 def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: float | None, *,
                      reps: int = REPS, shared: float = 0.0) -> Calibration:
     """Figures for one measured case (a CaseResult over the calibration seeds) and its baseline entry."""
-    from suite.gate import baselines as bl
     from suite.config.profiles import CaseSpec
+    from suite.gate import baselines as bl
 
     tol = vd.tolerance_for(entry, vd.Policy(tolerance=profile.tolerance_for(result.task)))
     detect = 2.0 * tol if detect is None else detect

@@ -8,8 +8,8 @@ calls ``case_failures``. A gate is added by computing its messages where its inp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from suite.gate.verdicts import Row, Verdict
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
-from suite.engine.results import CaseResult
+from suite.engine.results import RELEASE_PACKAGES, CaseResult
 from suite.gate.statistics import ALPHA, one_sample_t_p
 
 # A single seed may fall this many tolerances below the same seed of the baseline before the case fails on that
@@ -41,7 +41,6 @@ SEED_GUARD_K = 4.0
 
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
 UNJUDGED = frozenset({"no-baseline", "stale"})                # compared nothing: skipped, or failed when strict
-RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets")
 UNGATED_MODELS = frozenset({"bert-base-random"})             # random weights at a real shape: for speed only
 CORRELATION_METRICS = ("matthews", "pearson", "spearman")     # range -100..100; every other metric 0..100
 
@@ -133,7 +132,7 @@ class Verdict:
                 f"delta {self.delta:+.2f}, tolerance {self.tolerance:.2f} ({where}; {sure}){extra}{power}{since}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Verdict":
+    def from_dict(cls, d: dict) -> Verdict:
         known = {f for f in cls.__dataclass_fields__}
         v = cls(**{k: d[k] for k in known if k in d and k not in ("reasons", "suspects")})
         v.reasons, v.suspects = list(d.get("reasons") or []), list(d.get("suspects") or [])
@@ -276,17 +275,10 @@ def entry_seeds(entry: dict) -> dict[int, float]:
 
 def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
     """Judge one case against its baseline entry (None: there is none)."""
-    metric = result.primary_metric
-    if not result.ok:
-        return Verdict(result.key, "failed", metric, reasons=[result.error or "unknown error"])
-    bad = non_finite(result)
-    if bad:
-        return Verdict(result.key, "failed", metric, reasons=[f"non-finite metric ({'; '.join(bad)})"])
-    stat = result.metric()
-    if result.config.get("model") in UNGATED_MODELS:
-        return Verdict(result.key, "not-gated", metric, stat.mean, n=stat.n, reasons=[
-            f"model {result.config.get('model')} has random weights: it measures throughput and MFU at its shape, "
-            "its accuracy means nothing and is never gated or recorded"])
+    unusable = _unusable(result)
+    if unusable is not None:
+        return unusable
+    metric, stat = result.primary_metric, result.metric()
     tol = tolerance_for(entry, policy)
     floor = floor_of(result)
     v = Verdict(result.key, "pass", metric, stat.mean, tolerance=tol, n=stat.n, floor=floor)
@@ -308,6 +300,29 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
     if entry is None:
         v.status, v.reasons = "no-baseline", ["no baseline entry"]
         return v
+    return _compare(v, result, entry)
+
+
+def _unusable(result: CaseResult) -> Verdict | None:
+    """The verdict of a run that cannot be compared at all: crashed, non-finite, or a model that is never gated."""
+    metric = result.primary_metric
+    if not result.ok:
+        return Verdict(result.key, "failed", metric, reasons=[result.error or "unknown error"])
+    bad = non_finite(result)
+    if bad:
+        return Verdict(result.key, "failed", metric, reasons=[f"non-finite metric ({'; '.join(bad)})"])
+    if result.config.get("model") in UNGATED_MODELS:
+        stat = result.metric()
+        return Verdict(result.key, "not-gated", metric, stat.mean, n=stat.n, reasons=[
+            f"model {result.config.get('model')} has random weights: it measures throughput and MFU at its shape, "
+            "its accuracy means nothing and is never gated or recorded"])
+    return None
+
+
+def _compare(v: Verdict, result: CaseResult, entry: dict) -> Verdict:
+    """A run that beat its floor against a baseline entry: stale, a dead baseline, or the change test and the
+    per-seed guard."""
+    metric, floor, tol = v.metric, v.floor, v.tolerance
     v.baseline, v.baseline_n = float(entry["mean"]), int(entry.get("n") or 1)
     reasons = stale_reasons(result, entry)
     if reasons:
@@ -318,7 +333,7 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
         v.reasons = [f"the baseline entry's {metric} {v.baseline:.2f} does not beat the trivial score {floor:.2f} "
                      f"by more than the tolerance {tol:.2f}, so a dead model would pass it"]
         return v
-    v.detectable = calibrated_detectable(entry, tol, stat.n)
+    v.detectable = calibrated_detectable(entry, tol, v.n)
     run_seeds, base_seeds = per_seed(result), entry_seeds(entry)
     delta = v.delta
     v.p_value, v.test = change_test(run_seeds, base_seeds, v.baseline, float(entry.get("sd") or 0.0), v.baseline_n,
@@ -327,7 +342,7 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
         v.status = "regression" if delta < 0 else "improved"
     collapsed = [(s, base_seeds.get(s, v.baseline) - x) for s, x in run_seeds.items()
                  if base_seeds.get(s, v.baseline) - x > SEED_GUARD_K * tol]
-    if collapsed and stat.n >= 2:
+    if collapsed and v.n >= 2:
         v.status = "regression"
         v.reasons.append("per-seed guard: " + ", ".join(
             f"seed {s} fell {drop:.2f} points" for s, drop in collapsed)
@@ -452,7 +467,7 @@ def rows(results: Iterable[CaseResult], verdicts: dict[str, Verdict],
     return out
 
 
-def row_fields(verdict: vd.Verdict, gap: float | None) -> dict:
+def row_fields(verdict: Verdict, gap: float | None) -> dict:
     """The judged figures of one case, flat (None where there is none)."""
     def r(x):
         return None if x is None else round(x, 4)

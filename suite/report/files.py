@@ -11,9 +11,9 @@ import html
 import os
 from pathlib import Path
 
-from suite.report import table as report
 from suite.config.published import SOURCE as PUBLISHED_SOURCE
 from suite.config.published import published
+from suite.report import table as report
 from suite.report.table import Row
 
 PLOTS = {

@@ -40,7 +40,25 @@ def plot_case(points: list[hi.Point], out_path: str | Path, *, title: str | None
     if upd:
         ax.scatter([i for i, _ in upd], [p.mean for _, p in upd], marker="^", s=90, color="green", zorder=4,
                    label="baseline updated")
-    pos = {id(p): i for i, p in zip(x, points)}
+    _mark_changes(ax, ax2, points, cps)
+    ax.set_ylabel(f"{points[-1].metric} (points)")
+    ax.grid(alpha=0.3)
+    if ok:
+        ax.legend(fontsize=7, loc="lower left")
+    _plot_throughput(ax2, points)
+    ax2.set_xticks(x)
+    ax2.set_xticklabels([f"{p.date[:10]}\n{p.short_commit}" for p in points], rotation=60, fontsize=6, ha="right")
+    p0 = points[-1]
+    ax.set_title(title or f"{p0.key} ({p0.profile}): {len(points)} runs, {len(cps)} change point(s)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+def _mark_changes(ax, ax2, points: list[hi.Point], cps) -> None:
+    """Change points (red, with size and p) and package release changes (grey, with the releases)."""
+    pos = {id(p): i for i, p in enumerate(points)}
     for c in cps:
         i = pos[id(c.point)] - 0.5
         for a in (ax, ax2):
@@ -53,27 +71,19 @@ def plot_case(points: list[hi.Point], out_path: str | Path, *, title: str | None
             ax.axvline(i - 0.5, color="0.5", linestyle=":", linewidth=1)
             ax.annotate("\n".join(rel), (i - 0.5, 0), xycoords=("data", "axes fraction"), textcoords="offset points",
                         xytext=(3, 4), fontsize=6, color="0.35")
-    ax.set_ylabel(f"{points[-1].metric} (points)")
-    ax.grid(alpha=0.3)
-    if ok:
-        ax.legend(fontsize=7, loc="lower left")
+
+
+def _plot_throughput(ax2, points: list[hi.Point]) -> None:
+    """Training samples/s, one line per hardware fingerprint (figures from other machines do not compare)."""
     hw = sorted({p.hardware for p in points})
     for k, h in enumerate(hw):
-        pts = [(i, p.throughput) for i, p in zip(x, points) if p.hardware == h and p.throughput]
+        pts = [(i, p.throughput) for i, p in enumerate(points) if p.hardware == h and p.throughput]
         if pts:
             ax2.plot([i for i, _ in pts], [t for _, t in pts], "-s", color=f"C{k + 1}", markersize=4, label=h)
     ax2.set_ylabel("train samples/s")
     ax2.grid(alpha=0.3)
     if len(hw) > 0 and any(p.throughput for p in points):
         ax2.legend(fontsize=6, loc="lower left")
-    ax2.set_xticks(x)
-    ax2.set_xticklabels([f"{p.date[:10]}\n{p.short_commit}" for p in points], rotation=60, fontsize=6, ha="right")
-    p0 = points[-1]
-    ax.set_title(title or f"{p0.key} ({p0.profile}): {len(points)} runs, {len(cps)} change point(s)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
 
 
 def file_name(profile: str, key: str) -> str:

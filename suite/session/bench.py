@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from suite.config.methods import get_method, parse_methods
 from suite.config.options import Options, parse_tasks

@@ -4,7 +4,7 @@ suite.session.bench.BenchSession whose outputs these are."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from suite import signals
 from suite.errors import SuiteError

@@ -25,18 +25,17 @@ import json
 import math
 import sqlite3
 import statistics
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
-
-from suite.store import changepoints
-from suite.errors import SuiteError, lookup
-from suite.engine.results import CaseResult
 
 from suite.config.paths import DEFAULT_HISTORY  # noqa: E402,F401  (the default, re-exported for callers)
+from suite.engine.results import CaseResult
+from suite.errors import SuiteError, lookup
+from suite.store import changepoints
+
 SCHEMA = 1
-RELEASE_PACKAGES = ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate", "python")
 BUSY_TIMEOUT_S = 60
 
 _DDL = """

@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from suite.engine import run as engine
-from suite.errors import SuiteError
 from suite.config.methods import get_method
 from suite.config.options import DEFAULT_BASELINES
 from suite.config.profiles import cases, get_profile
+from suite.engine import run as engine
+from suite.errors import SuiteError
 
 
 def _fmt(x, spec=".1f", pct=False):

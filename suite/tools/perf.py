@@ -22,12 +22,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from suite.engine.run import encode, prepare_data, run_seed
 from suite.config.methods import get_method
-from suite.data.metrics import compute
 from suite.config.models import load_model, load_tokenizer
 from suite.config.profiles import CaseSpec
-
+from suite.data.metrics import compute
+from suite.engine.run import encode, prepare_data, run_seed
 
 TRAINER_SIDES = {
     "trainer-default": dict(group_by_length=False, max_grad_norm=1.0),   # run_glue.py as users run it
@@ -63,8 +62,8 @@ def parse_count(flag: str, text, least: int) -> int:
 
 def parse_methods(text: str) -> tuple[str, ...]:
     """--methods of perf: known methods or config strings (a typo is one line); trainer sides need full/adapters."""
-    from suite.errors import SuiteError
     from suite.config.methods import split_list
+    from suite.errors import SuiteError
 
     names = tuple(get_method(m).name for m in split_list(text))
     if not names:

@@ -11,7 +11,7 @@ from pathlib import Path
 METRIC_PATH = Path(__file__).parent / "glue_metric" / "glue_metric.py"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_metric(task_name: str):
     import evaluate
 

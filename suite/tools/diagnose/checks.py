@@ -5,8 +5,8 @@ runs with different heads or model classes, too few optimizer steps."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from suite.config.methods import get_method
 from suite.config.models import load_model

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable, Mapping
 
-from suite.errors import SuiteError
 from suite.config.methods import get_method
 from suite.config.models import hidden_size as model_hidden_size
 from suite.config.profiles import CaseSpec
+from suite.errors import SuiteError
+
 
 @dataclass
 class Variant:
@@ -75,7 +76,7 @@ class Skip:
 class Sweep:
     """How one factor varies for one adapter family: ``derive(ctx, value)`` gives (label, CaseSpec changes), None
     when the value is the case itself, or a Skip; ``grid`` lists the values per budget ("full", "small")."""
-    derive: Callable[[Ctx, object], "tuple[str, dict] | Skip | None"]
+    derive: Callable[[Ctx, object], tuple[str, dict] | Skip | None]
     grid: Mapping[str, tuple]
 
 

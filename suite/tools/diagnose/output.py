@@ -8,6 +8,7 @@ from suite.gate.baselines import write_atomic
 from suite.tools.diagnose.effects import _interval
 from suite.tools.diagnose.runner import Diagnosis
 
+
 def _num(x, fmt="+.2f") -> str:
     return "-" if x is None else format(x, fmt)
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from suite.data import token_cache as cache
 from suite.config.profiles import CaseSpec
 from suite.config.tasks import get_task
-from suite.engine.results import CaseResult
+from suite.data import token_cache as cache
+from suite.engine.results import CaseResult, package_versions
 from suite.gate.baselines import write_atomic
-
-CACHE_PACKAGES = ("torch", "transformers", "adapters", "datasets")
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,20 +30,12 @@ def run_identity(case: CaseSpec) -> dict:
     """Everything a cached run must share with a new one to stand in for it: the config hash, the data (the
     tokenized-data cache key: sha256 of the source files' contents, or the synthetic generator's
     source; sample sizes; tokenizer), the package releases and the suite's version and source."""
-    from importlib import metadata
-
     from suite import __version__  # read at call time: a changed version is another identity
-
-    def version(pkg):
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return "missing"
 
     return {"config_hash": case.config_hash,
             "data": cache.key(get_task(case.task), case.data, case.glue_dir, case.train_size, case.eval_size,
                               case.model, case.max_length),
-            "packages": {p: version(p) for p in CACHE_PACKAGES}, "suite": __version__, "source": source_hash()}
+            "packages": package_versions(), "suite": __version__, "source": source_hash()}
 
 
 class DiskCache:

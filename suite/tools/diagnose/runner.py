@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from suite.errors import SuiteError
 from suite.config.models import num_layers
 from suite.config.profiles import CaseSpec, Profile
 from suite.engine.results import CaseResult
+from suite.errors import SuiteError
 from suite.gate.statistics import ALPHA
 from suite.tools.diagnose.checks import Finding, pitfall_checks
-from suite.tools.diagnose.effects import (ONE_SEED, STATISTICS, FactorEffect, VariantEffect, conclude, gap_stat,
-                                          judge_effects)
+from suite.tools.diagnose.effects import (
+    ONE_SEED,
+    STATISTICS,
+    FactorEffect,
+    VariantEffect,
+    conclude,
+    gap_stat,
+    judge_effects,
+)
 from suite.tools.diagnose.grid import FACTORS, variants
+
 
 @dataclass
 class Diagnosis:
