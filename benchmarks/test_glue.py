@@ -2,7 +2,8 @@
 
 Each case trains and evaluates over the profile's seeds, records its figures through pytest-benchmark
 (``extra_info``) and JUnit properties, and is judged by ``suite.gate.verdicts``; ``suite.gate.outcome`` decides
-whether it fails: on a regression beyond tolerance and seed noise, a degenerate run (no better than a constant prediction), a crash or a non-finite metric,
+whether it fails: on a regression beyond tolerance and seed noise, a degenerate run (no better than a constant
+prediction), a crash or a non-finite metric,
 and (if asked) when an adapter trails full fine-tuning by more than ``--max-gap`` or training throughput fell by
 more than ``--throughput-tolerance`` on matching hardware. A case with no usable baseline compared nothing: it is
 skipped with the reason, or fails under ``--strict-baselines``.

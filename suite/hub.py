@@ -58,4 +58,5 @@ def require_hub(what: str) -> None:
         return  # the libraries then read their local cache and fail fast themselves
     problem = _probe(endpoint())
     if problem:
-        raise SuiteError(f"{what} needs the Hugging Face Hub, which is unreachable at {endpoint()} ({problem}). {advice}")
+        raise SuiteError(f"{what} needs the Hugging Face Hub, which is unreachable at {endpoint()} ({problem}). "
+                         f"{advice}")

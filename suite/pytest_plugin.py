@@ -176,7 +176,8 @@ def pytest_generate_tests(metafunc):
             cases = bench_session(metafunc.config).cases()
         except SuiteError as exc:
             raise pytest.UsageError(str(exc)) from None
-        metafunc.parametrize("case", [pytest.param(c, id=case_id(c), marks=[getattr(pytest.mark, m) for m in case_marks(c)])
+        metafunc.parametrize("case", [pytest.param(c, id=case_id(c),
+                                                   marks=[getattr(pytest.mark, m) for m in case_marks(c)])
                                       for c in cases])
 
 

@@ -30,7 +30,8 @@ def _judge_rate(mean, sd, floor, tol, n, drop, reps=1500, seed=4242):
     for _ in range(reps):
         base = mean + sd * rng.standard_normal(n)
         run = mean - drop + sd * rng.standard_normal(n)
-        runs = [RunResult(task="sst2", method="full", seed=s, metrics={"accuracy": float(v)}) for s, v in enumerate(run)]
+        runs = [RunResult(task="sst2", method="full", seed=s, metrics={"accuracy": float(v)})
+                for s, v in enumerate(run)]
         result = CaseResult(key="sst2/full", task="sst2", method="full", profile="t", primary_metric="accuracy",
                             config={}, config_hash="", runs=runs, floor={"accuracy": floor})
         entry = {"metric": "accuracy", "mean": float(base.mean()), "sd": float(base.std(ddof=1)) if n > 1 else 0.0,
@@ -254,7 +255,8 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
     fresh2 = tmp_path / "fresh2"
     fresh2.mkdir()
     bl.update(fresh2 / "smoke.json", "smoke", [base])
-    main(["calibrate", "--from-json", str(tmp_path / "other.json"), "--write-baselines", "--baselines-dir", str(fresh2)])
+    main(["calibrate", "--from-json", str(tmp_path / "other.json"), "--write-baselines", "--baselines-dir",
+          str(fresh2)])
     assert "not measured on the entry's data" in capsys.readouterr().out
     assert "noise" not in bl.load(fresh2 / "smoke.json")["entries"]["sst2/full@minilm"]
 

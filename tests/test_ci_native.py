@@ -127,7 +127,8 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert s["rounds"] == 1 and s["iterations"] == 1 and s["data"] == [s["mean"]] and s["min"] == s["max"] > 0
     e = b["extra_info"]
     assert e["verdict"] == "degenerate" and e["baseline"] is None and e["delta"] is None
-    assert e["gap_vs_full"] == pytest.approx(0.0) and e["accuracy"] == by_name["test_glue[sst2-full]"]["extra_info"]["accuracy"]
+    assert (e["gap_vs_full"] == pytest.approx(0.0)
+            and e["accuracy"] == by_name["test_glue[sst2-full]"]["extra_info"]["accuracy"])
     assert "benchmark data written to" in out
 
 
@@ -232,7 +233,8 @@ def test_workflow_structure():
     text = WORKFLOW.read_text()
     assert "torch==" not in text  # the report job installs the project's declared deps, no pinned CPU torch
     # one cache key per shard that refreshes each week, with a fallback: no two jobs save the same key
-    restore = [s for j in doc["jobs"].values() for s in j.get("steps", []) if "actions/cache/restore" in s.get("uses", "")]
+    restore = [s for j in doc["jobs"].values() for s in j.get("steps", [])
+               if "actions/cache/restore" in s.get("uses", "")]
     save = [s for j in doc["jobs"].values() for s in j.get("steps", []) if "actions/cache/save" in s.get("uses", "")]
     assert restore and save and all("matrix.shard" in s["with"]["key"] and "week" in s["with"]["key"]
                                     for s in restore + save)

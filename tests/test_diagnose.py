@@ -118,7 +118,8 @@ def test_variants_per_factor():
     for v in vs:
         by.setdefault(v.factor, []).append(v)
     # the default reduction factor (16) and activation (relu) are the case itself, not variants
-    assert [v.case.method for v in by["capacity"]] == [f"seq_bn[leave_out=[0,1],reduction_factor={r}]" for r in (64, 4, 2)]
+    assert [v.case.method for v in by["capacity"]] == [f"seq_bn[leave_out=[0,1],reduction_factor={r}]"
+                                                       for r in (64, 4, 2)]
     # on 4 layers "upper half only" and "top 2 only" are both leave_out=[0,1]: the case itself
     assert [v.case.method for v in by["placement"]] == ["seq_bn", "seq_bn[leave_out=[2,3]]"]
     assert [v.label for v in by["activation"]] == ["non_linearity=gelu", "non_linearity=swish", "non_linearity=tanh"]
@@ -148,19 +149,21 @@ def test_lora_capacity_keeps_alpha_over_r():
         for v in vs:
             c = AdapterConfig.load(v.case.adapter_config)
             assert c.alpha / c.r == ratio, v.case.method
-        assert {AdapterConfig.load(v.case.adapter_config).r for v in vs} == {2, 8, 32, 64} - ({8} if ratio == 1 else set())
+        assert ({AdapterConfig.load(v.case.adapter_config).r for v in vs}
+                == {2, 8, 32, 64} - ({8} if ratio == 1 else set()))
 
 
 def test_reft_placement_uses_layers_not_leave_out():
-    vs, skipped = variants(tiny_case(method="loreft"), tiny_case(method="full", lr=5e-5), 4, ["placement", "activation"])
+    vs, skipped = variants(tiny_case(method="loreft"), tiny_case(method="full", lr=5e-5), 4,
+                           ["placement", "activation"])
     assert [v.case.method for v in vs] == ["loreft[layers=[0,1]]", "loreft[layers=[2,3]]", "loreft[layers=[2,3]]"][:2]
     assert "linear intervention" in skipped["activation"]
     _, skipped = variants(tiny_case(method="mam"), tiny_case(method="full"), 4, ["capacity", "placement", "lr"])
     assert set(skipped) == {"capacity", "placement"} and "union" in skipped["placement"]
 
 
-FAMILY_METHODS = ["seq_bn", "double_seq_bn", "par_bn", "compacter[reduction_factor=4]", "lora", "ia3", "prefix_tuning", "loreft", "mam",
-                  "seq_bn+top1"]
+FAMILY_METHODS = ["seq_bn", "double_seq_bn", "par_bn", "compacter[reduction_factor=4]", "lora", "ia3", "prefix_tuning",
+                  "loreft", "mam", "seq_bn+top1"]
 
 
 @pytest.mark.parametrize("method", FAMILY_METHODS)
@@ -240,7 +243,8 @@ def test_planted_null_keeps_the_family_wise_rate(n_seeds):
     sims = simulate(n_seeds, 2000, np.random.default_rng(n_seeds))
     margin = 3 * math.sqrt(ALPHA * (1 - ALPHA) / len(sims))
     closes = sum(any(e.verdict == "closes" for e in effects) for _, effects in sims) / len(sims)
-    any_verdict = sum(any(e.verdict in ("closes", "makes it worse") for e in effects) for _, effects in sims) / len(sims)
+    any_verdict = sum(any(e.verdict in ("closes", "makes it worse") for e in effects)
+                      for _, effects in sims) / len(sims)
     assert closes <= any_verdict <= ALPHA + margin, (closes, any_verdict)
     assert len(SEQ_BN_GRID[0]) >= 12  # the whole grid is one family: the correction is across all of it
 
@@ -257,7 +261,8 @@ def test_planted_effect_names_the_right_factor():
     named = [sorted(e.factor for e in effects if e.verdict == "closes") for _, effects in sims]
     assert sum(n == ["placement"] for n in named) / len(sims) >= 0.85
     assert sum(bool(set(n) - {"placement"}) for n in named) / len(sims) <= ALPHA + 0.04
-    right = [effects for _, effects in sims if ["placement"] == sorted(e.factor for e in effects if e.verdict == "closes")]
+    right = [effects for _, effects in sims
+             if ["placement"] == sorted(e.factor for e in effects if e.verdict == "closes")]
     e = {e.factor: e for e in right[0]}["placement"]
     assert e.best_label == "upper half only" and e.closed_pct is not None and e.ci_holm[0] > 0
 
@@ -326,7 +331,8 @@ def test_one_seed_reports_effects_and_the_time_three_seeds_would_take():
     d = diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "lr"], checks=False)
     assert d.gap_verdict == "one seed" and {e.verdict for e in d.effects} == {"effect only (one seed)"}
     n_cases = 2 + len(d.runs)
-    assert f"Rerun with --seeds 0,1,2 for verdicts: {n_cases} cases x 3 seeds, about {3 * 40 * n_cases / 60:.0f} min" in d.rerun
+    assert (f"Rerun with --seeds 0,1,2 for verdicts: {n_cases} cases x 3 seeds, "
+            f"about {3 * 40 * n_cases / 60:.0f} min") in d.rerun
     assert "closes" not in d.conclusion and "do not matter" not in d.conclusion and "no noise estimate" in d.conclusion
     assert d.rerun in d.conclusion and "%" not in d.conclusion
 

@@ -76,7 +76,8 @@ def test_seq_bn_trains_only_adapter_and_head():
 
 
 def test_method_strings():
-    assert split_list("full, seq_bn[reduction_factor=4,leave_out=[0,1]]") == ["full", "seq_bn[reduction_factor=4,leave_out=[0,1]]"]
+    assert (split_list("full, seq_bn[reduction_factor=4,leave_out=[0,1]]")
+            == ["full", "seq_bn[reduction_factor=4,leave_out=[0,1]]"])
     ms = parse_methods("full,seq_bn[reduction_factor=4]")
     assert [m.family for m in ms] == ["full", "adapter"] and ms[1].adapter_config == "seq_bn[reduction_factor=4]"
     with pytest.raises(SuiteError, match="Unknown method 'seqbn'.*Did you mean: seq_bn"):

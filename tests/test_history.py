@@ -212,7 +212,8 @@ def test_import_is_idempotent_and_records_baseline_updates(tmp_path):
     # append with the list of keys baselines.update returns
     assert hi.append(db, [case(91.0, day=2), case(81.0, day=2, key="mnli/full")], baseline_updated=["sst2/seq_bn"]) == 2
     series = hi.load(db)
-    assert series[("smoke", "sst2/seq_bn")][-1].baseline_updated and not series[("smoke", "mnli/full")][-1].baseline_updated
+    assert (series[("smoke", "sst2/seq_bn")][-1].baseline_updated
+            and not series[("smoke", "mnli/full")][-1].baseline_updated)
 
 
 def test_failed_case_is_stored_but_not_analysed(tmp_path):

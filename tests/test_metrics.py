@@ -29,7 +29,8 @@ def test_agrees_with_scipy_and_sklearn(seed):
     m = metrics.compute("qqp", preds, refs)
     assert m["f1"] == pytest.approx(100 * f1_score(refs, preds))
     assert m["accuracy"] == pytest.approx(100 * accuracy_score(refs, preds))
-    assert metrics.compute("cola", preds, refs)["matthews_correlation"] == pytest.approx(100 * matthews_corrcoef(refs, preds))
+    assert (metrics.compute("cola", preds, refs)["matthews_correlation"]
+            == pytest.approx(100 * matthews_corrcoef(refs, preds)))
     x = [rng.uniform(0, 5) for _ in range(100)]
     y = [v + rng.gauss(0, 1) for v in x]
     s = metrics.compute("stsb", x, y)

@@ -134,7 +134,8 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     assert extra["test_glue[sst2-seq_bn]"]["trainable_params"] < extra["test_glue[sst2-full]"]["trainable_params"]
     assert 0 <= extra["test_glue[sst2-full]"]["accuracy"] <= 100
     assert extra["test_glue[sst2-seq_bn]"]["gap_vs_full"] == pytest.approx(gap, abs=1e-3)
-    assert extra["test_glue[sst2-full]"]["verdict"] == "no-baseline" and extra["test_glue[sst2-full]"]["baseline"] is None
+    assert (extra["test_glue[sst2-full]"]["verdict"] == "no-baseline"
+            and extra["test_glue[sst2-full]"]["baseline"] is None)
     # pytest-benchmark's table: one round per case, so only Mean and Rounds, and a line that says what is timed
     table = out[out.index("benchmark: 2 tests"):]
     assert "Mean" in table and "Rounds" in table and "StdDev" not in table and "IQR" not in table.split("Legend")[0]

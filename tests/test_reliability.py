@@ -72,8 +72,10 @@ MALFORMED = [
     ("unknown-task", ["--tasks", "sst3"], "Unknown task 'sst3'. Did you mean: sst2", True),
     ("unknown-method", ["--methods", "seqbn"], "Unknown method 'seqbn'", True),
     ("unbalanced-config", ["--methods", "seq_bn[reduction_factor=4"], "Unbalanced brackets", True),
-    ("bad-config-key", ["--methods", "seq_bn[reduction_factr=4]"], "unexpected keyword argument 'reduction_factr'", True),
-    ("bad-config-value", ["--methods", "seq_bn[reduction_factor=]"], "Unknown method 'seq_bn[reduction_factor=]'", True),
+    ("bad-config-key", ["--methods", "seq_bn[reduction_factr=4]"],
+     "unexpected keyword argument 'reduction_factr'", True),
+    ("bad-config-value", ["--methods", "seq_bn[reduction_factor=]"],
+     "Unknown method 'seq_bn[reduction_factor=]'", True),
     ("hybrid-of-full", ["--methods", "full+top2"], "extend a frozen-backbone method", True),
     ("negative-tolerance", ["--tolerance", "-1"], "Tolerance must be a finite number >= 0", True),
     ("text-tolerance", ["--tolerance", "abc"], "Tolerance must be a number of points", True),
@@ -86,14 +88,17 @@ MALFORMED = [
     ("throughput-percent", ["--throughput-tolerance", "150"], "between 0 and 100 percent", True),
     ("lr-not-a-number", ["--lr", "full=abc"], "--lr takes NAME=RATE pairs", True),
     ("lr-without-rate", ["--lr", "seq_bn"], "--lr takes NAME=RATE pairs", True),
-    ("glue-dir-missing", ["--profile", "quick", "--glue-dir", "/no/such/glue"], "--glue-dir /no/such/glue is not a folder", True),
-    ("missing-model-path", ["--model", "./no/such/model", "--tasks", "sst2", "-k", "full"], "Model path ./no/such/model does not exist", False),
+    ("glue-dir-missing", ["--profile", "quick", "--glue-dir", "/no/such/glue"],
+     "--glue-dir /no/such/glue is not a folder", True),
+    ("missing-model-path", ["--model", "./no/such/model", "--tasks", "sst2", "-k", "full"],
+     "Model path ./no/such/model does not exist", False),
     ("synthetic-has-no-rte", ["--tasks", "rte", "-k", "full"], "no generator for task 'rte'", False),
-    ("glue-dir-without-task-files", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {"SST-2/dev.tsv": SST2_OK})),
-                                                "--tasks", "sst2", "--model", "tiny", "-k", "full"], "SST-2/train.tsv", False),
+    ("glue-dir-without-task-files", lambda t: ["--profile", "quick", "--glue-dir",
+                                               str(glue_dir_with(t, {"SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2",
+                                               "--model", "tiny", "-k", "full"], "SST-2/train.tsv", False),
     ("malformed-tsv-row", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
-        "SST-2/train.tsv": SST2_OK + "one\ttoo\tmany\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model", "tiny",
-        "-k", "full"], "train.tsv:42: malformed row: 3 fields, expected 2", False),
+        "SST-2/train.tsv": SST2_OK + "one\ttoo\tmany\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2",
+        "--model", "tiny", "-k", "full"], "train.tsv:42: malformed row: 3 fields, expected 2", False),
     ("empty-dataset", lambda t: ["--profile", "quick", "--glue-dir", str(glue_dir_with(t, {
         "SST-2/train.tsv": "sentence\tlabel\n", "SST-2/dev.tsv": SST2_OK})), "--tasks", "sst2", "--model", "tiny",
         "-k", "full"], "sst2 train is empty after sampling", False),
@@ -104,7 +109,8 @@ MALFORMED = [
     ("reduction-factor-zero", ["--methods", "seq_bn[reduction_factor=0]"],
      "Method 'seq_bn[reduction_factor=0]': reduction_factor=0 must be > 0", True),
     ("lora-rank-zero", ["--methods", "lora[r=0]"], "Method 'lora[r=0]': r=0 must be > 0", True),
-    ("negative-reduction-factor", ["--methods", "seq_bn[reduction_factor=-4]"], "reduction_factor=-4 must be > 0", True),
+    ("negative-reduction-factor", ["--methods", "seq_bn[reduction_factor=-4]"],
+     "reduction_factor=-4 must be > 0", True),
     ("infinite-lora-alpha", ["--methods", "lora[alpha=1e400]"], "alpha=inf is not a finite number", True),
     ("config-that-does-not-fit-the-model", ["--model", "tiny", "--methods", "compacter"],
      "Method 'compacter' cannot be applied to model 'tiny' (AssertionError", True),
@@ -247,7 +253,8 @@ CLI_FILES = [
     ("diff-a-folder", lambda t: ["baselines", "diff", str(t)], "is a folder; expected a results file"),
     ("diff-empty-file", lambda t: ["baselines", "diff", str(a_file(t, "r.json", ""))], "is not a results file"),
     ("diff-unknown-method", lambda t: ["baselines", "diff", str(results_file(t, cases=[{
-        **json.loads(results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))], "Unknown method 'nope'"),
+        **json.loads(results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))],
+     "Unknown method 'nope'"),
     ("diff-baselines-dir-is-a-file", lambda t: ["baselines", "diff", str(results_file(t)), "--baselines-dir",
                                                 str(a_file(t))], "--baselines-dir {t}/stray.txt is a file"),
     ("show-baselines-dir-is-a-file", lambda t: ["baselines", "show", "--baselines-dir", str(a_file(t))],
@@ -382,7 +389,8 @@ RUN_SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.parametrize("sig, status, head", [(signal.SIGTERM, 143, "terminated (SIGTERM): "),
-                                               (signal.SIGINT, 130, "interrupted (SIGINT): ")], ids=["SIGTERM", "SIGINT"])
+                                               (signal.SIGINT, 130, "interrupted (SIGINT): ")],
+                         ids=["SIGTERM", "SIGINT"])
 def test_python_m_suite_run_keeps_results_on_sigterm_and_ctrl_c(tmp_path, sig, status, head):
     path = tmp_path / "smoke.json"
     bl.write_atomic(path, GOOD_BASELINE)

@@ -68,7 +68,8 @@ def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
     second = prepare_data(*args)
     assert not first.from_cache and second.from_cache
     assert second.train == first.train and second.evals == first.evals
-    assert second.data.fingerprint == first.data.fingerprint and list(second.data.train["text_b"]) == list(first.data.train["text_b"])
+    assert (second.data.fingerprint == first.data.fingerprint
+            and list(second.data.train["text_b"]) == list(first.data.train["text_b"]))
     prepare_data.cache_clear()
     other = prepare_data("mnli", "synthetic", None, 200, 50, "tiny", 16)  # another max length: another entry
     assert not other.from_cache
@@ -159,7 +160,8 @@ def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monk
 
     seen = []
     real_compute = perf.compute
-    monkeypatch.setattr(perf, "compute", lambda task, preds, refs: seen.append(list(refs)) or real_compute(task, preds, refs))
+    monkeypatch.setattr(perf, "compute",
+                        lambda task, preds, refs: seen.append(list(refs)) or real_compute(task, preds, refs))
     case = perf._case("full", model="tiny", data="synthetic", glue_dir=None, train_size=64, eval_size=48,
                       max_length=32, epochs=1, batch_size=16, eval_batch_size=16, lr=1e-3)
     perf.trainer_side(case, "trainer-tuned")

@@ -273,7 +273,8 @@ def test_baselines_diff_reads_like_a_review(tmp_path):
     bl.write_atomic(path, {"entries": {key: bl.entry_from_result(make_result((80.0,))),
                                        "mnli/full@tiny": {"metric": "accuracy", "mean": 70.0}}})
     res = tmp_path / "results.json"
-    doc = {"profile": "unit", "cases": [make_result((81.0,)).to_dict(), make_result((60.0,), key_method="full").to_dict(),
+    doc = {"profile": "unit", "cases": [make_result((81.0,)).to_dict(),
+                                        make_result((60.0,), key_method="full").to_dict(),
                                         make_result(status="failed", key_method="seq_bn[reduction_factor=2]").to_dict(),
                                         make_result((50.0,), key_method="lora").to_dict()]}
     res.write_text(json.dumps(doc))
@@ -289,8 +290,9 @@ def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
     --update-baselines refuses: failed and degenerate runs."""
     res = tmp_path / "results.json"
     good, dead = make_result((81.0,)), make_result((50.0,), key_method="lora")
-    res.write_text(json.dumps({"profile": "smoke", "cases": [good.to_dict(), dead.to_dict(),
-                                                            make_result(status="failed", key_method="full").to_dict()]}))
+    res.write_text(json.dumps({"profile": "smoke",
+                               "cases": [good.to_dict(), dead.to_dict(),
+                                         make_result(status="failed", key_method="full").to_dict()]}))
     text, refused = cli.baselines_update([res], tmp_path)
     entries = bl.load(tmp_path / "smoke.json")["entries"]
     assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
@@ -304,7 +306,8 @@ def test_throughput_gate_on_cpu_uses_samples_per_cpu_second_when_both_sides_have
     r.runs[0].train_samples_per_cpu_s = 99.0    # CPU-time rate barely moved
     e = {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0, "train_samples_per_cpu_s": 100.0}}}
     assert vd.throughput_change(r, e) == pytest.approx(-1.0)
-    assert vd.throughput_change(r, {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0}}}) == pytest.approx(-80.0)
+    assert (vd.throughput_change(r, {"throughput": {"cpu:test x2": {"train_samples_per_s": 100.0}}})
+            == pytest.approx(-80.0))
     assert bl.entry_from_result(r)["throughput"]["cpu:test x2"]["train_samples_per_cpu_s"] == 99.0
 
 

@@ -64,7 +64,8 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         floor = e.get("floor")
         margin = "?" if floor is None else f"{e['mean'] - floor:+.2f}" + (" DEAD" if e["mean"] <= floor + tol else "")
         lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
-                     f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} | {e.get('config_hash', '?')} "
+                     f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} "
+                     f"| {e.get('config_hash', '?')} "
                      f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
     return "\n".join(lines + noise_lines(entries, prof))
 
@@ -96,7 +97,8 @@ def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str
             continue
         changes = []
         if old.get("mean") != new["mean"]:
-            changes.append(f"{new['metric']} {old.get('mean'):.2f} -> {new['mean']:.2f} ({new['mean'] - old.get('mean', 0):+.2f})")
+            changes.append(f"{new['metric']} {old.get('mean'):.2f} -> {new['mean']:.2f} "
+                           f"({new['mean'] - old.get('mean', 0):+.2f})")
         if old.get("sd") != new["sd"] or old.get("n") != new["n"]:
             changes.append(f"sd/n {old.get('sd')}/{old.get('n')} -> {new['sd']}/{new['n']}")
         changes += vd.stale_reasons(r, old) + vd.release_changes(r, old)

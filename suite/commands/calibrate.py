@@ -103,7 +103,8 @@ def calibrate(args) -> tuple[str, int]:
     cals = []
     for case in session.cases():
         result = session.run(case)
-        cals.append((cal.calibrate_result(result, session.entry(result), session.profile, detect), session.entry(result)))
+        cals.append((cal.calibrate_result(result, session.entry(result), session.profile, detect),
+                     session.entry(result)))
     lines = [cal.render(session.profile.name, [c for c, _ in cals], n)]
     status = 1 if any(c.error for c, _ in cals) else 0
     if args.out:
@@ -118,7 +119,8 @@ def calibrate(args) -> tuple[str, int]:
             status = 1
     if args.write_baselines:
         blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
-        skipped = [f"{c.key} ({'no baseline entry: record one with --update-baselines first' if e is None else 'the entry measured another config or data, see above'})"
+        skipped = [f"{c.key} (" + ("no baseline entry: record one with --update-baselines first" if e is None
+                                   else "the entry measured another config or data, see above") + ")"
                    for c, e in cals if not c.entry_matches and not c.error]
         try:
             written, refused = bl.set_noise(session.baseline_file, blocks) if blocks else ([], [])

@@ -56,7 +56,8 @@ def run_diagnose(args) -> str:
     alpha = ALPHA if args.alpha is None else parse_alpha(args.alpha)
     d = diagnose(case, session.reference_case(case), session.profile, runner, factors=factors,
                     checks=not args.no_checks, alpha=alpha)
-    out = Path(args.out) if args.out else DEFAULT_DIAGNOSE / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_")
+    out = (Path(args.out) if args.out
+           else DEFAULT_DIAGNOSE / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_"))
     files = write(d, out)
     return "\n".join([to_markdown(d).split("## Every variant")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])

@@ -192,7 +192,8 @@ def split_list(text: str) -> list[str]:
     items.append("".join(current))
     items = [i.strip() for i in items if i.strip()]
     if depth != 0:
-        raise SuiteError(f"Unbalanced brackets in '{shown(text)}'. Example: --methods \"full,seq_bn[reduction_factor=4]\".")
+        raise SuiteError(f"Unbalanced brackets in '{shown(text)}'. "
+                         "Example: --methods \"full,seq_bn[reduction_factor=4]\".")
     return items
 
 

@@ -51,8 +51,8 @@ def is_local(model: str) -> bool:
 def _check_model_id(model: str) -> None:
     """A value that is clearly a path ("/x", "./x", "../x", "~/x") must exist; anything else may be a Hub id."""
     if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
-        raise SuiteError(f"Model path {shown(model)} does not exist. Use --model minilm (embedded), a local model folder, "
-                         "or a Hugging Face Hub id.")
+        raise SuiteError(f"Model path {shown(model)} does not exist. Use --model minilm (embedded), a local model "
+                         "folder, or a Hugging Face Hub id.")
     if not is_local(model):
         from suite.hub import require_hub
 
@@ -95,8 +95,9 @@ def load_model(model: str, task, attention: str = "sdpa"):
 
 def _load_failure(model: str, exc: Exception) -> str:
     first = shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__
-    return (f"Could not load model '{shown(model)}' ({first}). Use --model minilm (embedded, offline), a local folder with "
-            "config.json and weights, or a Hub id with network access (offline: set HF_HUB_OFFLINE=1 and pre-cache it).")
+    return (f"Could not load model '{shown(model)}' ({first}). Use --model minilm (embedded, offline), a local folder "
+            "with config.json and weights, or a Hub id with network access (offline: set HF_HUB_OFFLINE=1 and "
+            "pre-cache it).")
 
 
 def _model_config(model: str):
@@ -171,7 +172,8 @@ def check_methods(model: str, methods) -> None:
         except Exception as exc:  # the adapters library's own checks: assertions, ValueError, ZeroDivisionError...
             detail = shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__
             raise SuiteError(f"Method '{shown(method.name)}' cannot be applied to model '{shown(model)}' "
-                             f"({type(exc).__name__}: {detail}). Fix the config string; see README 'Methods'.") from None
+                             f"({type(exc).__name__}: {detail}). Fix the config string; "
+                             "see README 'Methods'.") from None
 
 
 def hidden_size(model: str) -> int:

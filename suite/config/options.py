@@ -38,7 +38,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(s) for s in items)
     except ValueError:
-        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; got '{shown(text)}'.") from None
+        raise SuiteError(f"Seeds must be integers separated by commas, e.g. --seeds 0,1,2; "
+                         f"got '{shown(text)}'.") from None
     if not seeds:
         raise SuiteError("--seeds needs at least one integer, e.g. --seeds 0.")
     bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
@@ -54,7 +55,8 @@ def _points(text: str, what: str, example: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; got '{shown(text)}'.") from None
+        raise SuiteError(f"{what} must be a number of points (0-100 scale), e.g. {example}; "
+                         f"got '{shown(text)}'.") from None
     if not math.isfinite(value) or value < 0:
         raise SuiteError(f"{what} must be a finite number >= 0 points; got '{shown(text)}'.")
     return value
@@ -251,8 +253,9 @@ class Options:
 def _bind() -> tuple[Opt, ...]:
     from suite.config.speed import parse_speed
 
-    parsers = {"speed": parse_speed, "seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance, "max_gap": parse_max_gap,
-               "throughput_tolerance": parse_percent, "shard": parse_shard, "max_drift": parse_max_drift}
+    parsers = {"speed": parse_speed, "seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance,
+               "max_gap": parse_max_gap, "throughput_tolerance": parse_percent, "shard": parse_shard,
+               "max_drift": parse_max_drift}
     out = []
     for o in OPTIONS:
         if o.dest in parsers:

@@ -91,7 +91,8 @@ class CaseSpec:
     glue_dir: str | None = field(default=None, compare=False)  # where the data is read; not part of the hash
     backbone_lr: float | None = None   # hybrids: rate of the unfrozen encoder weights (the full fine-tuning rate)
     precision: str = "fp32"            # "bf16" on CUDA; see Profile.precision
-    speed: tuple[str, ...] = ()        # sorted names from suite.config.speed (bf16 on CPU, compile, attention, AdamW kernel)
+    # sorted names from suite.config.speed (bf16 on CPU, compile, attention, AdamW kernel)
+    speed: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -42,7 +42,8 @@ class TaskData:
     task: Task
     train: datasets.Dataset                 # noqa: F821
     evals: Mapping[str, datasets.Dataset]   # noqa: F821  EvalSplit.alias -> rows
-    origin: str                               # where it came from, for provenance ("synthetic", "glue-dir:...", "hub:...")
+    # where it came from, for provenance ("synthetic", "glue-dir:...", "hub:...")
+    origin: str
     fingerprint: str                          # sha256 over every row used (train sample + eval), first 16 hex digits
 
 

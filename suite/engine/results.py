@@ -59,7 +59,8 @@ class RunResult:
     mfu: float | None = None                             # model FLOPs utilisation vs the GPU datasheet peak (CUDA)
     mfu_gemm: float | None = None                        # ... vs the measured GEMM rate at the model's shapes
     gemm_flops_per_s: float | None = None                # that measured rate (suite.engine.flops.gemm_rate)
-    flops_per_token: float | None = None                 # training FLOPs per real token (suite.engine.flops.model_flops)
+    # training FLOPs per real token (suite.engine.flops.model_flops)
+    flops_per_token: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> RunResult:

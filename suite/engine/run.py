@@ -72,7 +72,8 @@ def encode(ds, tokenizer, task: Task, max_length: int) -> Encoded:
 def prepare_data(task_name: str, data: str, glue_dir: str | None, train_size, eval_size, model: str,
                  max_length: int) -> PreparedData:
     """Load, sample and tokenize once per process for all methods and seeds of a task, and once per machine
-    through the on-disk cache (``suite.data.token_cache``): a second run reads Arrow files instead of parsing and tokenizing."""
+    through the on-disk cache (``suite.data.token_cache``): a second run reads Arrow files instead of parsing and
+    tokenizing."""
     import datasets
 
     t0 = time.perf_counter()
@@ -457,8 +458,8 @@ def run_seed(case: CaseSpec, seed: int, prepared: PreparedData | None = None,
         return result
     except torch.OutOfMemoryError:
         result.status = "failed"
-        result.error = (f"out of memory at training step {timing.steps + 1} with batch size {case.batch_size}, max length "
-                        f"{case.max_length}; lower the batch size or max length in the profile")
+        result.error = (f"out of memory at training step {timing.steps + 1} with batch size {case.batch_size}, "
+                        f"max length {case.max_length}; lower the batch size or max length in the profile")
         return result
     measure(run, timing)
     if observe:

@@ -126,7 +126,8 @@ def decide(result: CaseResult, entry: dict | None, policy: vd.Policy, plan: Plan
         return Decision(REGRESSION, f"stop after {n} seed(s): {v.status}", v, n)
     if v.unjudged or v.status == "updated":
         if n >= plan.max_seeds:
-            return Decision(PASS, f"all {n} planned seeds ran ({'updating baselines' if v.status == 'updated' else v.status})", v, n)
+            return Decision(PASS, f"all {n} planned seeds ran "
+                            f"({'updating baselines' if v.status == 'updated' else v.status})", v, n)
         return Decision(CONTINUE, f"{'updating baselines' if v.status == 'updated' else 'no usable baseline'}: "
                         f"every planned seed runs", v, n)
     if n >= plan.max_seeds:
@@ -258,8 +259,8 @@ def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: 
         early_pass += d.action == PASS and d.n < max_seeds
         runs += d.n
         stops[d.n] += 1
-    return {"caught": failed / reps, "early_pass": early_pass / reps, "seed_runs": runs / reps, "stops": {n: c / reps for n, c in enumerate(stops) if c},
-            "protect": protect}
+    return {"caught": failed / reps, "early_pass": early_pass / reps, "seed_runs": runs / reps,
+            "stops": {n: c / reps for n, c in enumerate(stops) if c}, "protect": protect}
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 ``python -m suite calibrate`` runs each case over N seeds (default 5), measures the seed-to-seed sd of its primary
 metric, and feeds that noise into a Monte Carlo simulation of the gate's own rule: every simulated comparison is
-judged by ``suite.gate.verdicts.judge`` itself (floors, tolerance, paired t / Welch, per-seed guard), so the figures stay
-true when the rule changes. Per case it reports
+judged by ``suite.gate.verdicts.judge`` itself (floors, tolerance, paired t / Welch, per-seed guard), so the figures
+stay true when the rule changes. Per case it reports
 
 * ``detectable_drop``: the smallest true drop (points) that the gate fails with >= 80% probability, at the
   profile's seed count and the case's tolerance;

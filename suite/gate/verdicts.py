@@ -184,7 +184,8 @@ def stale_reasons(result: CaseResult, entry: dict) -> list[str]:
         diffs += [f"{k}: {old[k]!r} -> (absent)" for k in sorted(set(old) - set(result.config))]
         reasons.append("config changed" + (f" ({', '.join(diffs)})" if diffs and old
                                            else f" (hash {entry['config_hash']} -> {result.config_hash})"))
-    if entry.get("data_fingerprint") and result.data_fingerprint and entry["data_fingerprint"] != result.data_fingerprint:
+    if (entry.get("data_fingerprint") and result.data_fingerprint
+            and entry["data_fingerprint"] != result.data_fingerprint):
         reasons.append(f"data changed (fingerprint {entry['data_fingerprint']} -> {result.data_fingerprint})")
     return reasons
 

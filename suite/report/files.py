@@ -23,7 +23,8 @@ PLOTS = {
 }
 
 
-def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *, title: str = "glue-adapter-bench report") -> list[Path]:
+def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *,
+                 title: str = "glue-adapter-bench report") -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pngs = write_plots(table_rows, out)
@@ -62,10 +63,12 @@ def _provenance(table_rows: list[Row]) -> list[str]:
     prov = r.provenance or {}
     hw, v, git = prov.get("hardware", {}), prov.get("versions", {}), prov.get("git", {})
     return [
-        f"profile **{r.profile}**, model `{r.config.get('model')}`, data `{r.data_origin}`, seeds {r.config.get('seeds')}",
+        f"profile **{r.profile}**, model `{r.config.get('model')}`, data `{r.data_origin}`, "
+        f"seeds {r.config.get('seeds')}",
         f"hardware: {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})",
         "versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"git commit {str(git.get('commit') or '?')[:12]}{' (dirty)' if git.get('dirty') else ''}, recorded {prov.get('date', '?')}",
+        f"git commit {str(git.get('commit') or '?')[:12]}{' (dirty)' if git.get('dirty') else ''}, "
+        f"recorded {prov.get('date', '?')}",
     ]
 
 
@@ -85,7 +88,8 @@ def _task_table(task: str, table_rows: list[Row], show_published: bool) -> tuple
             s = r.metric(k)
             cells.append("-" if not s.n else f"{s.mean:.2f}" + (f" ± {s.sd:.2f}" if s.n > 1 else ""))
         cells += [
-            ", ".join(f"{run.seed}: {run.metrics.get(r.primary_metric, float('nan')):.2f}" for run in r.runs if run.status == "ok") or "failed",
+            ", ".join(f"{run.seed}: {run.metrics.get(r.primary_metric, float('nan')):.2f}"
+                      for run in r.runs if run.status == "ok") or "failed",
             "-" if g is None else f"{g[0]:+.2f}" + (f" ± {g[1]:.2f}" if g[1] else ""),
             f"{r.mean_of('train_samples_per_s'):.0f}", f"{r.mean_of('eval_samples_per_s'):.0f}",
             "-" if row.speed is None else f"{row.speed:.2f}x",
@@ -122,7 +126,8 @@ def to_markdown(table_rows: list[Row], title: str, plot_files: list[str]) -> str
 
 def _html_table(head: list[str], body: list[list[str]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f'<td class="{_cls(c)}">{html.escape(c)}</td>' for c in row) + "</tr>" for row in body)
+    trs = "".join("<tr>" + "".join(f'<td class="{_cls(c)}">{html.escape(c)}</td>' for c in row) + "</tr>"
+                  for row in body)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
@@ -136,7 +141,8 @@ def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
     summary_head = list(report.COLUMNS)
     summary_body = [report._cells(r) for r in table_rows]
     parts = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(
-        f"<li>{html.escape(line.replace('**', '').replace('`', ''))}</li>" for line in _provenance(table_rows)) + "</ul>",
+        f"<li>{html.escape(line.replace('**', '').replace('`', ''))}</li>"
+        for line in _provenance(table_rows)) + "</ul>",
         "<h2>Summary</h2>", _html_table(summary_head, summary_body)]
     notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
     if notes:
@@ -144,7 +150,8 @@ def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
     for task in _tasks(table_rows):
         parts += [f"<h2>{html.escape(task)}</h2>", _html_table(*_task_table(task, table_rows, show_pub))]
     if show_pub:
-        parts.append(f"<p class='note'>Published numbers are context only ({html.escape(PUBLISHED_SOURCE)}); they never gate.</p>")
+        parts.append(f"<p class='note'>Published numbers are context only ({html.escape(PUBLISHED_SOURCE)}); "
+                     "they never gate.</p>")
     parts.append("<h2>Plots</h2>")
     for p in pngs:
         data = base64.b64encode(p.read_bytes()).decode()
@@ -204,7 +211,8 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
                color=["#d62728" if v < 0 else "#2ca02c" for v in vals])
         ax.set_xticks(range(len(vals)), labels, fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no adapter with a full fine-tuning reference in this run", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no adapter with a full fine-tuning reference in this run", ha="center",
+                transform=ax.transAxes)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel("gap to full fine-tuning (points)")
     ax.set_title("Adapter gap to full fine-tuning, same run")

@@ -13,7 +13,8 @@ def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] 
     r0 = rows[0].result
     hw = (r0.provenance or {}).get("hardware", {})
     head = (f"glue-adapter-bench: profile {profile}, model {r0.config.get('model')}, data {r0.data_origin}, "
-            f"seeds {r0.config.get('seeds')}, on {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})")
+            f"seeds {r0.config.get('seeds')}, on {hw.get('name', '?')} "
+            f"({hw.get('device', '?')} x{hw.get('count', '?')})")
     tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in vd.counts(rows).items())
     if any(row.verdict.unjudged for row in rows):
         tail += (" (no-baseline/stale compared nothing: " + ("they FAIL under --strict-baselines)" if strict

@@ -209,9 +209,11 @@ def import_results(path, results_json_paths: Iterable[str | Path]) -> list[tuple
             results = [CaseResult.from_dict(c) for c in raws]
             created = doc.get("created")
         except FileNotFoundError:
-            raise SuiteError(f"Results file {p} does not exist; write one with pytest benchmarks --results-json PATH.") from None
+            raise SuiteError(f"Results file {p} does not exist; "
+                             "write one with pytest benchmarks --results-json PATH.") from None
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            raise SuiteError(f"{p} is not a results file written by --results-json ({type(exc).__name__}: {exc}).") from None
+            raise SuiteError(f"{p} is not a results file written by --results-json "
+                             f"({type(exc).__name__}: {exc}).") from None
         run_id = "file:" + hashlib.sha256(f"{doc.get('profile')}:{created}:{p.name}".encode()).hexdigest()[:16]
         recs = [record_of(r, run_id=run_id, raw=c, fallback_date=created, source=str(p),
                           baseline_updated=(c.get("verdict") or {}).get("status") == "updated")
@@ -260,7 +262,8 @@ class Point:
 
 def _point(row: sqlite3.Row) -> Point:
     return Point(id=row["id"], run_id=row["run_id"], date=row["date"], commit=row["git_commit"],
-                 dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]), versions=json.loads(row["versions"]),
+                 dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
+                 versions=json.loads(row["versions"]),
                  hardware=row["hardware"], profile=row["profile"], key=row["case_key"], config_hash=row["config_hash"],
                  data_fingerprint=row["data_fingerprint"], metric=row["metric"], seeds=json.loads(row["seeds"]),
                  values=json.loads(row["seed_values"]), mean=row["mean"], sd=row["sd"], n=row["n"],
@@ -283,7 +286,8 @@ def load(path, *, profile: str | None = None, case: str | None = None) -> dict[t
         p = _point(row)
         series.setdefault((p.profile, p.key), []).append(p)
     if not series:
-        raise SuiteError(f"{path} holds no records yet; import results with python -m suite history import RESULTS.json...")
+        raise SuiteError(f"{path} holds no records yet; "
+                         "import results with python -m suite history import RESULTS.json...")
     try:
         if profile is not None:
             lookup("profile", profile, {pr: pr for pr, _ in series})
@@ -361,8 +365,9 @@ class ChangePoint:
     def describe(self) -> str:
         p = self.point
         what = "; ".join(self.changed) or "nothing recorded changed (seed noise, machine load or an unrecorded change)"
-        return (f"{p.key}: step {self.size:+.2f} points ({self.before:.2f} -> {self.after:.2f}, p = {self.p_value:.3f}) "
-                f"first seen in the run of {p.date[:19]} at commit {p.short_commit} ({p.releases()}); changed: {what}")
+        return (f"{p.key}: step {self.size:+.2f} points ({self.before:.2f} -> {self.after:.2f}, "
+                f"p = {self.p_value:.3f}) first seen in the run of {p.date[:19]} at commit {p.short_commit} "
+                f"({p.releases()}); changed: {what}")
 
 
 def change_points(series: list[Point], *, max_p: float = changepoints.MAX_P,
@@ -507,7 +512,7 @@ def blame(path, case: str, *, profile: str | None = None) -> str:
                  f"({c.before:.2f} -> {c.after:.2f}, p = {c.p_value:.3f}, {len(cps)} change point(s) in all)",
                  f"  first run after it: {p.date[:19]}, commit {p.commit or '?'}, {p.releases()}, on {p.hardware}",
                  f"  previous run:       {q.date[:19]}, commit {q.commit or '?'}, {q.releases()}, on {q.hardware}"]
-        lines += [f"  changed: {what}" for what in c.changed] or ["  changed: nothing recorded (commit, releases, hardware, "
-                                                            "config and data all equal)"]
+        lines += [f"  changed: {what}" for what in c.changed] or ["  changed: nothing recorded (commit, releases, "
+                                                                  "hardware, config and data all equal)"]
         out.append("\n".join(lines))
     return "\n\n".join(out)

@@ -118,7 +118,8 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
     try:
         doc = parse_strict(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SuiteError(f"Results file {path} does not exist; write one with pytest benchmarks --results-json PATH.") from None
+        raise SuiteError(f"Results file {path} does not exist; "
+                         "write one with pytest benchmarks --results-json PATH.") from None
     except IsADirectoryError:
         raise SuiteError(f"{path} is a folder; expected {what}.") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -170,8 +171,8 @@ def merge(paths) -> tuple[str, list[Row]]:
         for row in file_rows:
             key = f"{row.result.key}@{row.result.config.get('model')}"
             if key in by_key:
-                raise SuiteError(f"Case {key} is in both {where[key]} and {path}: merge the shards of one run, each case "
-                                 "once (a retried shard replaces its file, it is not added to the others).")
+                raise SuiteError(f"Case {key} is in both {where[key]} and {path}: merge the shards of one run, "
+                                 "each case once (a retried shard replaces its file, it is not added to the others).")
             by_key[key], where[key] = row, path
     if len(set(profiles)) > 1:
         raise SuiteError(f"Results files come from different profiles ({', '.join(sorted(set(profiles)))}); "

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     on_cuda = torch.cuda.is_available()
     if not on_cuda and not args.allow_cpu:
         print("gpu-check: no CUDA GPU visible (torch.cuda.is_available() is False); nothing to check here. "
-              "Install a CUDA build of torch on a GPU machine, or pass --allow-cpu for a wiring check.", file=sys.stderr)
+              "Install a CUDA build of torch on a GPU machine, or pass --allow-cpu for a wiring check.",
+              file=sys.stderr)
         return 2
     device = torch.cuda.get_device_name(0) if on_cuda else "CPU (wiring check: bf16 falls back to fp32)"
     print(f"# gpu-check on {device}; torch {torch.__version__}\n")

@@ -104,7 +104,8 @@ def engine_side(case: CaseSpec) -> PerfRow:
 
 
 def _prepared(case: CaseSpec):
-    return prepare_data(case.task, case.data, case.glue_dir, case.train_size, case.eval_size, case.model, case.max_length)
+    return prepare_data(case.task, case.data, case.glue_dir, case.train_size, case.eval_size, case.model,
+                        case.max_length)
 
 
 class _CountingCollator:
@@ -149,7 +150,8 @@ def trainer_side(case: CaseSpec, side: str = "trainer-tuned") -> PerfRow:
     method.apply(model)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=case.batch_size, per_device_eval_batch_size=case.eval_batch_size,
+            output_dir=out, per_device_train_batch_size=case.batch_size,
+            per_device_eval_batch_size=case.eval_batch_size,
             num_train_epochs=case.epochs, learning_rate=case.lr, warmup_ratio=case.warmup_ratio,
             weight_decay=case.weight_decay, lr_scheduler_type="linear", logging_strategy="no", save_strategy="no",
             eval_strategy="no", report_to=[], seed=0, disable_tqdm=True, label_names=["labels"],
@@ -224,9 +226,9 @@ def render(rows: list[PerfRow]) -> str:
         e, t, d = by[(method, "engine")], by[(method, "trainer-tuned")], by[(method, "trainer-default")]
         lines.append(f"| {method} | {ratios(e, t)} | {ratios(e, d)} |")
     if ("full", "engine") in by and ("seq_bn", "engine") in by:
-        lines.append(f"\nseq_bn / full training speed, engine: "
-                     f"{by[('seq_bn', 'engine')].train_samples_per_s / by[('full', 'engine')].train_samples_per_s:.2f}x; "
-                     f"Trainer tuned: {by[('seq_bn', 'trainer-tuned')].train_samples_per_s / by[('full', 'trainer-tuned')].train_samples_per_s:.2f}x")
+        engine = by[("seq_bn", "engine")].train_samples_per_s / by[("full", "engine")].train_samples_per_s
+        tuned = by[("seq_bn", "trainer-tuned")].train_samples_per_s / by[("full", "trainer-tuned")].train_samples_per_s
+        lines.append(f"\nseq_bn / full training speed, engine: {engine:.2f}x; Trainer tuned: {tuned:.2f}x")
     return "\n".join(lines)
 
 
@@ -275,7 +277,8 @@ def ablate(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, ma
         base = dict(model=model, data=data, glue_dir=str(glue_dir) if glue_dir else None, train_size=train_size,
                     eval_size=eval_size, max_length=max_length, epochs=epochs, batch_size=batch_size,
                     eval_batch_size=eval_batch_size, lr=_lr(method, lrs))
-        run_seed(dataclasses.replace(_case(method, **base), train_size=min(train_size, 256), eval_size=256), 0)  # warm-up
+        # warm-up
+        run_seed(dataclasses.replace(_case(method, **base), train_size=min(train_size, 256), eval_size=256), 0)
         for label, speed, precision in options or ablation_options():
             case = _case(method, **base, speed=speed, precision=precision)
             try:

@@ -76,7 +76,8 @@ def check_same_setup(adapter_model, full_model) -> Finding:
         return Finding("setup", False, f"compared runs use different model classes ({ev['adapter_model']} vs "
                        f"{ev['full_model']}): the gap mixes in the head difference", ev)
     def head_shapes(m):
-        return [tuple(p.shape) for n, p in m.named_parameters() if n.startswith("heads.") or n.startswith("classifier.")]
+        return [tuple(p.shape) for n, p in m.named_parameters()
+                if n.startswith("heads.") or n.startswith("classifier.")]
     ha, hf = head_shapes(adapter_model), head_shapes(full_model)
     ev.update(adapter_head=ha, full_head=hf)
     if ha != hf:

@@ -168,7 +168,8 @@ GRID: Mapping[str, Factor] = MappingProxyType({
         "reft": Sweep(_placement("layers"), _PLACES),
         "union": _UNION, "other": _OTHER}),
     "activation": Factor("the activation function", "switch the activation: {variant}", {
-        **{f: Sweep(_set_config("non_linearity"), {"full": ("relu", "gelu", "swish", "tanh"), "small": ("relu", "tanh")})
+        **{f: Sweep(_set_config("non_linearity"),
+                    {"full": ("relu", "gelu", "swish", "tanh"), "small": ("relu", "tanh")})
            for f in ("bottleneck", "phm_bottleneck")},
         "lora": Skip("LoRA is a linear low-rank update: it has no activation"),
         "ia3": Skip("IA3 rescales activations: it has no activation of its own"),

@@ -25,15 +25,16 @@ def to_markdown(d: Diagnosis, plot_name: str | None = None) -> str:
            f"Statistics: {d.statistics}.", "", "## Conclusion", "", d.conclusion, "", "## Pitfall checks", ""]
     out += [f"- {'ok' if f.ok else '**PROBLEM**'} ({f.check}): {f.message}" for f in d.findings] or ["- (skipped)"]
     out += ["", "## What each factor does", "",
-            "| factor | variant | effect (points) | Holm-corrected interval | Holm p | gap with it | % of the gap | verdict |",
+            "| factor | variant | effect (points) | Holm-corrected interval | Holm p | gap with it | % of the gap "
+            "| verdict |",
             "|---|---|---|---|---|---|---|---|"]
     for e in d.effects:
         if e.closed is None:
             out.append(f"| {e.factor} | - | - | - | - | - | - | {e.verdict}: {e.skipped} |")
             continue
         verdict = e.verdict + (f" ({', '.join(e.worse)})" if e.verdict == "makes it worse" else "")
-        out.append(f"| {e.factor} | {e.best_label} | {e.closed:+.2f} | {_interval(e.ci_holm)} | {_num(e.p_holm, '.3g')} "
-                   f"| {e.best_gap:+.2f} | {_num(e.closed_pct, '.0f')} | {verdict} |")
+        out.append(f"| {e.factor} | {e.best_label} | {e.closed:+.2f} | {_interval(e.ci_holm)} "
+                   f"| {_num(e.p_holm, '.3g')} | {e.best_gap:+.2f} | {_num(e.closed_pct, '.0f')} | {verdict} |")
     out += ["", "## Every variant", "",
             "| factor | variant | method | lr | epochs | metric | gap to full | effect per seed | effect | "
             f"{100 * (1 - d.alpha):g}% interval | Holm p | corrected interval | verdict |",
