@@ -12,24 +12,22 @@ from pathlib import Path
 
 from suite.config.methods import get_method, parse_methods
 from suite.config.options import Options, parse_tasks
-from suite.config.profiles import CaseSpec, cases, get_profile
+from suite.config.profiles import CaseSpec, get_profile
 from suite.engine import progress
 from suite.engine.results import CaseResult
-from suite.errors import SuiteError
 from suite.gate import baselines as bl
 from suite.gate import outcome
 from suite.gate import verdicts as vd
 from suite.gate.adaptive import run_adaptive
 from suite.report.summary import render_summary
 from suite.session import finish, preflight, selection
-from suite.store import history
+from suite.session.judging import Judging
 
 
 @dataclass
 class BenchSession:
     options: Options
     results: list[CaseResult] = field(default_factory=list)
-    _baseline_data: dict | None = None
     _done: dict = field(default_factory=dict)   # config hash -> CaseResult run in this process (reused, not retrained)
     _prepare_s: dict = field(default_factory=dict)  # config hash -> seconds ``prepare`` spent on its data
     interrupted: bool = False                    # set on Ctrl-C or SIGTERM (by the pytest plugin or the run command)
@@ -38,6 +36,7 @@ class BenchSession:
     def __post_init__(self):
         """Every check that can be made before training (suite.session.preflight), in the order a user fixes them."""
         self.profile = get_profile(self.options.profile)
+        self.judging = Judging(self.options, self.profile)
         # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
         self.method_list = parse_methods(self.options.methods) if self.options.methods is not None else None
         if self.options.tasks is not None:
@@ -50,33 +49,22 @@ class BenchSession:
 
     @property
     def baseline_file(self) -> Path:
-        return bl.baseline_path(self.options.baselines_dir, self.profile.name)
+        return self.judging.baseline_file
+
+    def baseline_entries(self) -> dict:
+        return self.judging.baseline_entries()
 
     # --- which cases ------------------------------------------------------------------------------------------
 
     def cases(self) -> list[CaseSpec]:
-        o = self.options
-        out = cases(self.profile, tasks=parse_tasks(o.tasks) if o.tasks is not None else None,
-                    methods=self.method_list, seeds=o.seeds, model=o.model, glue_dir=o.glue_dir,
-                    lr_overrides=o.lr, speed=o.speed)
-        out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
-        if o.shard:
-            i, n = o.shard
-            total = len(out)
-            out = selection.shard(out, i, n)
-            if not out:
-                raise SuiteError(f"--shard {i}/{n} selects none of the {total} cases; use at most {total} shards "
-                                 "(a shard that runs nothing would pass while comparing nothing).")
-        return out
+        return selection.session_cases(self.options, self.profile, self.method_list)
 
     def marker_docs(self) -> dict[str, str]:
         return selection.marker_docs(self.method_list)
 
     def reference_case(self, case: CaseSpec) -> CaseSpec:
         """Full fine-tuning of the same task, model, data and seeds."""
-        o = self.options
-        return cases(self.profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds, model=o.model,
-                     glue_dir=o.glue_dir, lr_overrides=o.lr, speed=o.speed)[0]
+        return selection.reference_case(self.options, self.profile, case)
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -105,7 +93,7 @@ class BenchSession:
     def _run_adaptive(self, case: CaseSpec, log) -> CaseResult:
         """Seeds one at a time until the sequential rule stops; the result says how many ran and why."""
         entry = self.baseline_entries().get(bl.key_of(case.task, case.method, case.model))
-        run = run_adaptive(case, entry, self.policy(case.task),
+        run = run_adaptive(case, entry, self.judging.policy(case.task),
                            lambda c, seed: _run_case(dataclasses.replace(c, seeds=(seed,)), log), log=log)
         run.result.provenance = {**(run.result.provenance or {}), "adaptive": run.to_dict()}
         log(run.summary())
@@ -120,22 +108,13 @@ class BenchSession:
     def add(self, result: CaseResult) -> None:
         self.results.append(result)
 
-    # --- judging ----------------------------------------------------------------------------------------------
-
-    def baseline_entries(self) -> dict:
-        if self._baseline_data is None:
-            self._baseline_data = bl.load(self.baseline_file)
-        return self._baseline_data["entries"]
-
-    def entry(self, result: CaseResult) -> dict | None:
-        return self.baseline_entries().get(bl.entry_key(result))
-
-    def policy(self, task: str) -> vd.Policy:
-        return vd.Policy(tolerance=self.profile.tolerance_for(task), tolerance_override=self.options.tolerance,
-                         updating=self.options.update_baselines, strict=self.options.strict_baselines)
+    # --- judging (suite.session.judging) -----------------------------------------------------------------------
 
     def judge(self, result: CaseResult) -> vd.Verdict:
-        return vd.judge(result, self.entry(result), self.policy(result.task))
+        return self.judging.judge(result)
+
+    def entry(self, result: CaseResult) -> dict | None:
+        return self.judging.entry(result)
 
     def _reference_run(self, case: CaseSpec) -> CaseResult | None:
         """Full fine-tuning of the same run, when it already ran in this process."""
@@ -161,46 +140,22 @@ class BenchSession:
             ref = self._reference_run(case)
             if ref is not None:
                 out += vd.gap_failures([ref, result], self.options.max_gap)
-        return out + self.throughput_failures([result]) + self.history_failures([result])
+        return out + self.judging.throughput_failures([result]) + self.judging.history_failures([result])
 
     def case_failures(self, case: CaseSpec, result: CaseResult, verdict: vd.Verdict) -> list[str]:
         """Why this case fails now: its verdict and its gates, as suite.gate.outcome decides."""
         return outcome.case_failures(verdict, strict=self.options.strict_baselines,
                                      gate_messages=self.gates(case, result))
 
-    def throughput_failures(self, results: list[CaseResult]) -> list[str]:
-        if self.options.update_baselines:
-            return []
-        return [m for r in results
-                if (m := vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance))]
-
-    def history_failures(self, results: list[CaseResult]) -> list[str]:
-        """--max-drift and --fail-on-change-point against the results history (read only; nothing trains)."""
-        path, o = self.options.history_path(), self.options
-        if path is None or not (o.max_drift is not None or o.fail_on_change_point):
-            return []
-        out = []
-        for result in (r for r in results if r.ok):
-            if o.max_drift is not None:
-                out.append(history.drift_for(path, result, o.max_drift))
-            if o.fail_on_change_point:
-                out.append(history.change_point_for(path, result))
-        return [m for m in out if m]
-
     def gap_failures(self) -> list[str]:
-        """--max-gap over every result of the session (the controller's view, also under xdist)."""
-        return vd.gap_failures(self.results, self.options.max_gap)
+        return self.judging.gap_failures(self.results)
 
     def table_rows(self) -> list[vd.Row]:
-        return vd.rows(self.results, {r.key: self.judge(r) for r in self.results},
-                       {r.key: vd.throughput_change(r, self.entry(r)) for r in self.results})
+        return self.judging.table_rows(self.results)
 
     def outcome(self, *, broken_files: bool = False) -> outcome.Outcome:
         """Whether the session fails, from every gate over every result (suite.gate.outcome decides)."""
-        return outcome.run_outcome(self.table_rows(), strict=self.options.strict_baselines,
-                                   gap_failures=self.gap_failures(),
-                                   throughput_failures=self.throughput_failures(self.results),
-                                   history_failures=self.history_failures(self.results), broken_files=broken_files)
+        return self.judging.outcome(self.results, broken_files=broken_files)
 
     # --- the end ----------------------------------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ import os
 import re
 import subprocess
 
-from suite.config.methods import METHODS, Method
-from suite.config.profiles import CaseSpec
+from suite.config.methods import METHODS, Method, get_method
+from suite.config.options import Options, parse_tasks
+from suite.config.profiles import CaseSpec, Profile, cases
 from suite.config.tasks import TASKS
+from suite.errors import SuiteError
 from suite.gate import verdicts as vd
 
 SLOW_SAMPLES = 5000  # a case that trains on more samples (rows x epochs, or all rows) is marked slow
@@ -61,3 +63,24 @@ def shard(all_cases: list[CaseSpec], i: int, n: int) -> list[CaseSpec]:
         mine = set(tasks[i - 1::n])
         return [c for c in all_cases if c.task in mine]
     return all_cases[i - 1::n]
+
+
+def session_cases(o: Options, profile: Profile, methods: list[Method] | None) -> list[CaseSpec]:
+    """The cases a session runs: the profile's (or the selected tasks and methods), each once, then its shard."""
+    out = cases(profile, tasks=parse_tasks(o.tasks) if o.tasks is not None else None, methods=methods,
+                seeds=o.seeds, model=o.model, glue_dir=o.glue_dir, lr_overrides=o.lr, speed=o.speed)
+    out = list({(c.task, c.method): c for c in out}.values())  # "--methods full,full" / "--tasks sst2,sst2": once
+    if o.shard:
+        i, n = o.shard
+        total = len(out)
+        out = shard(out, i, n)
+        if not out:
+            raise SuiteError(f"--shard {i}/{n} selects none of the {total} cases; use at most {total} shards "
+                             "(a shard that runs nothing would pass while comparing nothing).")
+    return out
+
+
+def reference_case(o: Options, profile: Profile, case: CaseSpec) -> CaseSpec:
+    """Full fine-tuning of the same task, model, data and seeds as ``case``."""
+    return cases(profile, tasks=[case.task], methods=[get_method("full")], seeds=case.seeds, model=o.model,
+                 glue_dir=o.glue_dir, lr_overrides=o.lr, speed=o.speed)[0]
