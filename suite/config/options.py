@@ -19,8 +19,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from suite.config.methods import split_list
+from suite.config.methods import get_method, split_list
 from suite.config.paths import DEFAULT_BASELINES, DEFAULT_HISTORY, ROOT  # noqa: F401  (ROOT: re-exported)
+from suite.config.profiles import PROFILES
+from suite.config.speed import parse_speed
 from suite.config.tasks import get_task
 from suite.errors import SuiteError, shown
 
@@ -79,8 +81,6 @@ def parse_lr(text: str) -> dict[str, float]:
             raise SuiteError(f"--lr takes NAME=RATE pairs with a positive rate, NAME a method or a family (full, "
                              f"adapter), e.g. --lr full=2e-5,adapter=1e-3; got '{shown(item)}'.")
         if name not in ("full", "adapter"):
-            from suite.config.methods import get_method
-
             name = get_method(name).name
         out[name] = rate
     return out
@@ -157,8 +157,6 @@ class Opt:
 
 
 def _profiles() -> str:
-    from suite.config.profiles import PROFILES
-
     return ", ".join(PROFILES)
 
 
@@ -251,8 +249,6 @@ class Options:
 
 
 def _bind() -> tuple[Opt, ...]:
-    from suite.config.speed import parse_speed
-
     parsers = {"speed": parse_speed, "seeds": parse_seeds, "lr": parse_lr, "tolerance": parse_tolerance,
                "max_gap": parse_max_gap, "throughput_tolerance": parse_percent, "shard": parse_shard,
                "max_drift": parse_max_drift}

@@ -26,6 +26,7 @@ from pathlib import Path
 from suite.config.tasks import Task
 from suite.data.synthetic import GENERATORS
 from suite.errors import SuiteError
+from suite.hub import require_hub
 
 DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
 SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
@@ -171,8 +172,6 @@ def _parse_label(task: Task, raw: str, label_ids: dict, path: Path, line_no: int
 
 def _load_hub(task: Task):
     import datasets
-
-    from suite.hub import require_hub
 
     require_hub(f"Loading {HUB_DATASET}/{task.hub_config}")
     try:

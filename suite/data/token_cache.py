@@ -19,6 +19,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from suite.config.models import NAMED_MODELS
+from suite.data import synthetic
+from suite.data.sources import resolve_glue_dir
+
 FORMAT = 2   # 2: content-hash keys and per-file checksums; 1: size/mtime keys, unchecked
 CHECKSUMS = "checksums.json"
 
@@ -43,9 +47,6 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _source_identity(task, data: str, glue_dir) -> dict:
-    from suite.data import synthetic
-    from suite.data.sources import resolve_glue_dir
-
     if data == "synthetic":
         return {"synthetic": hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:16]}
     directory = resolve_glue_dir(glue_dir)
@@ -62,8 +63,6 @@ def _source_identity(task, data: str, glue_dir) -> dict:
 
 
 def key(task, data: str, glue_dir, train_size, eval_size, model: str, max_length: int) -> str:
-    from suite.config.models import NAMED_MODELS
-
     tokenizer = model
     if model in NAMED_MODELS:
         from importlib import metadata

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suite.config.paths import ROOT as root
+
 RESULTS_SCHEMA = 1
 
 
@@ -212,7 +214,6 @@ def hardware() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def git_state() -> dict:
-    from suite.config.paths import ROOT as root
     try:
         proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=5)

@@ -30,8 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
+from suite.config.paths import DEFAULT_BASELINES
+from suite.config.profiles import get_profile
+from suite.engine import run as engine_run
 from suite.engine.results import CaseResult
 from suite.errors import SuiteError
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
 from suite.gate import verdicts as vd
 
 PASS, REGRESSION, CONTINUE = "pass", "regression", "continue"
@@ -103,8 +108,6 @@ def plan_for(entry: dict | None, tolerance: float, max_seeds: int, rule: Adaptiv
     if protect is None:
         detectable = vd.calibrated_detectable(entry, tolerance, max_seeds)
         if detectable is None:
-            from suite.gate import calibration as cal
-
             metric = entry.get("metric") or "accuracy"
             floor = entry.get("floor", vd.metric_range(metric)[0])
             detectable = cal.Simulator(float(entry["mean"]), sd, float(floor), metric,
@@ -180,9 +183,7 @@ class AdaptiveRun:
 
 
 def _engine_seed(case, seed: int) -> CaseResult:
-    from suite.engine.run import run_case
-
-    return run_case(dataclasses.replace(case, seeds=(seed,)))
+    return engine_run.run_case(dataclasses.replace(case, seeds=(seed,)))
 
 
 def run_adaptive(case, entry: dict | None, policy: vd.Policy,
@@ -231,8 +232,6 @@ def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: 
     ``sd_estimate_seeds``: the rule knows the noise only from a calibration of that many seeds (drawn afresh per
     comparison: a chi-distributed estimate) instead of exactly; ``protect`` stays the drop to catch."""
     import numpy as np
-
-    from suite.gate import calibration as cal
 
     reps = reps or cal.REPS
     rng_seed = cal.RNG_SEED if rng_seed is None else rng_seed
@@ -287,8 +286,6 @@ class BenchRow:
 def benchmark(scenarios: list[tuple[str, float, float, float, float, str]], max_seeds: int = 3,
               reps: int | None = None, rule: AdaptiveRule = AdaptiveRule()) -> list[BenchRow]:
     """Adaptive vs fixed ``max_seeds``-seed rule on each (label, mean, sd, floor, tolerance, metric)."""
-    from suite.gate import calibration as cal
-
     out = []
     for label, mean, sd, floor, tol, metric in scenarios:
         sim = cal.Simulator(mean, sd, floor, metric, reps=reps or cal.REPS)
@@ -307,10 +304,6 @@ def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, floa
     """Simulation inputs: every calibrated entry of the profile's baseline file (its measured sd), then assumed
     noise of 1/4, 1/2, 1 and 2 x the profile's tolerance (README: tolerances are meant to be near 2 seed sd; the
     figures depend only on that ratio while the floor is far)."""
-    from suite.config.paths import DEFAULT_BASELINES
-    from suite.config.profiles import get_profile
-    from suite.gate import baselines as bl
-
     prof = get_profile(profile_name)
     rows = []
     entries = bl.load(bl.baseline_path(baselines_dir or DEFAULT_BASELINES, prof.name))["entries"]
@@ -327,8 +320,6 @@ def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, floa
 
 
 def benchmark_text(profile_name: str, max_seeds: int = 3, baselines_dir=None, reps: int | None = None) -> str:
-    from suite.gate import calibration as cal
-
     rows = benchmark(scenarios_for(profile_name, baselines_dir), max_seeds, reps)
     lines = [f"adaptive seeds vs the fixed {max_seeds}-seed rule, profile {profile_name} tolerances, simulated "
              f"({reps or cal.REPS} comparisons per figure, RNG seed {cal.RNG_SEED}; paired seeds, independent run "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from suite.engine.results import CaseResult
 from suite.errors import SuiteError
+from suite.gate.verdicts import metric_range
 
 SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/method
 
@@ -141,8 +142,6 @@ def parse_strict(text: str):
 def schema_problem(data) -> str | None:
     """The first problem of a baseline document, in words (None: valid): the schema, then finiteness and ranges."""
     import jsonschema
-
-    from suite.gate.verdicts import metric_range
 
     try:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FILE_SCHEMA).iter_errors(data))

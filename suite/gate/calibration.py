@@ -29,8 +29,10 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from suite.config.profiles import CaseSpec
 from suite.engine.results import CaseResult, RunResult
 from suite.errors import SuiteError
+from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 
 POWER = 0.80            # "detectable": caught at least this often
@@ -218,9 +220,6 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
 def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: float | None, *,
                      reps: int = REPS, shared: float = 0.0) -> Calibration:
     """Figures for one measured case (a CaseResult over the calibration seeds) and its baseline entry."""
-    from suite.config.profiles import CaseSpec
-    from suite.gate import baselines as bl
-
     tol = vd.tolerance_for(entry, vd.Policy(tolerance=profile.tolerance_for(result.task)))
     detect = 2.0 * tol if detect is None else detect
     at_seeds = len(profile.seeds)

@@ -30,6 +30,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from suite.config.methods import get_method
 from suite.engine.results import RELEASE_PACKAGES, CaseResult
 from suite.gate.statistics import ALPHA, one_sample_t_p
 
@@ -53,8 +54,6 @@ def metric_range(metric: str) -> tuple[float, float]:
 def family(method: str) -> str:
     """The one notion of a method's family: "full" (trains the whole backbone) or "adapter" (anything
     parameter-efficient, head-only included). Used for learning rates, markers and the gap gate alike."""
-    from suite.config.methods import get_method
-
     return get_method(method).family
 
 

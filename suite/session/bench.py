@@ -14,6 +14,7 @@ from suite.config.methods import get_method, parse_methods
 from suite.config.options import Options, parse_tasks
 from suite.config.profiles import CaseSpec, get_profile
 from suite.engine import progress
+from suite.engine import run as engine_run
 from suite.engine.results import CaseResult
 from suite.gate import baselines as bl
 from suite.gate import outcome
@@ -22,6 +23,7 @@ from suite.gate.adaptive import run_adaptive
 from suite.report.summary import render_summary
 from suite.session import finish, preflight, selection
 from suite.session.judging import Judging
+from suite.tools.diagnose import runner
 
 
 @dataclass
@@ -71,10 +73,8 @@ class BenchSession:
     def prepare(self, case: CaseSpec) -> None:
         """Load, sample and tokenize a case's data now (once per process and task; on disk across runs), so that
         what is timed next is the case's model setup, training and evaluation only."""
-        from suite.engine.run import prepare_case  # torch and datasets: loaded when a case runs, not before
-
         t0 = time.perf_counter()
-        prepare_case(case)
+        engine_run.prepare_case(case)
         self._prepare_s[(case.config_hash, case.glue_dir)] = time.perf_counter() - t0  # ~0 when already prepared
 
     def run(self, case: CaseSpec, log: Callable[[str], None] | None = None) -> CaseResult:
@@ -100,8 +100,6 @@ class BenchSession:
         return run.result
 
     def diagnose(self, case: CaseSpec, factor: str):
-        from suite.tools.diagnose import runner
-
         return runner.diagnose(case, self.reference_case(case), self.profile, self.run, factors=[factor],
                                checks=False)
 
@@ -174,6 +172,4 @@ class BenchSession:
 
 
 def _run_case(case: CaseSpec, log: Callable[[str], None]) -> CaseResult:
-    from suite.engine.run import run_case  # torch: loaded when a case runs, not when a session is built
-
-    return run_case(case, log=log, show_progress=True)
+    return engine_run.run_case(case, log=log, show_progress=True)

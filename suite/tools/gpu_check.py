@@ -28,6 +28,7 @@ from suite.config.options import DEFAULT_BASELINES
 from suite.config.profiles import cases, get_profile
 from suite.engine import run as engine
 from suite.errors import SuiteError
+from suite.tools import perf
 
 
 def _fmt(x, spec=".1f", pct=False):
@@ -112,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## 3. throughput at {model} shape, max length {shape['max_length']}, batch {shape['batch_size']}, bf16\n")
     print("\n".join(_rows(results)))
     if not args.skip_trainer:
-        from suite.tools import perf
-
         rows = perf.compare(model=model, train_size=shape["train_size"], eval_size=shape["eval_size"],
                             max_length=shape["max_length"], batch_size=shape["batch_size"], warmup=not tiny)
         print(f"\nengine vs Trainer at {model} shape (fp32; TF32 matmuls on CUDA):\n")

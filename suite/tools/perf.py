@@ -22,11 +22,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from suite.config.methods import get_method
+from suite.config import speed as speed_opts
+from suite.config.methods import get_method, split_list
 from suite.config.models import load_model, load_tokenizer
 from suite.config.profiles import CaseSpec
 from suite.data.metrics import compute
-from suite.engine.run import encode, prepare_data, run_seed
+from suite.engine.run import encode, length_grouped_batches, prepare_data, run_seed
+from suite.errors import SuiteError
 
 TRAINER_SIDES = {
     "trainer-default": dict(group_by_length=False, max_grad_norm=1.0),   # run_glue.py as users run it
@@ -49,8 +51,6 @@ class PerfRow:
 
 def parse_count(flag: str, text, least: int) -> int:
     """A whole number >= ``least`` for perf's size options, or one SuiteError line."""
-    from suite.errors import SuiteError
-
     try:
         value = int(str(text).strip())
     except ValueError:
@@ -62,9 +62,6 @@ def parse_count(flag: str, text, least: int) -> int:
 
 def parse_methods(text: str) -> tuple[str, ...]:
     """--methods of perf: known methods or config strings (a typo is one line); trainer sides need full/adapters."""
-    from suite.config.methods import split_list
-    from suite.errors import SuiteError
-
     names = tuple(get_method(m).name for m in split_list(text))
     if not names:
         raise SuiteError("perf --methods needs at least one method, e.g. --methods full,seq_bn.")
@@ -86,8 +83,6 @@ def _case(method: str, *, model, data, glue_dir, train_size, eval_size, max_leng
 
 def engine_side(case: CaseSpec) -> PerfRow:
     import torch
-
-    from suite.engine.run import length_grouped_batches
 
     r = run_seed(case, 0)
     prepared = _prepared(case)
@@ -186,10 +181,8 @@ def compare(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, m
     lrs = dict(lrs or {})
     precision, speed = ("fp32", ())
     if bf16:
-        from suite.config.speed import check_hardware
-
         precision, speed = ("bf16", ()) if torch.cuda.is_available() else ("fp32", ("cpu-bf16",))
-        check_hardware(speed)
+        speed_opts.check_hardware(speed)
     data = "glue" if glue_dir else "synthetic"
     rows = []
     for method in methods:
@@ -252,14 +245,12 @@ def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
     """(label, speed options, precision) per row; bf16 is cpu-bf16 on CPU and precision=bf16 on CUDA."""
     import torch
 
-    from suite.config.speed import cpu_has_bf16
-
     on_cuda = torch.cuda.is_available()
     rows = [("defaults", (), "fp32"), ("eager-attention", ("eager-attention",), "fp32"),
             ("foreach-adamw", ("foreach-adamw",), "fp32"), ("loop-adamw", ("loop-adamw",), "fp32")]
     if on_cuda:
         rows.append(("bf16 (precision)", (), "bf16"))
-    elif cpu_has_bf16():
+    elif speed_opts.cpu_has_bf16():
         rows.append(("cpu-bf16", ("cpu-bf16",), "fp32"))
     rows.append(("compile", ("compile",), "fp32"))
     return rows
@@ -268,8 +259,6 @@ def ablation_options() -> list[tuple[str, tuple[str, ...], str]]:
 def ablate(*, model="minilm", glue_dir=None, train_size=2000, eval_size=None, max_length=64, epochs=1, batch_size=32,
            eval_batch_size=256, lrs=None, methods=("full", "seq_bn"), options=None, log=None) -> list[AblationRow]:
     """Each speed option alone against the engine's defaults, same data, seed and budget, in one process."""
-    from suite.errors import SuiteError
-
     lrs = dict(lrs or {})
     data = "glue" if glue_dir else "synthetic"
     out = []

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from suite.config.paths import PACKAGE as root
 from suite.config.profiles import CaseSpec
 from suite.config.tasks import get_task
 from suite.data import token_cache as cache
@@ -19,7 +20,6 @@ from suite.gate.baselines import write_atomic
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """The content of the suite's own source files: any code change retrains rather than reusing older runs."""
-    from suite.config.paths import PACKAGE as root
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")

@@ -1,0 +1,115 @@
+"""The shape of the package: layers and the import policy (suite/__init__.py), sizes on the run path, the pytest
+plugin staying out of `pytest tests`, and every command-line argument documented."""
+
+import argparse
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import ROOT, clean_env
+
+from suite import pytest_plugin
+from suite.commands import build_parser
+
+HEAVY = ("torch", "transformers", "adapters", "datasets", "evaluate", "accelerate", "matplotlib", "scipy", "sklearn")
+RUN_PATH = ("session", "engine", "gate")
+MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 150
+
+
+def test_the_import_contract_holds():
+    """import-linter's layers contract (pyproject.toml): no module imports a layer above its own."""
+    proc = subprocess.run([sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; "
+                           "sys.exit(lint_imports())"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "1 kept, 0 broken" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_light_modules_import_no_heavy_library():
+    """The session, every command and the plugin import in a fresh interpreter without torch & co."""
+    code = ("import json, sys; import suite.session.bench, suite.commands, suite.pytest_plugin, suite.__main__; "
+            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def _defs(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node, node.end_lineno - node.lineno + 1
+
+
+def test_run_path_has_no_long_function_or_class():
+    too_long = []
+    for layer in RUN_PATH:
+        for path in sorted((ROOT / "suite" / layer).rglob("*.py")):
+            for node, lines in _defs(path):
+                limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES
+                if lines > limit:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines > {limit})")
+    assert not too_long, too_long
+
+
+def test_library_code_does_not_import_pytest():
+    offenders = []
+    for path in sorted((ROOT / "suite").rglob("*.py")):
+        if path.name == "pytest_plugin.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("pytest", "_pytest") for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders
+
+
+def test_pytest_tests_builds_no_benchmark_session(request):
+    """This very run (`pytest tests`): the plugin is loaded, but no session was built, so no baseline was read and
+    no environment variable was changed on its account."""
+    assert request.config.pluginmanager.has_plugin("glue-bench-results")
+    assert pytest_plugin.SESSION not in request.config.stash
+    assert not pytest_plugin.benchmarks_selected(request.config)
+
+
+def test_the_plugin_knows_a_benchmark_run(tmp_path):
+    class Config:
+        def __init__(self, args, **given):
+            self.args, self.given = args, given
+
+        def getoption(self, name):
+            return self.given.get(name)
+
+    bench = str(ROOT / "benchmarks")
+    assert pytest_plugin.benchmarks_selected(Config([bench]))
+    assert pytest_plugin.benchmarks_selected(Config([f"{bench}/test_glue.py::test_glue[sst2-full]"]))
+    assert pytest_plugin.benchmarks_selected(Config([str(tmp_path)], gab_strict_baselines=True))
+    assert not pytest_plugin.benchmarks_selected(Config([str(ROOT / "tests")]))
+
+
+def _actions(parser: argparse.ArgumentParser, path: str = "python -m suite"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, action
+
+
+def test_every_argument_of_every_command_has_help():
+    missing = [f"{path}: {a.option_strings or a.dest}" for path, a in _actions(build_parser()) if not a.help]
+    assert not missing, missing
+
+
+def test_the_console_command_is_declared():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'glue-bench = "suite.commands:console"' in text
+    assert 'glue_adapter_bench = "suite.pytest_plugin"' in text  # the pytest11 entry point
+
+
+def test_the_root_conftest_only_hands_over():
+    source = (ROOT / "conftest.py").read_text()
+    assert len(source.splitlines()) < 10 and "suite.pytest_plugin" in source
+    assert os.path.exists(ROOT / "suite" / "pytest_plugin.py")
