@@ -21,7 +21,7 @@ bench: $(VENV)/.installed
 
 # Benchmarks under test run strict (a case with no usable baseline fails) and leave the results history alone.
 test: $(VENV)/.installed lint
-	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 	@if [ -d "$(GLUE_DATA)" ]; then \
 	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2"; \
@@ -30,7 +30,7 @@ test: $(VENV)/.installed lint
 	else echo "no GLUE data at $(GLUE_DATA): quick-profile check skipped"; fi
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest tests -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, complexity) and the import-linter layers contract
 lint: $(VENV)/.installed

@@ -22,7 +22,7 @@ TINY = ["--model", "tiny", "--tasks", "sst2", "--no-history"]
 
 
 @pytest.fixture(scope="module")
-def no_benchmark_run(tmp_path_factory):
+def no_benchmark_run(tmp_path_factory):  # its tests share one xdist worker (xdist_group): it runs once
     """One tiny case without pytest-benchmark, with JUnit XML, in an 80-column terminal (COLUMNS), no -s."""
     tmp = tmp_path_factory.mktemp("nobench")
     junit = tmp / "junit.xml"
@@ -33,12 +33,16 @@ def no_benchmark_run(tmp_path_factory):
     return proc.returncode, proc.stdout + proc.stderr, junit
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("no_benchmark_run")
 def test_runs_without_pytest_benchmark(no_benchmark_run):
     code, out, _ = no_benchmark_run
     assert code == 1 and "1 failed" in out and "degenerate" in out, out  # the tiny model: degenerate, by design
     assert "INTERNALERROR" not in out and "unknown hook" not in out
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("no_benchmark_run")
 def test_progress_shows_without_s_on_lines_of_its_own(no_benchmark_run):
     _, out, _ = no_benchmark_run
     lines = out.splitlines()
@@ -49,6 +53,8 @@ def test_progress_shows_without_s_on_lines_of_its_own(no_benchmark_run):
     assert lines[seed_lines[0] + 1].startswith("benchmarks/test_glue.py F"), out
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("no_benchmark_run")
 def test_junit_properties_carry_the_verdict_without_warnings(no_benchmark_run):
     _, out, junit = no_benchmark_run
     assert "junit_family" not in out and "PytestWarning" not in out, out
@@ -59,6 +65,8 @@ def test_junit_properties_carry_the_verdict_without_warnings(no_benchmark_run):
     assert "accuracy" in props and float(props["timed_s"]) > 0 and "glue_bench_result" not in props
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("no_benchmark_run")
 def test_summary_table_fits_the_terminal(no_benchmark_run):
     _, out, _ = no_benchmark_run
     table = out[out.index("glue-adapter-bench: profile"):out.index("verdicts:")].splitlines()[1:]
@@ -92,6 +100,7 @@ def _tty_run(args, tmp_path):
     return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.e2e
 def test_progress_bar_shows_on_a_terminal_without_s(tmp_path):
     code, out = _tty_run([*TINY, "-k", "sst2-full", "--baselines-dir", str(tmp_path), "-p", "no:benchmark"],
                          tmp_path)
@@ -144,6 +153,7 @@ def test_benchmark_json_document_without_pytest():
     assert b["extra_info"]["baseline"] == pytest.approx(89.25) and b["extra_info"]["delta"] == 0
 
 
+@pytest.mark.e2e
 def test_a_closed_pipe_ends_quietly():
     """`python -m suite baselines show | head -5`: the reader is gone before the output is written."""
     r, w = os.pipe()
@@ -246,6 +256,7 @@ def test_workflow_structure():
     assert gate and all("--strict-baselines" in line for line in gate) and record
 
 
+@pytest.mark.e2e
 def test_workflow_uses_only_options_that_exist():
     """Every suite option on a pytest or `python -m suite` line of the workflow exists where it is used."""
     from suite.config.options import OPTIONS
@@ -286,6 +297,7 @@ def _actionlint():
     return None
 
 
+@pytest.mark.e2e
 def test_workflow_passes_actionlint():
     found = _actionlint()
     if found is None:
@@ -305,6 +317,7 @@ def _workflow_labels() -> list[str]:
     return yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"]
 
 
+@pytest.mark.e2e
 def test_baselines_update_merges_the_shards_results(tmp_path):
     """The workflow's record path: each shard ran --update-baselines on its own copy; its results files are merged
     into this checkout's file, failed/degenerate cases refused."""

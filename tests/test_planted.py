@@ -15,6 +15,9 @@ from suite.engine.run import run_case
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 
+# one xdist worker runs this module (make test: --dist loadgroup), so the module fixtures train once
+pytestmark = pytest.mark.xdist_group("planted")
+
 UNIT = get_profile("unit")
 SEEDS = (0, 1, 2)
 

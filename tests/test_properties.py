@@ -14,6 +14,7 @@ from test_baselines import make_result
 from suite.config import options
 from suite.errors import SuiteError
 from suite.gate import baselines as bl
+from suite.gate import outcome
 from suite.gate import verdicts as vd
 from suite.report import table as report
 from suite.store import results_files
@@ -131,7 +132,7 @@ def check_results_text(path, text) -> None:
     report.to_text(rows)  # whatever loads renders: the report and the diff read every field
     report.to_markdown(rows)
     vd.gap_failures([r.result for r in rows], 0.5)
-    vd.failing(rows, strict=True, extra_failures=[])
+    outcome.run_outcome(rows, strict=True)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ def run_pytest(*args, timeout=600):
     return proc.returncode, proc.stdout + proc.stderr
 
 
+@pytest.mark.e2e
 def test_k_mnli_selects_only_mnli_cases():
     code, out = run_pytest("-k", "mnli", "--collect-only", "-q")
     assert code == 0, out
@@ -22,12 +23,14 @@ def test_k_mnli_selects_only_mnli_cases():
     assert ids == ["benchmarks/test_glue.py::test_glue[mnli-full]", "benchmarks/test_glue.py::test_glue[mnli-seq_bn]"]
 
 
+@pytest.mark.e2e
 def test_method_config_strings_become_cases():
     code, out = run_pytest("--methods", "full,seq_bn[reduction_factor=4]", "--tasks", "sst2", "--collect-only", "-q")
     assert code == 0, out
     assert "test_glue[sst2-seq_bn_reduction_factor=4]" in out and "test_glue[sst2-full]" in out
 
 
+@pytest.mark.e2e
 def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     """The maintainer's loop on a model that learns (unit profile): nothing recorded -> skipped (strict: failed),
     record, pass, a raised entry fails exactly its case, an update of that case alone fixes it."""
@@ -74,6 +77,7 @@ def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     assert code == 0 and "2 passed" in out, out
 
 
+@pytest.mark.e2e
 def test_a_degenerate_run_fails_and_is_never_recorded(tmp_path):
     """The tiny random model learns nothing: it scores its floor, which no baseline may accept."""
     code, out = run_pytest("--model", "tiny", "--tasks", "sst2", "-k", "seq_bn", "--baselines-dir", str(tmp_path),
@@ -82,6 +86,7 @@ def test_a_degenerate_run_fails_and_is_never_recorded(tmp_path):
     assert "NOT updated for sst2/seq_bn@tiny" in out and not (tmp_path / "smoke.json").exists()
 
 
+@pytest.mark.e2e
 def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods",
                            "head_only", "--baselines-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
@@ -90,6 +95,7 @@ def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
     assert "sst2/head_only: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args, message", [
     (["--profile", "smok"], "Unknown profile 'smok'. Did you mean: smoke?"),
     (["--methods", "full,seqbn"], "Unknown method 'seqbn'"),
@@ -104,6 +110,7 @@ def test_bad_options_give_one_clear_line(args, message):
     assert "Traceback" not in out
 
 
+@pytest.mark.e2e
 def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     junit, bench, results = tmp_path / "junit.xml", tmp_path / "bench.json", tmp_path / "results.json"
     code, out = run_pytest("--profile", "unit", "--baselines-dir", str(tmp_path), "--max-gap", "0",
@@ -142,6 +149,7 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     assert "pytest-benchmark's table times one round per case" in out
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("expr, expected", [
     ("mnli and adapter", ["mnli-seq_bn"]),
     ("full", ["sst2-full", "mnli-full"]),
@@ -153,11 +161,13 @@ def test_markers_select_cases(expr, expected):
     assert [line.split("[")[1].rstrip("]") for line in out.splitlines() if "::test_glue[" in line] == expected
 
 
+@pytest.mark.e2e
 def test_quick_profile_cases_are_marked_slow():
     code, out = run_pytest("--profile", "quick", "-m", "slow", "--collect-only", "-q")
     assert code == 0 and out.count("::test_glue[") == 18, out  # 9 tasks x full, seq_bn
 
 
+@pytest.mark.e2e
 def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     """pytest -n 2 gives the same metrics as a serial run; two merged shards give the unsharded report."""
     from suite.report import table as report

@@ -145,6 +145,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name, args, message, collect", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_malformed_input_gives_one_clear_line(tmp_path, name, args, message, collect):
     path = tmp_path / "smoke.json"
@@ -178,6 +179,7 @@ BROKEN_FILES = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name, content, message", BROKEN_FILES, ids=[b[0] for b in BROKEN_FILES])
 @pytest.mark.parametrize("update", [False, True], ids=["run", "update"])
 def test_broken_baseline_file_is_reported_and_never_overwritten(tmp_path, name, content, message, update):
@@ -191,6 +193,7 @@ def test_broken_baseline_file_is_reported_and_never_overwritten(tmp_path, name, 
     assert path.read_bytes() == before
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("update", [False, True], ids=["run", "update"])
 def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
     (tmp_path / "smoke.json").mkdir()
@@ -262,6 +265,7 @@ CLI_FILES = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name, args, message", CLI_FILES, ids=[c[0] for c in CLI_FILES])
 def test_cli_on_malformed_or_misplaced_files_is_one_line(tmp_path, name, args, message):
     argv = args(tmp_path)
@@ -272,6 +276,7 @@ def test_cli_on_malformed_or_misplaced_files_is_one_line(tmp_path, name, args, m
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing damaged
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args, message", [
     (["baselines", "diff", "/no/such/results.json"], "does not exist"),
     (["baselines", "show", "--profile", "nope"], "Unknown profile 'nope'"),
@@ -282,6 +287,7 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     assert code == 2 and message in out and "Traceback" not in out, out
 
 
+@pytest.mark.e2e
 def test_cli_rejects_a_file_that_is_not_a_results_file(tmp_path):
     bad = tmp_path / "results.json"
     bad.write_text('{"cases": 3}')
@@ -310,6 +316,7 @@ OOM_PLUGIN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.e2e
 def test_out_of_memory_fails_that_case_with_the_batch_size_and_the_others_run(tmp_path):
     (tmp_path / "oom_plugin.py").write_text(OOM_PLUGIN)
     code, out = run(["--model", "tiny", "--tasks", "sst2", "-p", "oom_plugin", "-q", "--results-json",
@@ -321,6 +328,7 @@ def test_out_of_memory_fails_that_case_with_the_batch_size_and_the_others_run(tm
     assert cases["sst2/full"]["runs"][0]["status"] == "ok" and cases["sst2/seq_bn"]["runs"][0]["status"] == "failed"
 
 
+@pytest.mark.e2e
 def test_nan_loss_is_refused_by_update(tmp_path):
     code, out = run(["--model", "tiny", "--tasks", "sst2", "-k", "full", "--lr", "full=1e12", "--update-baselines",
                      "-q"], baselines_dir=tmp_path)
@@ -345,6 +353,7 @@ def _signal_after_first_case(tmp_path, results, sig, *extra):
     return proc, "".join(seen) + proc.communicate(timeout=120)[0]
 
 
+@pytest.mark.e2e
 def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
     path = tmp_path / "smoke.json"
     bl.write_atomic(path, GOOD_BASELINE)
@@ -358,6 +367,7 @@ def test_ctrl_c_keeps_results_so_far_and_leaves_baselines_alone(tmp_path):
     assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
 
 
+@pytest.mark.e2e
 def test_sigterm_is_ctrl_c_in_the_pytest_layer(tmp_path):
     """CI cancellation sends SIGTERM: the finished cases are written, baselines untouched, one line, status 2."""
     path = tmp_path / "smoke.json"
@@ -388,6 +398,7 @@ RUN_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig, status, head", [(signal.SIGTERM, 143, "terminated (SIGTERM): "),
                                                (signal.SIGINT, 130, "interrupted (SIGINT): ")],
                          ids=["SIGTERM", "SIGINT"])
@@ -417,6 +428,7 @@ def test_python_m_suite_run_keeps_results_on_sigterm_and_ctrl_c(tmp_path, sig, s
     assert 1 <= len(done) < 4 and all(c["runs"][0]["status"] == "ok" for c in done)
 
 
+@pytest.mark.e2e
 def test_python_m_suite_run_keeps_finished_cases_when_a_later_case_is_a_mistake(tmp_path):
     results = tmp_path / "r.json"
     code, out = run(["run", "--model", "tiny", "--tasks", "sst2,rte", "--methods", "full", "--baselines-dir",
@@ -449,6 +461,7 @@ KILL_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.e2e
 def test_kill_9_mid_write_leaves_the_previous_file_intact(tmp_path):
     path = tmp_path / "unit.json"
     bl.write_atomic(path, GOOD_BASELINE)
@@ -480,6 +493,7 @@ CONCURRENT_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.e2e
 def test_concurrent_updaters_lose_no_entry(tmp_path):
     path = tmp_path / "unit.json"
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_SCRIPT, str(path), str(ROOT / "tests"), str(w)],
@@ -555,6 +569,7 @@ def test_a_hub_model_id_is_probed_too(monkeypatch):
             load_tokenizer("bert-base-uncased")
 
 
+@pytest.mark.e2e
 def test_runs_that_need_no_hub_never_touch_the_network(tmp_path):
     """With the Hub endpoint pointing at a server that never answers, the default run still finishes normally and
     never connects to it (checked on the server's side, not by timing: a busy machine makes any time limit flaky)."""
@@ -601,6 +616,7 @@ def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypat
 
 # --- found by a new-user attack on this release -------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
     code, out = run(["--model", "tiny", "--shard", "5/8", "--strict-baselines", "--collect-only", "-q"],
                     baselines_dir=tmp_path)
@@ -609,6 +625,7 @@ def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
     assert code == 2 and "selects none" in out, out
 
 
+@pytest.mark.e2e
 def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
     from test_reports import RESULTS, table
 
@@ -630,6 +647,7 @@ def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
     assert code == 2 and "is in both" in out and "Traceback" not in out, out
 
 
+@pytest.mark.e2e
 def test_overlong_path_components_are_one_line(tmp_path):
     long = str(tmp_path / ("a" * 300))
     code, out = run(["--model", "tiny", "--results-json", f"{long}/x.json", "--collect-only", "-q"],
@@ -650,6 +668,7 @@ def test_an_entry_with_several_seeds_but_no_per_seed_values_is_refused(tmp_path)
         bl.load(path)
 
 
+@pytest.mark.e2e
 def test_diagnose_refuses_full_fine_tuning_before_training(tmp_path):
     code, out = run(["diagnose", "--task", "sst2", "--method", "full", "--model", "tiny", "--out",
                      str(tmp_path / "d")], baselines_dir=tmp_path, module="suite")

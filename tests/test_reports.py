@@ -91,6 +91,7 @@ def test_merged_shards_equal_the_unsharded_report(tmp_path):
     assert [r.verdict.to_dict() for r in merged] == [r.verdict.to_dict() for r in single]
 
 
+@pytest.mark.e2e
 def test_report_cli(tmp_path):
     import sys
 
@@ -114,6 +115,7 @@ def test_progress_is_quiet_under_ci(monkeypatch):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
 def test_report_renders_in_headless_chromium(tmp_path):
     write_report(table(RESULTS), tmp_path)
@@ -125,6 +127,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert shot.exists() and shot.stat().st_size > 20000
 
 
+@pytest.mark.e2e
 def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
     """Under shards, the gap gate is judged where all results are: `report merge --max-gap` sets the exit status."""
     import sys
@@ -159,6 +162,7 @@ def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_p
     assert vd.judge(loaded[0].result, None, vd.Policy(tolerance=1.0)).status == "failed"
 
 
+@pytest.mark.e2e
 def test_report_max_gap_given_empty_is_an_error_not_off(tmp_path):
     import sys
 

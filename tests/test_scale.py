@@ -97,6 +97,7 @@ def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
     prepare_data.cache_clear()
 
 
+@pytest.mark.e2e
 def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
     """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun."""
     import json

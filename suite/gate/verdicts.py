@@ -481,8 +481,3 @@ def counts(table_rows: Iterable[Row]) -> dict[str, int]:
     for row in table_rows:
         out[row.verdict.status] = out.get(row.verdict.status, 0) + 1
     return dict(sorted(out.items()))
-
-
-def failing(table_rows: Iterable[Row], *, strict: bool, extra_failures: Iterable[str] = ()) -> bool:
-    """Whether a run with these rows (and gate failures such as --max-gap's) must exit non-zero."""
-    return any(row.verdict.fails(strict) for row in table_rows) or any(True for _ in extra_failures)
