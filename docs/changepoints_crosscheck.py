@@ -1,4 +1,4 @@
-"""One-off cross-check of suite/changepoints.py against MongoDB signal-processing-algorithms 2.1.6.
+"""One-off cross-check of suite/store/changepoints.py against MongoDB signal-processing-algorithms 2.1.6.
 
 Run in a throwaway venv (that library needs numpy < 2, so it cannot live beside this project):
     python3.11 -m venv /tmp/spa && /tmp/spa/bin/pip install signal-processing-algorithms
