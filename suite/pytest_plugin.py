@@ -167,11 +167,13 @@ def case_id(case) -> str:
 
 
 def pytest_generate_tests(metafunc):
-    if "diagnosis" in metafunc.fixturenames:
+    """Parametrize the suite's own tests only (marked glue / diagnostic): a ``case`` argument of another project's
+    test, in an environment where this plugin is installed, is left alone."""
+    if "diagnosis" in metafunc.fixturenames and metafunc.definition.get_closest_marker("diagnostic"):
         targets = [c for c in bench_session(metafunc.config).cases() if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
                              ids=[f"{case_id(c)}-{f}" for c in targets for f in FACTORS])
-    if "case" in metafunc.fixturenames:
+    if "case" in metafunc.fixturenames and metafunc.definition.get_closest_marker("glue"):
         try:
             cases = bench_session(metafunc.config).cases()
         except SuiteError as exc:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import ROOT, clean_env
 
 from suite import pytest_plugin
@@ -113,3 +114,16 @@ def test_the_root_conftest_only_hands_over():
     source = (ROOT / "conftest.py").read_text()
     assert len(source.splitlines()) < 10 and "suite.pytest_plugin" in source
     assert os.path.exists(ROOT / "suite" / "pytest_plugin.py")
+
+
+@pytest.mark.e2e
+def test_another_projects_tests_are_left_alone(tmp_path):
+    """Installed into another project's environment, the plugin builds no session and parametrizes nothing of
+    theirs: a test with its own ``case`` argument runs as written."""
+    (tmp_path / "test_theirs.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('case', [1, 2])\ndef test_it(case):\n    assert case in (1, 2)\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path), "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=clean_env())
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout + proc.stderr
+    assert "glue-adapter-bench" not in proc.stdout
