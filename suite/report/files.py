@@ -168,6 +168,7 @@ def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
 # --- plots -------------------------------------------------------------------------------------------------
 
 def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
+    """Three PNGs: quality vs trainable parameters (Pareto front), the gap to full fine-tuning, throughput."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,10 +177,14 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
     ok = [r for r in table_rows if r.result.ok and r.result.params]
     if not ok:
         return []
-    tasks = _tasks(ok)
-    files = []
+    return [_save(_quality_vs_params(plt, ok), out / "quality_vs_params.png"),
+            _save(_gap_to_full(plt, ok), out / "gap_to_full.png"),
+            _save(_train_throughput(plt, ok), out / "train_throughput.png")]
 
-    # 1. quality vs trainable parameters, one panel per task, Pareto front
+
+def _quality_vs_params(plt, ok: list[Row]):
+    """Quality vs trainable parameters, one panel per task, with the Pareto front."""
+    tasks = _tasks(ok)
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         rows = [r for r in ok if r.result.task == task]
@@ -198,9 +203,11 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    files.append(_save(fig, out / "quality_vs_params.png"))
+    return fig
 
-    # 2. gap to full fine-tuning per method
+
+def _gap_to_full(plt, ok: list[Row]):
+    """The gap to full fine-tuning per adapter, paired over seeds, with its sd."""
     gap_rows = [(r, paired_gap(r)) for r in ok]
     gap_rows = [(r, g) for r, g in gap_rows if g is not None]
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gap_rows) + 2), 4.2))
@@ -218,9 +225,11 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
     ax.set_title("Adapter gap to full fine-tuning, same run")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    files.append(_save(fig, out / "gap_to_full.png"))
+    return fig
 
-    # 3. training throughput per method
+
+def _train_throughput(plt, ok: list[Row]):
+    """Training samples per second per case (grey: full fine-tuning)."""
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(ok) + 2), 4.2))
     ax.bar(range(len(ok)), [r.result.mean_of("train_samples_per_s") for r in ok],
            color=["#7f7f7f" if r.result.method == "full" else "#1f77b4" for r in ok])
@@ -229,8 +238,7 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
     ax.set_title("Training throughput (grey: full fine-tuning)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    files.append(_save(fig, out / "train_throughput.png"))
-    return files
+    return fig
 
 
 def _save(fig, path: Path) -> Path:
