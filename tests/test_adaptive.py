@@ -5,9 +5,9 @@ far fewer seeds on unchanged code than the fixed 3-seed rule."""
 import dataclasses
 
 import pytest
+from factories import case_result
 from helpers import tiny_case
 
-from suite.engine.results import CaseResult, RunResult
 from suite.errors import SuiteError
 from suite.gate import adaptive as ad
 from suite.gate import baselines as bl
@@ -20,11 +20,7 @@ POLICY = vd.Policy(tolerance=1.0)
 
 
 def _result(values, case=None, floor=50.0):
-    case = case or tiny_case(method="full", seeds=SEEDS)
-    runs = [RunResult(task="sst2", method="full", seed=s, metrics={"accuracy": v}) for s, v in zip(case.seeds, values)]
-    return CaseResult(key=case.key, task="sst2", method="full", profile="unit", primary_metric="accuracy",
-                      config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint="fp",
-                      floor={"accuracy": floor}, provenance={"versions": {}, "hardware": {}, "git": {}})
+    return case_result(case or tiny_case(method="full", seeds=SEEDS), values, floor=floor)
 
 
 def _entry(values=BASE, noise_sd=None):

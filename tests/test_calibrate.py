@@ -9,8 +9,8 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from factories import KEY, calibration, file_with_entry, make_result
 from scipy import stats
-from test_baselines import KEY, make_result
 
 from suite.__main__ import main
 from suite.commands import baselines as cli
@@ -116,26 +116,10 @@ def test_unreachable_target_says_so():
 
 # --- the noise block in the baseline file -----------------------------------------------------------------
 
-def _file_with_entry(tmp_path, tolerance=None):
-    path = tmp_path / "unit.json"
-    bl.update(path, "unit", [make_result((80.0,))])
-    if tolerance is not None:
-        data = json.loads(path.read_text())
-        data["entries"][KEY]["tolerance"] = tolerance
-        path.write_text(json.dumps(data))
-    return path
-
-
-def _calibration(values=(80.0, 80.8, 79.5, 80.3, 79.9), tol=1.0):
-    c = cal.calibrate_values(KEY, "accuracy", list(values), 50.0, tol, 1, 2.0, reps=300)
-    c.config_hash = make_result((80.0,)).config_hash
-    return c
-
-
 def test_noise_block_is_written_and_keeps_every_other_field(tmp_path):
-    path = _file_with_entry(tmp_path, tolerance=1.0)
+    path = file_with_entry(tmp_path, tolerance=1.0)
     before = json.loads(path.read_text())["entries"][KEY]
-    c = _calibration()
+    c = calibration()
     written, refused = bl.set_noise(path, {KEY: c.noise_block(), "rte/full@tiny": c.noise_block()})
     assert written == [KEY] and len(refused) == 1 and "no baseline entry" in refused[0]
     after = json.loads(path.read_text())["entries"][KEY]
@@ -145,16 +129,16 @@ def test_noise_block_is_written_and_keeps_every_other_field(tmp_path):
 
 
 def test_broken_noise_block_is_never_written(tmp_path):
-    path = _file_with_entry(tmp_path)
+    path = file_with_entry(tmp_path)
     text = path.read_text()
-    written, refused = bl.set_noise(path, {KEY: {**_calibration().noise_block(), "false_alarm": 2.0}})
+    written, refused = bl.set_noise(path, {KEY: {**calibration().noise_block(), "false_alarm": 2.0}})
     assert written == [] and "false_alarm" in refused[0]
     assert path.read_text() == text
 
 
 def test_verdict_names_the_detectable_drop_only_for_its_design(tmp_path):
-    path = _file_with_entry(tmp_path, tolerance=1.0)
-    c = _calibration()
+    path = file_with_entry(tmp_path, tolerance=1.0)
+    c = calibration()
     bl.set_noise(path, {KEY: c.noise_block()})
     entry = bl.load(path)["entries"][KEY]
     v = vd.judge(make_result((79.5,)), entry, vd.Policy(tolerance=2.0))
@@ -171,10 +155,10 @@ def test_verdict_names_the_detectable_drop_only_for_its_design(tmp_path):
 
 
 def test_baselines_show_displays_the_detectable_drop(tmp_path, monkeypatch):
-    path = _file_with_entry(tmp_path, tolerance=1.0)
+    path = file_with_entry(tmp_path, tolerance=1.0)
     path.rename(tmp_path / "smoke.json")
     assert "detectable" not in cli.baselines_show("smoke", tmp_path)
-    bl.set_noise(tmp_path / "smoke.json", {KEY: _calibration().noise_block()})
+    bl.set_noise(tmp_path / "smoke.json", {KEY: calibration().noise_block()})
     text = cli.baselines_show("smoke", tmp_path)
     assert "detectable drop (80%)" in text and f"| {KEY} |" in text.split("calibrated noise")[1]
 

@@ -5,14 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, clean_env
-
-
-def run_pytest(*args, timeout=600):
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    return proc.returncode, proc.stdout + proc.stderr
+from helpers import ROOT, clean_env, run_pytest
 
 
 @pytest.mark.e2e

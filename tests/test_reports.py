@@ -4,36 +4,11 @@ import shutil
 import subprocess
 
 import pytest
-from helpers import tiny_case
+from factories import RESULTS, judged_rows, report_result, results_file
 
-from suite.engine.results import CaseResult, Params, RunResult
-from suite.gate import verdicts as vd
-from suite.gate.verdicts import Verdict
 from suite.report import table as report
 from suite.report.files import paired_gap, pareto, write_report
 from suite.store import results_files
-
-
-def fake(task, method, values, trainable, speed=100.0, profile="smoke", model="tiny"):
-    case = tiny_case(task=task, method=method, seeds=tuple(range(len(values))), profile=profile, model=model)
-    runs = [RunResult(task=task, method=method, seed=i, metrics={"accuracy": v}, train_samples_per_s=speed,
-                      eval_samples_per_s=2 * speed, peak_mem_mb=100.0,
-                      params=Params(total=1000, trainable=trainable, backbone=900, head=10, adapter=90))
-            for i, v in enumerate(values)]
-    return CaseResult(key=case.key, task=task, method=method, profile=profile, primary_metric="accuracy",
-                      config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint="fp",
-                      provenance={"hardware": {"name": "test cpu", "device": "cpu", "count": 2},
-                                  "versions": {"torch": "2.13.0"}, "git": {"commit": "abc"}, "date": "2026-11-29"},
-                      floor={"accuracy": 50.0})
-
-
-def table(results, status="pass"):
-    return vd.rows(results, {r.key: Verdict(r.key, status, "accuracy", r.metric().mean, r.metric().mean, 1.0)
-                                 for r in results})
-
-
-RESULTS = [fake("sst2", "full", [90.0, 91.0], 1000, 50.0), fake("sst2", "seq_bn", [89.0, 89.5], 100, 110.0),
-           fake("sst2", "lora", [88.0, 88.0], 50, 120.0), fake("sst2", "head_only", [80.0, 81.0], 10, 200.0)]
 
 
 def test_pareto_front():
@@ -42,7 +17,7 @@ def test_pareto_front():
 
 
 def test_paired_gap_uses_matching_seeds():
-    rows = table(RESULTS)
+    rows = judged_rows(RESULTS)
     mean, sd = paired_gap(rows[1])
     assert mean == pytest.approx(-1.25) and sd == pytest.approx(0.3535, abs=1e-3)  # diffs -1.0, -1.5
     assert paired_gap(rows[0]) is None
@@ -52,7 +27,7 @@ def test_report_files(tmp_path, monkeypatch):
     summary = tmp_path / "step_summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    files = write_report(table(RESULTS), tmp_path / "rep")
+    files = write_report(judged_rows(RESULTS), tmp_path / "rep")
     names = sorted(f.name for f in files)
     assert names == ["gap_to_full.png", "quality_vs_params.png", "report.html", "report.md", "train_throughput.png"]
     md = (tmp_path / "rep" / "report.md").read_text()
@@ -69,22 +44,17 @@ def test_report_files(tmp_path, monkeypatch):
 
 
 def test_published_numbers_only_as_context_for_the_paper_profile(tmp_path):
-    paper = [fake("sst2", "full", [92.0], 1000, profile="paper", model="bert-base-uncased"),
-             fake("sst2", "seq_bn", [91.0], 100, profile="paper", model="bert-base-uncased")]
-    write_report(table(paper), tmp_path)
+    paper = [report_result("sst2", "full", [92.0], 1000, profile="paper", model="bert-base-uncased"),
+             report_result("sst2", "seq_bn", [91.0], 100, profile="paper", model="bert-base-uncased")]
+    write_report(judged_rows(paper), tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "92.39 (published)" in md and "91.85 (published)" in md and "they never gate" in md
 
 
-def _results_file(path, results):
-    results_files.write_results(path, "smoke", table(results))
-    return path
-
-
 def test_merged_shards_equal_the_unsharded_report(tmp_path):
-    whole = _results_file(tmp_path / "all.json", RESULTS)
-    a = _results_file(tmp_path / "a.json", RESULTS[:2])
-    b = _results_file(tmp_path / "b.json", RESULTS[2:])
+    whole = results_file(tmp_path / "all.json", RESULTS)
+    a = results_file(tmp_path / "a.json", RESULTS[:2])
+    b = results_file(tmp_path / "b.json", RESULTS[2:])
     _, merged = results_files.merge([a, b])
     _, single = results_files.merge([whole])
     assert report.to_text(merged) == report.to_text(single)
@@ -97,7 +67,7 @@ def test_report_cli(tmp_path):
 
     from helpers import ROOT
 
-    f = _results_file(tmp_path / "r.json", RESULTS)
+    f = results_file(tmp_path / "r.json", RESULTS)
     out = subprocess.run([sys.executable, "-m", "suite", "report", str(f), "--out", str(tmp_path / "rep")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -118,7 +88,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
 def test_report_renders_in_headless_chromium(tmp_path):
-    write_report(table(RESULTS), tmp_path)
+    write_report(judged_rows(RESULTS), tmp_path)
     shot = tmp_path / "shot.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -134,8 +104,8 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
 
     from helpers import ROOT
 
-    a = _results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
-    b = _results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
+    a = results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
+    b = results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
                                str(tmp_path / "rep"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -152,7 +122,7 @@ def test_a_nan_metric_round_trips_through_the_results_file_and_still_fails(tmp_p
     failed case, never as a pass."""
     from suite.gate import verdicts as vd
 
-    r = fake("sst2", "seq_bn", [float("nan")], 100)
+    r = report_result("sst2", "seq_bn", [float("nan")], 100)
     rows = vd.rows([r], {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0))})
     assert rows[0].verdict.status == "failed"
     path = tmp_path / "nan.json"

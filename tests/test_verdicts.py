@@ -5,12 +5,11 @@ import dataclasses
 import json
 
 import pytest
-from test_baselines import make_result
+from factories import baseline_of, case_result, make_result
 
 from suite.commands import baselines as cli
 from suite.config.options import Options
 from suite.config.profiles import get_profile
-from suite.engine.results import CaseResult, RunResult
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.session.bench import BenchSession
@@ -18,10 +17,6 @@ from suite.session.bench import BenchSession
 
 def with_values(values, **kw):
     return make_result(tuple(values), **kw)
-
-
-def baseline_of(values, **kw):
-    return bl.entry_from_result(with_values(values, **kw))
 
 
 def judge(result, entry, tolerance=1.0, **kw):
@@ -177,17 +172,6 @@ def test_every_way_to_end_green_while_comparing_nothing_is_closed():
 
 # --- gap and speed: one definition -----------------------------------------------------------------------
 
-def _fake(case, values, train_speed=100.0, seeds=None):
-    seeds = seeds or list(range(len(values)))
-    runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": v},
-                      train_samples_per_s=train_speed) for s, v in zip(seeds, values)]
-    case = dataclasses.replace(case, seeds=tuple(seeds))
-    return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
-                      primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=runs,
-                      data_fingerprint="fp", provenance={"hardware": {"fingerprint": "cpu:test x2"}},
-                      floor={"accuracy": 50.0})
-
-
 def _session(tmp_path, **opts):
     return BenchSession(Options(profile="smoke", model="tiny", baselines_dir=str(tmp_path), **opts))
 
@@ -200,8 +184,8 @@ def _cases(session):
 def test_gap_is_paired_over_seeds_and_speed_is_a_ratio(tmp_path):
     s = _session(tmp_path, tasks="sst2")
     full, adapter = _cases(s)
-    s.add(_fake(full, [85.0, 86.0], train_speed=100.0))
-    s.add(_fake(adapter, [84.0, 84.5], train_speed=190.0))
+    s.add(case_result(full, [85.0, 86.0], seeds=(0, 1), train_samples_per_s=100.0))
+    s.add(case_result(adapter, [84.0, 84.5], seeds=(0, 1), train_samples_per_s=190.0))
     row = [r for r in s.table_rows() if r.result.method == "seq_bn"][0]
     assert row.gap == pytest.approx(-1.25) and row.gap_sd == pytest.approx(0.3536, abs=1e-3)
     assert row.speed == pytest.approx(1.9)
@@ -212,19 +196,19 @@ def test_max_gap_judged_from_results_without_retraining(tmp_path):
     s = _session(tmp_path, max_gap=0.5, tasks="sst2")
     full, adapter = _cases(s)
     # no reference in this process yet: the per-case gate defers, it never trains full fine-tuning itself
-    assert s.gates(adapter, _fake(adapter, [84.4])) == []
+    assert s.gates(adapter, case_result(adapter, [84.4], train_samples_per_s=100.0)) == []
     assert s._done == {}
-    s._done[(full.config_hash, full.glue_dir)] = _fake(full, [85.0])
-    [msg] = s.gates(adapter, _fake(adapter, [84.4]))
+    s._done[(full.config_hash, full.glue_dir)] = case_result(full, [85.0], train_samples_per_s=100.0)
+    [msg] = s.gates(adapter, case_result(adapter, [84.4], train_samples_per_s=100.0))
     assert "trails full fine-tuning by 0.60 points" in msg and "--max-gap 0.50" in msg
-    assert s.gates(adapter, _fake(adapter, [84.6])) == []
-    assert s.gates(full, _fake(full, [85.0])) == []  # full itself is never gap-gated
+    assert s.gates(adapter, case_result(adapter, [84.6], train_samples_per_s=100.0)) == []
+    assert s.gates(full, case_result(full, [85.0], train_samples_per_s=100.0)) == []  # full itself is never gap-gated
 
 
 def test_max_gap_without_a_reference_fails_rather_than_passing(tmp_path):
     s = _session(tmp_path, max_gap=0.5, tasks="sst2")
     _, adapter = _cases(s)
-    s.add(_fake(adapter, [99.0]))
+    s.add(case_result(adapter, [99.0], train_samples_per_s=100.0))
     [msg] = s.gap_failures()
     assert "cannot judge" in msg and s.outcome().failed
 
