@@ -22,7 +22,7 @@ from suite.gate.verdicts import Verdict
 from suite.store import history as hi
 from suite.store import results_files
 
-# --- gate: one sst2 case with chosen values and provenance ----------------------------------------------------
+# --- gate: one sst2 case with chosen values and provenance --------------------------------------------------
 
 KEY = "sst2/seq_bn@tiny"  # the baseline key of make_result()
 
@@ -55,7 +55,7 @@ def baseline_of(values, **kw) -> dict:
     return bl.entry_from_result(make_result(tuple(values), **kw))
 
 
-# --- any case: the values of its seeds ---------------------------------------------------------------------------
+# --- any case: the values of its seeds ----------------------------------------------------------------------
 
 def case_result(case, values, *, seeds=None, floor=50.0, **run_fields) -> CaseResult:
     """A CaseResult of ``case`` as a session makes it, one accuracy value per seed, without training.
@@ -74,7 +74,7 @@ def case_result(case, values, *, seeds=None, floor=50.0, **run_fields) -> CaseRe
                       provenance={"versions": {}, "hardware": {"fingerprint": "cpu:test x2"}, "git": {}})
 
 
-# --- reports: several methods with parameters and throughput --------------------------------------------------
+# --- reports: several methods with parameters and throughput ------------------------------------------------
 
 def report_result(task, method, values, trainable, speed=100.0, profile="smoke", model="tiny"):
     """A case with parameter counts, throughput and memory, as the report and the table show them."""
@@ -103,7 +103,7 @@ RESULTS = [report_result("sst2", "full", [90.0, 91.0], 1000, 50.0),
            report_result("sst2", "head_only", [80.0, 81.0], 10, 200.0)]
 
 
-# --- results files ------------------------------------------------------------------------------------------------
+# --- results files ------------------------------------------------------------------------------------------
 
 def results_file(path, results, profile="smoke"):
     """``results`` judged "pass" (judged_rows), written as --results-json writes them."""
@@ -141,7 +141,7 @@ def handwritten_results_file(path, results, *, updated=(), extra=None):
     return path
 
 
-# --- history: one result per day, with commit, versions and hardware ------------------------------------------
+# --- history: one result per day, with commit, versions and hardware ----------------------------------------
 
 def commit_sha(day: int) -> str:
     """The (made-up) commit of day ``day``."""
@@ -171,7 +171,7 @@ def record_history(path, means, **kw) -> None:
         hi.append(path, [dated_result(m, day=day, **kw)], run_id=f"run{day}")
 
 
-# --- calibration: a baseline file with one entry and a noise block for it --------------------------------------
+# --- calibration: a baseline file with one entry and a noise block for it -----------------------------------
 
 def file_with_entry(tmp_path, tolerance=None):
     """unit.json holding the entry of make_result((80.0,)), with ``tolerance`` if given."""

@@ -105,3 +105,13 @@ def test_a_folder_or_non_utf8_in_place_of_the_file_is_one_line(tmp_path):
     bad.write_bytes(b'{"entries": {"\xff": 1}}')
     with pytest.raises(SuiteError, match="not UTF-8"):
         bl.load(bad)
+
+
+def test_update_keeps_throughput_of_other_hardware(tmp_path):
+    path = tmp_path / "unit.json"
+    key = bl.entry_key(make_result())
+    bl.write_atomic(path, {"entries": {key: {"metric": "accuracy", "mean": 1.0,
+                                             "throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}}})
+    bl.update(path, "unit", [make_result()])
+    tp = json.loads(path.read_text())["entries"][key]["throughput"]
+    assert set(tp) == {"cuda:H100 x1", "cpu:test x2"}

@@ -1,121 +1,11 @@
-"""The GPU profile's wiring (run on the tiny model on CPU), sharding, per-worker GPUs."""
+"""perf (suite/tools/perf.py): the engine against HF Trainer (default and tuned) and the ablation of the speed
+options, wired on the tiny model (the numbers themselves come from `python -m suite perf`, never asserted)."""
 
-import dataclasses
 
 import pytest
 
-from suite.config.options import Options, parse_shard
-from suite.config.profiles import cases, get_profile
-from suite.engine.run import run_case
 from suite.errors import SuiteError
-from suite.session.bench import BenchSession
-from suite.session.selection import device_for_worker
-
-
-def test_paper_profile_resolves_published_recipes():
-    paper = get_profile("paper")
-    full, adapter = cases(paper, tasks=["sst2"])
-    assert full.model == adapter.model == "bert-base-uncased"
-    assert (full.lr, full.epochs) == (2e-5, 3) and (adapter.lr, adapter.epochs) == (1e-4, 10)
-    assert full.seeds == (0, 1, 2) and full.precision == "bf16" and full.train_size is None
-    assert full.config()["precision"] == "bf16"
-    smoke_full = cases(get_profile("smoke"), tasks=["sst2"])[0]
-    assert "precision" not in smoke_full.config()  # fp32 leaves earlier config hashes unchanged
-
-
-def test_paper_profile_runs_end_to_end_on_the_tiny_model(tmp_path):
-    """The first GPU run must not be the first run: same code path, tiny model, small data, bf16 falls back on CPU."""
-    d = tmp_path / "SST-2"
-    d.mkdir()
-    rows = "".join(f"a {'great' if i % 2 else 'awful'} film {i}\t{i % 2}\n" for i in range(48))
-    (d / "train.tsv").write_text("sentence\tlabel\n" + rows)
-    (d / "dev.tsv").write_text("sentence\tlabel\n" + rows)
-    paper = dataclasses.replace(get_profile("paper"), epochs=1, adapter_epochs=2)
-    for case in cases(paper, tasks=["sst2"], model="tiny", glue_dir=tmp_path):
-        r = run_case(case)
-        assert r.ok and r.metric().n == 3, r.error
-        assert r.runs[0].steps == case.epochs * 2  # 48 rows / batch 32 -> 2 steps per epoch
-        assert r.config["precision"] == "bf16" and r.runs[0].mfu is None  # no MFU on CPU
-
-
-@pytest.mark.parametrize("worker, visible, expected", [
-    ("gw0", ["0", "1", "2", "3"], "0"), ("gw5", ["0", "1", "2", "3"], "1"), ("gw1", ["4", "6"], "6"),
-    ("gw1", ["0"], None), (None, ["0", "1"], None),
-])
-def test_each_xdist_worker_takes_its_own_gpu(worker, visible, expected):
-    assert device_for_worker(worker, visible) == expected
-
-
-def test_shards_partition_the_cases():
-    def ids(shard):
-        s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora", shard=shard))
-        return [c.key for c in s.cases()]
-    every = ids(None)
-    parts = [ids((i, 3)) for i in (1, 2, 3)]
-    assert sorted(sum(parts, [])) == sorted(every) and all(parts)
-    with pytest.raises(SuiteError, match="--shard takes I/N"):
-        parse_shard("4/3")
-
-
-def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
-    from suite.engine.run import prepare_data
-
-    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path))
-    args = ("mnli", "synthetic", None, 200, 50, "tiny", 32)
-    prepare_data.cache_clear()
-    first = prepare_data(*args)
-    prepare_data.cache_clear()  # a new process, as far as the in-memory cache is concerned
-    second = prepare_data(*args)
-    assert not first.from_cache and second.from_cache
-    assert second.train == first.train and second.evals == first.evals
-    assert (second.data.fingerprint == first.data.fingerprint
-            and list(second.data.train["text_b"]) == list(first.data.train["text_b"]))
-    prepare_data.cache_clear()
-    other = prepare_data("mnli", "synthetic", None, 200, 50, "tiny", 16)  # another max length: another entry
-    assert not other.from_cache
-    monkeypatch.setenv("GLUE_BENCH_CACHE", "off")
-    prepare_data.cache_clear()
-    assert not prepare_data(*args).from_cache
-    prepare_data.cache_clear()
-
-
-def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
-    from suite.engine.run import prepare_data
-
-    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path / "cache"))
-    d = tmp_path / "glue" / "SST-2"
-    d.mkdir(parents=True)
-    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
-    (d / "dev.tsv").write_text("sentence\tlabel\nfine\t1\n")
-    args = ("sst2", "glue", str(tmp_path / "glue"), None, None, "tiny", 32)
-    prepare_data.cache_clear()
-    prepare_data(*args)
-    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\nugly\t0\n")
-    prepare_data.cache_clear()
-    again = prepare_data(*args)
-    assert not again.from_cache and len(again.train) == 3
-    prepare_data.cache_clear()
-
-
-@pytest.mark.e2e
-def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
-    """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun."""
-    import json
-    import subprocess
-    import sys
-
-    from helpers import ROOT, clean_env
-
-    out = tmp_path / "ddp.json"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "suite", "run", "--profile", "unit", "--tasks", "sst2", "--methods", "full",
-                           "--results-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**clean_env(), "HF_HUB_OFFLINE": "1", "GLUE_BENCH_CACHE": str(tmp_path / "cache")})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    [case] = json.loads(out.read_text())["cases"]
-    # unit: 400 rows / batch 16 = 25 batches per epoch, 3 epochs; each rank takes 12 per epoch
-    assert case["runs"][0]["steps"] == 36 and case["runs"][0]["status"] == "ok"
-    assert proc.stdout.count("glue-adapter-bench: profile unit") == 1  # only the main process reports
+from suite.tools.perf import ablate, render_ablation
 
 
 def test_perf_benchmark_runs_both_sides_and_prints_ratios():
@@ -171,16 +61,12 @@ def test_tuned_trainer_scores_predictions_in_the_order_predict_returns_them(monk
     assert sorted(scored) == sorted(dataset_labels) and scored != dataset_labels
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
-    (["--epochs", "-1"], "--epochs must be a whole number >= 1"),
-    (["--max-length", "0"], "--max-length must be a whole number >= 8"),
-    (["--train-size", "x"], "--train-size must be a whole number >= 1"),
-    (["--ablate", "--bf16"], "--ablate already measures bf16"),
-])
-def test_perf_size_mistakes_are_one_line_before_any_training(argv, needle, capsys):
-    from suite.__main__ import main
-
-    assert main(["perf", "--model", "tiny", *argv]) == 2
-    err = capsys.readouterr().err
-    assert needle in err and len(err.strip().splitlines()) == 1
+def test_ablation_prints_one_row_per_option_against_the_defaults():
+    options = [("defaults", (), "fp32"), ("eager-attention", ("eager-attention",), "fp32"),
+               ("foreach-adamw", ("foreach-adamw",), "fp32")]
+    rows = ablate(model="tiny", train_size=48, eval_size=32, max_length=32, batch_size=16, methods=("seq_bn",),
+                  options=options)
+    assert [r.option for r in rows] == ["defaults", "eager-attention", "foreach-adamw"]
+    assert all(r.train_samples_per_s > 0 and r.error is None for r in rows)
+    table = render_ablation(rows)
+    assert "| seq_bn | eager-attention |" in table and "1.00x" in table

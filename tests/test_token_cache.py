@@ -101,3 +101,43 @@ def test_an_entry_without_checksums_or_with_edited_metadata_is_not_trusted(glue,
     (entries(tmp_path)[0] / cache.CHECKSUMS).unlink()
     assert fresh_run(case).data_cache == "miss"
     assert fresh_run(case).data_cache == "hit"
+
+
+def test_tokenized_data_is_cached_on_disk(tmp_path, monkeypatch):
+    from suite.engine.run import prepare_data
+
+    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path))
+    args = ("mnli", "synthetic", None, 200, 50, "tiny", 32)
+    prepare_data.cache_clear()
+    first = prepare_data(*args)
+    prepare_data.cache_clear()  # a new process, as far as the in-memory cache is concerned
+    second = prepare_data(*args)
+    assert not first.from_cache and second.from_cache
+    assert second.train == first.train and second.evals == first.evals
+    assert (second.data.fingerprint == first.data.fingerprint
+            and list(second.data.train["text_b"]) == list(first.data.train["text_b"]))
+    prepare_data.cache_clear()
+    other = prepare_data("mnli", "synthetic", None, 200, 50, "tiny", 16)  # another max length: another entry
+    assert not other.from_cache
+    monkeypatch.setenv("GLUE_BENCH_CACHE", "off")
+    prepare_data.cache_clear()
+    assert not prepare_data(*args).from_cache
+    prepare_data.cache_clear()
+
+
+def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
+    from suite.engine.run import prepare_data
+
+    monkeypatch.setenv("GLUE_BENCH_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "glue" / "SST-2"
+    d.mkdir(parents=True)
+    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\nfine\t1\n")
+    args = ("sst2", "glue", str(tmp_path / "glue"), None, None, "tiny", 32)
+    prepare_data.cache_clear()
+    prepare_data(*args)
+    (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\nugly\t0\n")
+    prepare_data.cache_clear()
+    again = prepare_data(*args)
+    assert not again.from_cache and len(again.train) == 3
+    prepare_data.cache_clear()
