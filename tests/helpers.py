@@ -1,9 +1,13 @@
-"""Shared helpers for the unit tests: tiny, fast cases."""
+"""Shared helpers for the unit tests: tiny, fast cases, the project's paths, and pytest in a subprocess.
+
+Results, baseline entries and results files made without training are in factories.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from suite.config.methods import get_method
@@ -24,3 +28,11 @@ def tiny_case(task: str = "sst2", method: str = "seq_bn", **changes) -> CaseSpec
 def clean_env() -> dict:
     """The environment for a pytest subprocess, without this run's pytest/xdist worker variables."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST_XDIST"))}
+
+
+def run_pytest(*args, timeout=600):
+    """``pytest benchmarks ARGS`` in a subprocess from the project root (offline): (exit status, stdout + stderr)."""
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc.returncode, proc.stdout + proc.stderr

@@ -5,9 +5,9 @@ far fewer seeds on unchanged code than the fixed 3-seed rule."""
 import dataclasses
 
 import pytest
+from factories import case_result
 from helpers import tiny_case
 
-from suite.engine.results import CaseResult, RunResult
 from suite.errors import SuiteError
 from suite.gate import adaptive as ad
 from suite.gate import baselines as bl
@@ -20,11 +20,7 @@ POLICY = vd.Policy(tolerance=1.0)
 
 
 def _result(values, case=None, floor=50.0):
-    case = case or tiny_case(method="full", seeds=SEEDS)
-    runs = [RunResult(task="sst2", method="full", seed=s, metrics={"accuracy": v}) for s, v in zip(case.seeds, values)]
-    return CaseResult(key=case.key, task="sst2", method="full", profile="unit", primary_metric="accuracy",
-                      config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint="fp",
-                      floor={"accuracy": floor}, provenance={"versions": {}, "hardware": {}, "git": {}})
+    return case_result(case or tiny_case(method="full", seeds=SEEDS), values, floor=floor)
 
 
 def _entry(values=BASE, noise_sd=None):
@@ -146,52 +142,3 @@ def test_stated_early_miss_rate_holds():
     det = cal.Simulator(80.0, 1.0, 50.0, reps=600, rng_seed=7).detectable_drop(3, 1.0)
     r = ad.simulate(80.0, 1.0, 50.0, 1.0, 3, 2 * det, reps=800, rng_seed=99, protect=2 * det)
     assert r["early_pass"] <= 0.05 + 0.015
-
-
-def test_simulate_mode_prints_both_numbers(capsys, monkeypatch):
-    from suite.__main__ import main
-
-    monkeypatch.setattr(cal, "REPS", 150)
-
-    assert main(["calibrate", "--simulate", "--profile", "paper"]) == 0
-    out = capsys.readouterr().out
-    assert "fewer seed-runs on unchanged code" in out and "drops of 2 x detectable caught" in out
-
-
-def test_session_adaptive_seeds_stop_early_on_unchanged_code_and_say_why(tmp_path, monkeypatch):
-    """--adaptive-seeds through the session: a case identical to its 3-seed baseline stops before 3 seeds, and the
-    result records how many seeds ran and why it stopped; a collapsed seed still fails."""
-
-    from suite.config.options import Options
-    from suite.engine import run as engine_run
-    from suite.engine.results import CaseResult, RunResult
-    from suite.gate import baselines as bl
-    from suite.session.bench import BenchSession
-
-    values = {0: 90.0, 1: 90.3, 2: 89.8}
-
-    def fake_run_case(case, log=None, show_progress=False):
-        runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": values[s]})
-                for s in case.seeds]
-        return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
-                          primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=runs,
-                          data_fingerprint="fp", floor={"accuracy": 50.0},
-                          provenance={"versions": {}, "hardware": {"fingerprint": "cpu:test x2"}})
-
-    monkeypatch.setattr(engine_run, "run_case", fake_run_case)
-    opts = dict(profile="smoke", model="tiny", tasks="sst2", methods="seq_bn", seeds=(0, 1, 2),
-                baselines_dir=str(tmp_path), no_history=True)
-    [case] = BenchSession(Options(**opts)).cases()
-    bl.update(tmp_path / "smoke.json", "smoke", [fake_run_case(case)])
-    calls = []
-    monkeypatch.setattr(engine_run, "run_case", lambda c, **kw: calls.append(c.seeds) or fake_run_case(c, **kw))
-    s = BenchSession(Options(**opts, adaptive_seeds=True))
-    result = s.run(case)
-    assert len(calls) < 3 and result.provenance["adaptive"]["seeds_run"] == len(calls)
-    assert result.provenance["adaptive"]["decision"] == "pass" and s.judge(result).status == "pass"
-
-    values[0] = 75.0  # the first seed collapses: the adaptive run must keep going and fail
-    calls.clear()
-    s = BenchSession(Options(**opts, adaptive_seeds=True))
-    v = s.judge(s.run(case))
-    assert v.failed and len(calls) >= 2, v.message

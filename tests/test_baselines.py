@@ -3,35 +3,10 @@
 import json
 
 import pytest
-from helpers import tiny_case
+from factories import KEY, make_result
 
-from suite.engine.results import CaseResult, RunResult
 from suite.errors import SuiteError
 from suite.gate import baselines as bl
-
-
-def make_result(values=(80.0,), key_method="seq_bn", status="ok", lr=1e-3, fingerprint="fp1", torch="2.13.0+cpu",
-                adapters="1.3.0", floor=50.0, seeds=None):
-    seeds = tuple(seeds if seeds is not None else range(len(values)))
-    case = tiny_case(method=key_method, lr=lr, seeds=seeds)
-    runs = [RunResult(task="sst2", method=key_method, seed=s, status=status, metrics={"accuracy": v},
-                      error=None if status == "ok" else "training loss became nan at step 3")
-            for s, v in zip(seeds, values)]
-    return CaseResult(key=case.key, task="sst2", method=key_method, profile="unit", primary_metric="accuracy",
-                      config=case.config(), config_hash=case.config_hash, runs=runs, data_fingerprint=fingerprint,
-                      provenance={"versions": {"torch": torch, "transformers": "4.57.6", "adapters": adapters},
-                                  "hardware": {"fingerprint": "cpu:test x2"}, "date": "2026-11-29T00:00:00+00:00",
-                                  "git": {"commit": "abc"}},
-                      floor={"accuracy": floor} if floor is not None else {})
-
-
-KEY = "sst2/seq_bn@tiny"
-
-
-def entry(**changes):
-    e = bl.entry_from_result(make_result())
-    e.update(changes)
-    return e
 
 
 def test_entries_are_keyed_by_task_method_and_model():
@@ -130,3 +105,13 @@ def test_a_folder_or_non_utf8_in_place_of_the_file_is_one_line(tmp_path):
     bad.write_bytes(b'{"entries": {"\xff": 1}}')
     with pytest.raises(SuiteError, match="not UTF-8"):
         bl.load(bad)
+
+
+def test_update_keeps_throughput_of_other_hardware(tmp_path):
+    path = tmp_path / "unit.json"
+    key = bl.entry_key(make_result())
+    bl.write_atomic(path, {"entries": {key: {"metric": "accuracy", "mean": 1.0,
+                                             "throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}}})
+    bl.update(path, "unit", [make_result()])
+    tp = json.loads(path.read_text())["entries"][key]["throughput"]
+    assert set(tp) == {"cuda:H100 x1", "cpu:test x2"}

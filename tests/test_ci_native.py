@@ -14,9 +14,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import ROOT, clean_env
-from test_pytest_layer import run_pytest
-from test_reports import RESULTS, fake, table
+from factories import RESULTS, judged_rows, report_result
+from helpers import ROOT, clean_env, run_pytest
 
 TINY = ["--model", "tiny", "--tasks", "sst2", "--no-history"]
 
@@ -144,7 +143,7 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
 def test_benchmark_json_document_without_pytest():
     from suite.store import benchjson
 
-    rows = table(RESULTS[:2])
+    rows = judged_rows(RESULTS[:2])
     doc = benchjson.document(rows, {"sst2/seq_bn": ("benchmarks/test_glue.py::test_glue[sst2-seq_bn]", 2.0)},
                              machine_info={"node": "x"}, commit_info={"id": "abc"}, version="5.3.1")
     [b] = doc["benchmarks"]  # full fine-tuning has no timing: left out, as pytest-benchmark leaves out errors
@@ -181,16 +180,16 @@ def test_n_auto_is_one_worker_per_visible_gpu(monkeypatch, visible, workers):
 
 # --- the summary table's width (unit level) ------------------------------------------------------------------
 
-LONG = fake("sst2", "seq_bn[reduction_factor=4,leave_out=[0,1,2,3]]", [88.0, 88.5], 50, 120.0)
+LONG = report_result("sst2", "seq_bn[reduction_factor=4,leave_out=[0,1,2,3]]", [88.0, 88.5], 50, 120.0)
 
 
 @pytest.mark.parametrize("width", [80, 100])
 def test_table_fits_80_and_100_columns(width):
     from suite.report import table as report
 
-    full = report.to_text(table(RESULTS + [LONG]))
+    full = report.to_text(judged_rows(RESULTS + [LONG]))
     assert max(map(len, full.splitlines())) > 120  # what used to wrap
-    text = report.to_text(table(RESULTS + [LONG]), width)
+    text = report.to_text(judged_rows(RESULTS + [LONG]), width)
     lines = text.splitlines()
     assert all(len(line) <= width for line in lines), text
     header = lines[0].split()
@@ -202,7 +201,7 @@ def test_table_fits_80_and_100_columns(width):
 def test_table_is_whole_without_a_width_and_when_it_fits():
     from suite.report import table as report
 
-    rows = table(RESULTS)
+    rows = judged_rows(RESULTS)
     assert report.to_text(rows) == report.to_text(rows, 1000)
     assert "speed_vs_full" in report.to_text(rows) and "left out" not in report.to_text(rows)
 
@@ -210,7 +209,7 @@ def test_table_is_whole_without_a_width_and_when_it_fits():
 def test_render_summary_passes_the_width_to_the_table():
     from suite.report.summary import render_summary
 
-    text = render_summary(table(RESULTS), "smoke", width=80)
+    text = render_summary(judged_rows(RESULTS), "smoke", width=80)
     table_lines = text.splitlines()[1:text.splitlines().index(next(ln for ln in text.splitlines()
                                                                   if ln.startswith("verdicts:")))]
     assert all(len(line) <= 80 for line in table_lines)
@@ -324,9 +323,10 @@ def test_baselines_update_merges_the_shards_results(tmp_path):
     from suite.store import results_files
 
     a, b, gate = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "gate.json"
-    results_files.write_results(a, "smoke", table(RESULTS[:2], "updated"))
-    results_files.write_results(b, "smoke", table(RESULTS[2:3], "updated") + table(RESULTS[3:], "degenerate"))
-    results_files.write_results(gate, "smoke", table(RESULTS[2:3], "pass"))
+    results_files.write_results(a, "smoke", judged_rows(RESULTS[:2], "updated"))
+    results_files.write_results(b, "smoke",
+                                judged_rows(RESULTS[2:3], "updated") + judged_rows(RESULTS[3:], "degenerate"))
+    results_files.write_results(gate, "smoke", judged_rows(RESULTS[2:3], "pass"))
 
     def update(*files):
         return subprocess.run([sys.executable, "-m", "suite", "baselines", "update", *map(str, files),

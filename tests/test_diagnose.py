@@ -8,14 +8,14 @@ import statistics
 import numpy as np
 import pytest
 import torch
+from factories import case_result
 from helpers import tiny_case
 
 from suite.config.methods import get_method
 from suite.config.models import load_model
 from suite.config.profiles import get_profile
 from suite.config.tasks import get_task
-from suite.engine.results import CaseResult, RunResult
-from suite.gate.statistics import ALPHA, holm
+from suite.gate.statistics import ALPHA
 from suite.tools.diagnose import run_cache
 from suite.tools.diagnose.checks import (
     check_adapter_lr,
@@ -203,10 +203,8 @@ def test_loreft_diagnosis_runs_on_the_tiny_model():
 
 # --- statistics --------------------------------------------------------------------------------------------
 
-def test_holm_adjusts_and_its_levels_agree_with_rejections():
-    adjusted, levels = holm([0.01, 0.04, 0.03, 0.005], 0.05)
-    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert levels == pytest.approx([0.05 / 3, 0.025, 0.025, 0.0125])
+def test_corrected_intervals_agree_with_holm_rejections():
+    """(Holm's adjusted p-values and levels themselves: tests/test_statistics.py.)"""
     rng = np.random.default_rng(1)
     for _ in range(200):  # the corrected interval excludes zero exactly when Holm rejects
         rows = [("f", str(i), list(rng.normal(rng.choice([0, 2]), 1, 3))) for i in range(6)]
@@ -214,6 +212,7 @@ def test_holm_adjusts_and_its_levels_agree_with_rejections():
         for v in vs:
             assert (v.ci_holm[0] > 0 or v.ci_holm[1] < 0) == (v.p_holm <= 0.05)
             assert v.ci_holm[0] <= v.ci[0] <= v.ci[1] <= v.ci_holm[1]  # corrected is wider than uncorrected
+
 
 
 SEQ_BN_GRID = variants(tiny_case(method="seq_bn"), tiny_case(method="full", lr=5e-5), 6, budget="full")
@@ -267,13 +266,6 @@ def test_planted_effect_names_the_right_factor():
     assert e.best_label == "upper half only" and e.closed_pct is not None and e.ci_holm[0] > 0
 
 
-def _fake(case, values, seconds=0.0):
-    runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": v}, train_time_s=seconds)
-            for s, v in zip(case.seeds, values)]
-    return CaseResult(key=case.key, task=case.task, method=case.method, profile="unit", primary_metric="accuracy",
-                      config=case.config(), config_hash=case.config_hash, runs=runs)
-
-
 def test_judging_names_what_closes_what_makes_it_worse_and_what_shows_nothing():
     seeds = (0, 1, 2)
     full = tiny_case(method="full", lr=5e-5, seeds=seeds)
@@ -283,15 +275,15 @@ def test_judging_names_what_closes_what_makes_it_worse_and_what_shows_nothing():
 
     def fake_run(case):
         if case.config_hash in table:
-            return _fake(case, table[case.config_hash])
+            return case_result(case, table[case.config_hash])
         if "leave_out" not in case.method and case.adapter_config == "seq_bn":  # all layers: closes the gap
             shift = 4.4
         elif case.lr == 3e-3:  # too high a rate hurts
             shift = -3.0
         else:  # everything else: seed noise only
             shift, noise_here = 0.0, [0.4, -0.5, 0.3]
-            return _fake(case, [x + shift + e for x, e in zip(table[base.config_hash], noise_here)])
-        return _fake(case, [x + shift + e for x, e in zip(table[base.config_hash], noise)])
+            return case_result(case, [x + shift + e for x, e in zip(table[base.config_hash], noise_here)])
+        return case_result(case, [x + shift + e for x, e in zip(table[base.config_hash], noise)])
 
     d = diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "activation", "lr"], checks=False)
     assert d.gap == pytest.approx(-4.9) and d.gap_verdict == "trails" and d.gap_ci[1] < 0
@@ -326,7 +318,7 @@ def test_one_seed_reports_effects_and_the_time_three_seeds_would_take():
 
     def fake_run(case):
         value = 70.0 if case.method == "full" else 60.0 if case.config_hash == base.config_hash else 62.0
-        return _fake(case, [value], seconds=40.0)
+        return case_result(case, [value], train_time_s=40.0)
 
     d = diagnose(base, full, get_profile("smoke"), fake_run, factors=["placement", "lr"], checks=False)
     assert d.gap_verdict == "one seed" and {e.verdict for e in d.effects} == {"effect only (one seed)"}
@@ -342,7 +334,7 @@ def test_disk_cache_reuses_runs_by_config_hash(tmp_path):
 
     def run(case):
         calls.append(case.config_hash)
-        return _fake(case, [70.0])
+        return case_result(case, [70.0])
 
     cache = DiskCache(tmp_path, run)
     a = tiny_case()
@@ -364,7 +356,7 @@ def test_disk_cache_never_reuses_runs_from_other_code_releases_or_data(tmp_path,
 
     def run(case):
         calls.append(case.config_hash)
-        return _fake(case, [70.0])
+        return case_result(case, [70.0])
 
     cache = DiskCache(tmp_path / "cache", run)
     a = tiny_case()
@@ -395,7 +387,7 @@ def test_disk_cache_never_reuses_runs_from_other_code_releases_or_data(tmp_path,
     assert len(calls) == 6
     # an entry in the old format (bare result under the old name) is not trusted
     old = tmp_path / "cache" / f"{a.config_hash}-00000000.json"
-    old.write_text(json.dumps(_fake(a, [1.0]).to_dict()))
+    old.write_text(json.dumps(case_result(a, [1.0]).to_dict()))
     assert cache(a).metric().mean == 70.0
 
 

@@ -1,14 +1,15 @@
+"""One run (suite/engine/run.py): batching, the finiteness check, what a run records, determinism, pair and
+regression tasks, per-run peak memory, the paper profile's code path on the tiny model, and DDP on CPU."""
+
+import dataclasses
 import math
 
 import pytest
 import torch
 from helpers import tiny_case
 
-from suite.config.methods import get_method, parse_methods, split_list
-from suite.config.models import load_model
-from suite.config.tasks import get_task
+from suite.config.profiles import cases, get_profile
 from suite.engine.run import NonFiniteLoss, _check_finite, length_grouped_batches, run_case
-from suite.errors import SuiteError
 
 
 def test_length_grouped_batches_cover_every_row_once():
@@ -66,34 +67,6 @@ def test_exploding_run_fails_with_step_not_crash():
     assert not r.ok and "training loss became" in r.error and "at step" in r.error
 
 
-def test_seq_bn_trains_only_adapter_and_head():
-    torch.manual_seed(0)
-    model = load_model("tiny", get_task("sst2"))
-    get_method("seq_bn").apply(model)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all("adapter" in n or n.startswith("heads.") for n in trainable)
-    assert any(n.startswith("heads.") for n in trainable)  # a frozen head is a known false deficit
-
-
-def test_method_strings():
-    assert (split_list("full, seq_bn[reduction_factor=4,leave_out=[0,1]]")
-            == ["full", "seq_bn[reduction_factor=4,leave_out=[0,1]]"])
-    ms = parse_methods("full,seq_bn[reduction_factor=4]")
-    assert [m.family for m in ms] == ["full", "adapter"] and ms[1].adapter_config == "seq_bn[reduction_factor=4]"
-    with pytest.raises(SuiteError, match="Unknown method 'seqbn'.*Did you mean: seq_bn"):
-        get_method("seqbn")
-    with pytest.raises(SuiteError, match="Unbalanced brackets"):
-        split_list("seq_bn[reduction_factor=4")
-    with pytest.raises(SuiteError, match="unexpected keyword"):
-        get_method("seq_bn[reduction_factr=4]")
-
-
-def test_reduction_factor_changes_capacity():
-    small = run_case(tiny_case(method="seq_bn[reduction_factor=16]")).params
-    big = run_case(tiny_case(method="seq_bn[reduction_factor=2]")).params
-    assert big.adapter > small.adapter > 0
-
-
 def test_stsb_trains_a_regression_head(tmp_path):
     import random
 
@@ -128,3 +101,39 @@ def test_each_run_reports_its_own_peak_memory_and_cpu_time_throughput():
     assert run.peak_mem_kind == "process_peak_rss_this_run"
     assert run.peak_mem_mb < lifetime_peak - 200
     assert run.train_samples_per_cpu_s and run.train_samples_per_cpu_s > 0
+
+
+def test_paper_profile_runs_end_to_end_on_the_tiny_model(tmp_path):
+    """The first GPU run must not be the first run: same code path, tiny model, small data, bf16 falls back on CPU."""
+    d = tmp_path / "SST-2"
+    d.mkdir()
+    rows = "".join(f"a {'great' if i % 2 else 'awful'} film {i}\t{i % 2}\n" for i in range(48))
+    (d / "train.tsv").write_text("sentence\tlabel\n" + rows)
+    (d / "dev.tsv").write_text("sentence\tlabel\n" + rows)
+    paper = dataclasses.replace(get_profile("paper"), epochs=1, adapter_epochs=2)
+    for case in cases(paper, tasks=["sst2"], model="tiny", glue_dir=tmp_path):
+        r = run_case(case)
+        assert r.ok and r.metric().n == 3, r.error
+        assert r.runs[0].steps == case.epochs * 2  # 48 rows / batch 32 -> 2 steps per epoch
+        assert r.config["precision"] == "bf16" and r.runs[0].mfu is None  # no MFU on CPU
+
+
+@pytest.mark.e2e
+def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
+    """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import ROOT, clean_env
+
+    out = tmp_path / "ddp.json"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "suite", "run", "--profile", "unit", "--tasks", "sst2", "--methods", "full",
+                           "--results-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**clean_env(), "HF_HUB_OFFLINE": "1", "GLUE_BENCH_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [case] = json.loads(out.read_text())["cases"]
+    # unit: 400 rows / batch 16 = 25 batches per epoch, 3 epochs; each rank takes 12 per epoch
+    assert case["runs"][0]["steps"] == 36 and case["runs"][0]["status"] == "ok"
+    assert proc.stdout.count("glue-adapter-bench: profile unit") == 1  # only the main process reports

@@ -4,11 +4,10 @@ import pytest
 import torch
 from helpers import tiny_case
 
-from suite.config.methods import METHODS, encoder_layers, get_method
+from suite.config.methods import METHODS, encoder_layers, get_method, parse_methods, split_list
 from suite.config.models import load_model
-from suite.config.profiles import get_profile, resolve_lr
 from suite.config.tasks import get_task
-from suite.engine.run import _optimizer, prepare_data, run_seed
+from suite.engine.run import _optimizer, prepare_data, run_case, run_seed
 from suite.errors import SuiteError
 
 HYBRIDS = ["seq_bn+top2", "lora+top1+ln", "head_only+top1"]
@@ -116,15 +115,6 @@ def test_every_method_gets_the_same_head_and_data_for_a_seed():
         assert h.keys() == ref.keys() and all(torch.equal(h[n], ref[n]) for n in ref), method
 
 
-def test_learning_rate_resolution():
-    smoke = get_profile("smoke")
-    assert resolve_lr(smoke, get_method("full")) == smoke.lr["full"]
-    assert resolve_lr(smoke, get_method("seq_bn")) == smoke.lr["adapter"]
-    assert resolve_lr(smoke, get_method("ia3")) == 3e-3                     # the method's own default
-    assert resolve_lr(smoke, get_method("ia3"), {"adapter": 1e-2}) == 1e-2  # the family override wins
-    assert resolve_lr(smoke, get_method("ia3"), {"ia3": 5e-3, "adapter": 1e-2}) == 5e-3
-
-
 @pytest.mark.parametrize("bad, message", [
     ("full+top2", "extend a frozen-backbone method"),
     ("lorra", "Did you mean: lora"),
@@ -153,24 +143,6 @@ def test_too_many_top_layers_is_a_clear_error():
         run_seed(tiny_case(method="seq_bn+top9"), 0)
 
 
-def test_every_method_is_checked_on_the_model_before_training():
-    """Several methods in one session are each built once on the model's architecture (meta device), and a config
-    that does not fit is one line naming it, before any training."""
-    from suite.config.options import Options
-    from suite.session.bench import BenchSession
-
-    s = BenchSession(Options(profile="smoke", methods="full,seq_bn,lora,compacter,seq_bn+top2,prefix_tuning"))
-    assert len(s.cases()) == 12
-    for model, bad, message in [("minilm", "lora,lora[r=0]", "Method 'lora[r=0]': r=0 must be > 0"),
-                                ("minilm", "seq_bn,seq_bn[reduction_factor=0]", "reduction_factor=0 must be > 0"),
-                                ("minilm", "seq_bn,compacter[phm_dim=5]",
-                                 "Method 'compacter[phm_dim=5]' cannot be applied to model 'minilm'"),
-                                ("tiny", "seq_bn+top3,seq_bn+top5", "the model has only 4 encoder layers")]:
-        with pytest.raises(SuiteError) as e:
-            BenchSession(Options(profile="smoke", methods=bad, model=model))
-        assert message in str(e.value)
-
-
 def test_a_method_that_names_a_file_is_refused(tmp_path, monkeypatch):
     """adapters would load the file as a JSON config while the case is hashed by the path alone (README 'Methods')."""
     config = tmp_path / "my_adapter.json"
@@ -179,3 +151,31 @@ def test_a_method_that_names_a_file_is_refused(tmp_path, monkeypatch):
     for name in (str(config), "my_adapter.json"):
         with pytest.raises(SuiteError, match="names a file; a method is a name or an adapters config string"):
             get_method(name)
+
+
+def test_seq_bn_trains_only_adapter_and_head():
+    torch.manual_seed(0)
+    model = load_model("tiny", get_task("sst2"))
+    get_method("seq_bn").apply(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("adapter" in n or n.startswith("heads.") for n in trainable)
+    assert any(n.startswith("heads.") for n in trainable)  # a frozen head is a known false deficit
+
+
+def test_method_strings():
+    assert (split_list("full, seq_bn[reduction_factor=4,leave_out=[0,1]]")
+            == ["full", "seq_bn[reduction_factor=4,leave_out=[0,1]]"])
+    ms = parse_methods("full,seq_bn[reduction_factor=4]")
+    assert [m.family for m in ms] == ["full", "adapter"] and ms[1].adapter_config == "seq_bn[reduction_factor=4]"
+    with pytest.raises(SuiteError, match="Unknown method 'seqbn'.*Did you mean: seq_bn"):
+        get_method("seqbn")
+    with pytest.raises(SuiteError, match="Unbalanced brackets"):
+        split_list("seq_bn[reduction_factor=4")
+    with pytest.raises(SuiteError, match="unexpected keyword"):
+        get_method("seq_bn[reduction_factr=4]")
+
+
+def test_reduction_factor_changes_capacity():
+    small = run_case(tiny_case(method="seq_bn[reduction_factor=16]")).params
+    big = run_case(tiny_case(method="seq_bn[reduction_factor=2]")).params
+    assert big.adapter > small.adapter > 0

@@ -1,6 +1,6 @@
 """suite.gate.outcome: the one decision whether a case and a run fail."""
 
-from test_baselines import make_result
+from factories import make_result
 
 from suite.gate import outcome
 from suite.gate.verdicts import Row, Verdict

@@ -7,9 +7,9 @@ import copy
 import json
 
 import pytest
+from factories import make_result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_baselines import make_result
 
 from suite.config import options
 from suite.errors import SuiteError

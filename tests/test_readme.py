@@ -56,7 +56,7 @@ def _row_flags(first_cell: str) -> tuple[str, str | None, list[str]]:
     (flag, metavar), rest = found[0], found[1:]
     assert first_cell.startswith(f"`{flag}"), f"the option cell must start with the flag: {first_cell!r}"
     aliases = [name for name, _ in rest]
-    for name, meta in rest:
+    for _name, meta in rest:
         assert not meta, f"write an alias without a metavar: {first_cell!r}"
     if aliases:
         assert "(alias" in first_cell, f"extra flags in the option cell must be marked as aliases: {first_cell!r}"

@@ -19,12 +19,11 @@ import threading
 import time
 
 import pytest
+from factories import make_result, unjudged_results_file
 from helpers import ROOT, clean_env
-from test_baselines import make_result
 
 from suite.errors import SuiteError
 from suite.gate import baselines as bl
-from suite.gate import verdicts as vd
 
 GOOD_BASELINE = {"entries": {"sst2/full": {"mean": 50.0, "metric": "accuracy"}}, "schema": 1}
 
@@ -202,23 +201,6 @@ def test_a_folder_in_place_of_the_baseline_file_is_one_line(tmp_path, update):
     assert (tmp_path / "smoke.json").is_dir() and not any((tmp_path / "smoke.json").iterdir())
 
 
-def results_file(tmp_path, name="r.json", **changes):
-    from suite.store import results_files
-
-    results = [make_result((70.0,))]
-    rows = vd.rows(results, {r.key: vd.judge(r, None, vd.Policy(tolerance=1.0)) for r in results}, {})
-    path = tmp_path / name
-    results_files.write_results(path, "unit", rows)
-    doc = json.loads(path.read_text())
-    for where, value in changes.items():
-        if where == "verdict":
-            doc["cases"][0]["verdict"] = value
-        else:
-            doc[where] = value
-    path.write_text(json.dumps(doc))
-    return path
-
-
 def test_a_failing_finish_step_cancels_no_other(tmp_path):
     """The report folder turned into a file during the run: the report fails in one line, the results file and the
     baseline update still happen, and the run is marked broken (non-zero exit)."""
@@ -240,25 +222,25 @@ def test_a_failing_finish_step_cancels_no_other(tmp_path):
 # `python -m suite baselines diff` and `report` on malformed or misplaced files
 CLI_FILES = [
     ("report-merge-nothing", lambda t: ["report", "merge"], "No results files given"),
-    ("report-out-is-a-file", lambda t: ["report", str(results_file(t)), "--out", str(a_file(t))],
+    ("report-out-is-a-file", lambda t: ["report", str(unjudged_results_file(t)), "--out", str(a_file(t))],
      "--out " + "{t}/stray.txt is a file; name a folder for the report"),
-    ("report-out-under-a-file", lambda t: ["report", str(results_file(t)), "--out", str(a_file(t) / "rep")],
+    ("report-out-under-a-file", lambda t: ["report", str(unjudged_results_file(t)), "--out", str(a_file(t) / "rep")],
      "is a file, so"),
-    ("report-bad-profile", lambda t: ["report", str(results_file(t, profile="../../etc")), "--out", str(t / "rep")],
-     "is not a results file"),
-    ("report-verdict-of-wrong-type", lambda t: ["report", str(results_file(t, verdict={"key": "k", "status": "pass",
-                                                                                       "baseline": "x"})),
-                                                "--out", str(t / "rep")], "verdict/baseline: 'x' is not of type"),
+    ("report-bad-profile", lambda t: ["report", str(unjudged_results_file(t, profile="../../etc")), "--out",
+                                      str(t / "rep")], "is not a results file"),
+    ("report-verdict-of-wrong-type", lambda t: ["report", str(unjudged_results_file(t, verdict={
+        "key": "k", "status": "pass", "baseline": "x"})), "--out", str(t / "rep")],
+     "verdict/baseline: 'x' is not of type"),
     ("report-a-baseline-file", lambda t: ["report", str(a_file(t, "smoke.json", json.dumps(GOOD_BASELINE))), "--out",
                                           str(t / "rep")], "is a baseline file, not a results file"),
     ("diff-a-baseline-file", lambda t: ["baselines", "diff", str(a_file(t, "smoke.json", json.dumps(GOOD_BASELINE)))],
      "is a baseline file, not a results file"),
     ("diff-a-folder", lambda t: ["baselines", "diff", str(t)], "is a folder; expected a results file"),
     ("diff-empty-file", lambda t: ["baselines", "diff", str(a_file(t, "r.json", ""))], "is not a results file"),
-    ("diff-unknown-method", lambda t: ["baselines", "diff", str(results_file(t, cases=[{
-        **json.loads(results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))],
+    ("diff-unknown-method", lambda t: ["baselines", "diff", str(unjudged_results_file(t, cases=[{
+        **json.loads(unjudged_results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))],
      "Unknown method 'nope'"),
-    ("diff-baselines-dir-is-a-file", lambda t: ["baselines", "diff", str(results_file(t)), "--baselines-dir",
+    ("diff-baselines-dir-is-a-file", lambda t: ["baselines", "diff", str(unjudged_results_file(t)), "--baselines-dir",
                                                 str(a_file(t))], "--baselines-dir {t}/stray.txt is a file"),
     ("show-baselines-dir-is-a-file", lambda t: ["baselines", "show", "--baselines-dir", str(a_file(t))],
      "--baselines-dir {t}/stray.txt is a file"),
@@ -443,7 +425,7 @@ KILL_SCRIPT = textwrap.dedent('''
     import os, sys, time
     from suite.gate import baselines as bl
     sys.path.insert(0, sys.argv[2])
-    from test_baselines import make_result
+    from factories import make_result
 
     real_fdopen = os.fdopen
     class Slow:
@@ -485,7 +467,7 @@ CONCURRENT_SCRIPT = textwrap.dedent('''
     import sys
     from suite.gate import baselines as bl
     sys.path.insert(0, sys.argv[2])
-    from test_baselines import make_result
+    from factories import make_result
     worker = int(sys.argv[3])
     for i in range(8):
         r = make_result((50.0 + i,), key_method=f"seq_bn[reduction_factor={worker * 10 + i + 1}]")
@@ -627,7 +609,7 @@ def test_a_shard_that_selects_nothing_is_an_error_not_a_green_job(tmp_path):
 
 @pytest.mark.e2e
 def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
-    from test_reports import RESULTS, table
+    from factories import RESULTS, judged_rows
 
     from suite.store import results_files
 
@@ -640,8 +622,8 @@ def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
                     baselines_dir=tmp_path, module="suite")
     assert code == 1 and "nothing to record" in out, out
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    results_files.write_results(a, "smoke", table(RESULTS[:2]))
-    results_files.write_results(b, "smoke", table(RESULTS[1:3]))  # sst2/seq_bn in both: order must not decide
+    results_files.write_results(a, "smoke", judged_rows(RESULTS[:2]))
+    results_files.write_results(b, "smoke", judged_rows(RESULTS[1:3]))  # sst2/seq_bn in both: order must not decide
     code, out = run(["report", "merge", str(a), str(b), "--out", str(tmp_path / "rep2")], baselines_dir=tmp_path,
                     module="suite")
     assert code == 2 and "is in both" in out and "Traceback" not in out, out

@@ -1,16 +1,14 @@
-"""The gate (suite/verdicts.py): each way a case could end green while comparing nothing, closed; paired
-statistics; floors; releases compared, not skipped; the one gap definition; strict mode; baselines diff."""
+"""The gate (suite/gate/verdicts.py): each way a case could end green while comparing nothing, closed; paired
+statistics; floors; releases compared, not skipped; strict mode; method families and throughput. (The gap as the
+session judges it: tests/test_session.py; baselines diff and update: tests/test_commands.py.)"""
 
 import dataclasses
-import json
 
 import pytest
-from test_baselines import make_result
+from factories import baseline_of, make_result
 
-from suite.commands import baselines as cli
 from suite.config.options import Options
 from suite.config.profiles import get_profile
-from suite.engine.results import CaseResult, RunResult
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.session.bench import BenchSession
@@ -18,10 +16,6 @@ from suite.session.bench import BenchSession
 
 def with_values(values, **kw):
     return make_result(tuple(values), **kw)
-
-
-def baseline_of(values, **kw):
-    return bl.entry_from_result(with_values(values, **kw))
 
 
 def judge(result, entry, tolerance=1.0, **kw):
@@ -175,58 +169,7 @@ def test_every_way_to_end_green_while_comparing_nothing_is_closed():
         assert v.status != "pass", name
 
 
-# --- gap and speed: one definition -----------------------------------------------------------------------
-
-def _fake(case, values, train_speed=100.0, seeds=None):
-    seeds = seeds or list(range(len(values)))
-    runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": v},
-                      train_samples_per_s=train_speed) for s, v in zip(seeds, values)]
-    case = dataclasses.replace(case, seeds=tuple(seeds))
-    return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
-                      primary_metric="accuracy", config=case.config(), config_hash=case.config_hash, runs=runs,
-                      data_fingerprint="fp", provenance={"hardware": {"fingerprint": "cpu:test x2"}},
-                      floor={"accuracy": 50.0})
-
-
-def _session(tmp_path, **opts):
-    return BenchSession(Options(profile="smoke", model="tiny", baselines_dir=str(tmp_path), **opts))
-
-
-def _cases(session):
-    full, adapter = [c for c in session.cases() if c.task == "sst2"]
-    return full, adapter
-
-
-def test_gap_is_paired_over_seeds_and_speed_is_a_ratio(tmp_path):
-    s = _session(tmp_path, tasks="sst2")
-    full, adapter = _cases(s)
-    s.add(_fake(full, [85.0, 86.0], train_speed=100.0))
-    s.add(_fake(adapter, [84.0, 84.5], train_speed=190.0))
-    row = [r for r in s.table_rows() if r.result.method == "seq_bn"][0]
-    assert row.gap == pytest.approx(-1.25) and row.gap_sd == pytest.approx(0.3536, abs=1e-3)
-    assert row.speed == pytest.approx(1.9)
-    assert "1.90x" in s.summary() and "-1.25" in s.summary()
-
-
-def test_max_gap_judged_from_results_without_retraining(tmp_path):
-    s = _session(tmp_path, max_gap=0.5, tasks="sst2")
-    full, adapter = _cases(s)
-    # no reference in this process yet: the per-case gate defers, it never trains full fine-tuning itself
-    assert s.gates(adapter, _fake(adapter, [84.4])) == []
-    assert s._done == {}
-    s._done[(full.config_hash, full.glue_dir)] = _fake(full, [85.0])
-    [msg] = s.gates(adapter, _fake(adapter, [84.4]))
-    assert "trails full fine-tuning by 0.60 points" in msg and "--max-gap 0.50" in msg
-    assert s.gates(adapter, _fake(adapter, [84.6])) == []
-    assert s.gates(full, _fake(full, [85.0])) == []  # full itself is never gap-gated
-
-
-def test_max_gap_without_a_reference_fails_rather_than_passing(tmp_path):
-    s = _session(tmp_path, max_gap=0.5, tasks="sst2")
-    _, adapter = _cases(s)
-    s.add(_fake(adapter, [99.0]))
-    [msg] = s.gap_failures()
-    assert "cannot judge" in msg and s.outcome().failed
+# --- method families and throughput -----------------------------------------------------------------------
 
 
 def test_head_only_is_an_adapter_everywhere():
@@ -246,57 +189,6 @@ def test_throughput_is_compared_only_on_the_same_hardware():
     assert vd.throughput_change(r, {"throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}) is None
     assert "-20.0%" in vd.throughput_failure(r, e, 10.0)
     assert vd.throughput_failure(r, e, 25.0) is None and vd.throughput_failure(r, e, None) is None
-
-
-def test_update_keeps_throughput_of_other_hardware(tmp_path):
-    path = tmp_path / "unit.json"
-    key = bl.entry_key(make_result())
-    bl.write_atomic(path, {"entries": {key: {"metric": "accuracy", "mean": 1.0,
-                                             "throughput": {"cuda:H100 x1": {"train_samples_per_s": 900.0}}}}})
-    bl.update(path, "unit", [make_result()])
-    tp = json.loads(path.read_text())["entries"][key]["throughput"]
-    assert set(tp) == {"cuda:H100 x1", "cpu:test x2"}
-
-
-def test_per_task_tolerance_and_budgets_in_profile():
-    p = dataclasses.replace(get_profile("smoke"), task_tolerance={"mnli": 3.0})
-    assert p.tolerance_for("mnli") == 3.0 and p.tolerance_for("sst2") == p.tolerance
-    quick = get_profile("quick")
-    from suite.config.profiles import cases
-    by = {(c.task, c.method): c for c in cases(quick)}
-    assert by[("rte", "full")].epochs == quick.task_epochs["rte"] and by[("sst2", "full")].epochs == quick.epochs
-
-
-def test_baselines_diff_reads_like_a_review(tmp_path):
-    path = tmp_path / "unit.json"
-    key = bl.entry_key(make_result())
-    bl.write_atomic(path, {"entries": {key: bl.entry_from_result(make_result((80.0,))),
-                                       "mnli/full@tiny": {"metric": "accuracy", "mean": 70.0}}})
-    res = tmp_path / "results.json"
-    doc = {"profile": "unit", "cases": [make_result((81.0,)).to_dict(),
-                                        make_result((60.0,), key_method="full").to_dict(),
-                                        make_result(status="failed", key_method="seq_bn[reduction_factor=2]").to_dict(),
-                                        make_result((50.0,), key_method="lora").to_dict()]}
-    res.write_text(json.dumps(doc))
-    text, kinds = cli.baselines_diff(res, tmp_path)
-    assert kinds == {key: "changed", "sst2/full@tiny": "new", "sst2/seq_bn[reduction_factor=2]@tiny": "refused",
-                     "sst2/lora@tiny": "refused"}
-    assert "accuracy 80.00 -> 81.00 (+1.00)" in text and "untouched: mnli/full@tiny" in text
-    assert "would NOT be written" in text and "degenerate" in text
-
-
-def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
-    """`python -m suite baselines update RESULTS.json...` records entries (e.g. from GPU shards) and refuses what
-    --update-baselines refuses: failed and degenerate runs."""
-    res = tmp_path / "results.json"
-    good, dead = make_result((81.0,)), make_result((50.0,), key_method="lora")
-    res.write_text(json.dumps({"profile": "smoke",
-                               "cases": [good.to_dict(), dead.to_dict(),
-                                         make_result(status="failed", key_method="full").to_dict()]}))
-    text, refused = cli.baselines_update([res], tmp_path)
-    entries = bl.load(tmp_path / "smoke.json")["entries"]
-    assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
-    assert refused == 2 and "degenerate" in text and "NOT updated for sst2/full@tiny" in text
 
 
 def test_throughput_gate_on_cpu_uses_samples_per_cpu_second_when_both_sides_have_it():

@@ -1,18 +1,10 @@
-"""End to end through pytest itself: selection, gating, the update workflow and option errors (tiny model)."""
+"""End to end through pytest itself (suite/pytest_plugin.py): selection, gating, the update workflow and option
+errors (tiny model)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from helpers import ROOT, clean_env
-
-
-def run_pytest(*args, timeout=600):
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    return proc.returncode, proc.stdout + proc.stderr
+from helpers import run_pytest
 
 
 @pytest.mark.e2e
@@ -84,15 +76,6 @@ def test_a_degenerate_run_fails_and_is_never_recorded(tmp_path):
                            "--update-baselines")
     assert code == 1 and "degenerate" in out and "trivial score" in out, out
     assert "NOT updated for sst2/seq_bn@tiny" in out and not (tmp_path / "smoke.json").exists()
-
-
-@pytest.mark.e2e
-def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods",
-                           "head_only", "--baselines-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**clean_env(), "HF_HUB_OFFLINE": "1"})
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "sst2/head_only: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
 
 
 @pytest.mark.e2e

@@ -1,0 +1,140 @@
+"""Issue 17: measured gate power (suite/gate/calibration.py). The calibration's figures are checked against closed
+forms and against simulations that share none of its code (own RNG, own construction of results and entries); the
+noise block in the baseline file. (`python -m suite calibrate`: tests/test_commands.py.)"""
+
+import json
+import math
+import statistics
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from factories import KEY, calibration, file_with_entry, make_result
+
+from suite.engine.results import CaseResult, RunResult
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.gate import verdicts as vd
+
+REPS = 1000
+
+
+def _judge_rate(mean, sd, floor, tol, n, drop, reps=1500, seed=4242):
+    """Independent simulation: own RNG, own results and entries, the gate's judge."""
+    rng = np.random.default_rng(seed)
+    fails = 0
+    for _ in range(reps):
+        base = mean + sd * rng.standard_normal(n)
+        run = mean - drop + sd * rng.standard_normal(n)
+        runs = [RunResult(task="sst2", method="full", seed=s, metrics={"accuracy": float(v)})
+                for s, v in enumerate(run)]
+        result = CaseResult(key="sst2/full", task="sst2", method="full", profile="t", primary_metric="accuracy",
+                            config={}, config_hash="", runs=runs, floor={"accuracy": floor})
+        entry = {"metric": "accuracy", "mean": float(base.mean()), "sd": float(base.std(ddof=1)) if n > 1 else 0.0,
+                 "n": n, "values": [float(v) for v in base], "provenance": {"seeds": list(range(n))}}
+        fails += vd.judge(result, entry, vd.Policy(tolerance=tol)).failed
+    return fails / reps
+
+
+def test_one_seed_figures_match_the_closed_form():
+    # one seed: the tolerance alone decides, the difference of two runs is N(-drop, 2 sd^2)
+    sd, tol = 0.6, 1.0
+    sim = cal.Simulator(85.0, sd, 50.0, reps=2000)
+    expected = tol + NormalDist().inv_cdf(cal.POWER) * math.sqrt(2) * sd
+    assert sim.detectable_drop(1, tol) == pytest.approx(expected, abs=0.1)
+    assert sim.false_alarm(1, tol) == pytest.approx(NormalDist().cdf(-tol / (math.sqrt(2) * sd)), abs=0.015)
+
+
+@pytest.mark.parametrize("sd,tol", [(0.3, 0.5), (1.5, 2.0)])
+def test_detectable_drop_is_caught_in_an_independent_simulation(sd, tol):
+    sim = cal.Simulator(85.0, sd, 50.0, reps=REPS)
+    d = sim.detectable_drop(3, tol)
+    assert d > tol
+    assert _judge_rate(85.0, sd, 50.0, tol, 3, d) >= 0.75          # reported size: caught >= 75%
+    assert _judge_rate(85.0, sd, 50.0, tol, 3, 0.7 * d) < 0.8      # and the figure is not loose
+    fa = sim.false_alarm(3, tol)
+    assert _judge_rate(85.0, sd, 50.0, tol, 3, 0.0) <= fa + 0.02
+
+
+def test_false_alarms_include_the_per_seed_guard_and_follow_the_rule(monkeypatch):
+    # noise twice the tolerance: the guard (one seed 4 x tolerance down) fires on noise; the figure shows it
+    sim = cal.Simulator(85.0, 2.0, 50.0, reps=REPS)
+    fa = sim.false_alarm(3, 1.0)
+    assert fa > 0.1
+    assert abs(_judge_rate(85.0, 2.0, 50.0, 1.0, 3, 0.0) - fa) < 0.04
+    monkeypatch.setattr(vd, "SEED_GUARD_K", 1e9)        # the rule changes: the figure changes with it
+    assert cal.Simulator(85.0, 2.0, 50.0, reps=REPS).false_alarm(3, 1.0) < fa / 2
+
+
+def test_drops_to_the_floor_are_caught_as_degenerate():
+    # a case just above its floor: most of a 3-point drop lands at the floor, which the gate fails outright
+    rates = cal.gate_rates(55.0, 0.5, 50.0, 2.0, 1, 3.0, reps=400)
+    assert rates["fail"] > 0.9 and rates["regression"] < rates["fail"]
+
+
+def test_figures_are_reproducible():
+    a = cal.Simulator(85.0, 0.8, 50.0, reps=500)
+    b = cal.Simulator(85.0, 0.8, 50.0, reps=500)
+    assert a.detectable_drop(3, 1.0) == b.detectable_drop(3, 1.0)
+    assert a.false_alarm(3, 1.0) == b.false_alarm(3, 1.0)
+
+
+def test_recommended_design_meets_the_target_in_an_independent_simulation():
+    sim = cal.Simulator(85.0, 1.0, 50.0, reps=REPS)
+    n, tol = sim.recommend(2.0)
+    assert n is not None and 0 < tol < 2.0
+    assert _judge_rate(85.0, 1.0, 50.0, tol, n, 2.0) >= 0.75
+    assert _judge_rate(85.0, 1.0, 50.0, tol, n, 0.0) <= cal.FALSE_ALARM_TARGET + 0.02
+    # one seed fewer cannot do it: no tolerance keeps 80% power at <= 5% false alarms
+    m = n - 1
+    if m >= 1 and sim.rate(2.0, m, 0.0) >= cal.POWER:
+        lo = 0.0
+        for t in np.arange(0.0, 2.0, 0.05):
+            if sim.rate(2.0, m, float(t)) >= cal.POWER:
+                lo = float(t)
+        assert sim.false_alarm(m, lo) > cal.FALSE_ALARM_TARGET
+
+
+def test_unreachable_target_says_so():
+    c = cal.calibrate_values(KEY, "accuracy", [80.0, 86.0, 74.0, 83.0, 77.0], 50.0, 1.0, 1, 0.5, reps=200)
+    assert c.recommended_seeds is None and any("no design" in n for n in c.notes)
+
+
+# --- the noise block in the baseline file -----------------------------------------------------------------
+
+def test_noise_block_is_written_and_keeps_every_other_field(tmp_path):
+    path = file_with_entry(tmp_path, tolerance=1.0)
+    before = json.loads(path.read_text())["entries"][KEY]
+    c = calibration()
+    written, refused = bl.set_noise(path, {KEY: c.noise_block(), "rte/full@tiny": c.noise_block()})
+    assert written == [KEY] and len(refused) == 1 and "no baseline entry" in refused[0]
+    after = json.loads(path.read_text())["entries"][KEY]
+    assert {k: v for k, v in after.items() if k != "noise"} == before
+    assert after["noise"]["detectable_drop"] == c.detectable_drop and after["noise"]["n_seeds"] == 5
+    assert bl.load(path)["entries"][KEY]["noise"]["sd"] == pytest.approx(statistics.stdev(c.values), abs=1e-4)
+
+
+def test_broken_noise_block_is_never_written(tmp_path):
+    path = file_with_entry(tmp_path)
+    text = path.read_text()
+    written, refused = bl.set_noise(path, {KEY: {**calibration().noise_block(), "false_alarm": 2.0}})
+    assert written == [] and "false_alarm" in refused[0]
+    assert path.read_text() == text
+
+
+def test_verdict_names_the_detectable_drop_only_for_its_design(tmp_path):
+    path = file_with_entry(tmp_path, tolerance=1.0)
+    c = calibration()
+    bl.set_noise(path, {KEY: c.noise_block()})
+    entry = bl.load(path)["entries"][KEY]
+    v = vd.judge(make_result((79.5,)), entry, vd.Policy(tolerance=2.0))
+    assert v.status == "pass" and v.detectable == c.detectable_drop
+    assert f"this gate detects drops >= {c.detectable_drop:.2f} points here" in v.message
+    assert vd.Verdict.from_dict(v.to_dict()).detectable == v.detectable
+    # another tolerance (command line) or another seed count: the figure does not describe this gate
+    assert vd.judge(make_result((79.5,)), entry, vd.Policy(2.0, tolerance_override=0.5)).detectable is None
+    assert vd.judge(make_result((79.5, 80.0)), entry, vd.Policy(2.0)).detectable is None
+    plain = dict(entry)
+    plain.pop("noise")
+    v0 = vd.judge(make_result((79.5,)), plain, vd.Policy(tolerance=2.0))
+    assert "detects drops" not in v0.message and v0.message == v.message.split("; this gate detects")[0]

@@ -1,0 +1,338 @@
+"""The subcommands of `python -m suite` (suite/commands/): run, report, baselines, calibrate, history and perf,
+called in process (``main([...])`` or the command's functions) or, marked e2e, in a subprocess. What a command
+computes is tested with its module (gate, store, report, tools); here: arguments, output, files and exit status."""
+
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from factories import (
+    KEY,
+    RESULTS,
+    calibration,
+    commit_sha,
+    dated_result,
+    file_with_entry,
+    handwritten_results_file,
+    make_result,
+    record_history,
+    results_file,
+)
+from helpers import ROOT, clean_env
+
+from suite.__main__ import main
+from suite.commands import baselines as cli
+from suite.config.profiles import cases, get_profile
+from suite.engine.results import CaseResult, RunResult
+from suite.errors import SuiteError
+from suite.gate import baselines as bl
+from suite.gate import calibration as cal
+from suite.store import history as hi
+
+# --- run ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.e2e
+def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods",
+                           "head_only", "--baselines-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**clean_env(), "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "sst2/head_only: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+@pytest.mark.e2e
+def test_report_cli(tmp_path):
+    import sys
+
+    from helpers import ROOT
+
+    f = results_file(tmp_path / "r.json", RESULTS)
+    out = subprocess.run([sys.executable, "-m", "suite", "report", str(f), "--out", str(tmp_path / "rep")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "wrote" in out.stdout and (tmp_path / "rep" / "report.html").exists()
+
+
+@pytest.mark.e2e
+def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
+    """Under shards, the gap gate is judged where all results are: `report merge --max-gap` sets the exit status."""
+    import sys
+
+    from helpers import ROOT
+
+    a = results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
+    b = results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
+                               str(tmp_path / "rep"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run("--max-gap", "2").returncode == 0
+    failed = run("--max-gap", "1")
+    assert failed.returncode == 1 and "trails full fine-tuning by 1.25 points" in failed.stdout
+    alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
+                            "--max-gap", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 1 and "cannot judge" in alone.stdout  # no reference: never a silent pass
+
+
+@pytest.mark.e2e
+def test_report_max_gap_given_empty_is_an_error_not_off(tmp_path):
+    import sys
+
+    from helpers import ROOT
+    out = subprocess.run([sys.executable, "-m", "suite", "report", str(tmp_path / "x.json"), "--out",
+                          str(tmp_path / "rep"), "--max-gap", ""], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "--max-gap must be a number of points" in out.stderr
+
+
+# --- baselines ----------------------------------------------------------------------------------------------
+
+def test_baselines_show_of_a_missing_folder_is_an_error(tmp_path):
+    from suite.commands import baselines as cli
+    from suite.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="does not exist"):
+        cli.baselines_show("smoke", tmp_path / "nope")
+    assert "no entries" in cli.baselines_show("smoke", tmp_path)  # an existing empty folder: nothing recorded yet
+
+
+def test_baselines_show_displays_the_detectable_drop(tmp_path, monkeypatch):
+    path = file_with_entry(tmp_path, tolerance=1.0)
+    path.rename(tmp_path / "smoke.json")
+    assert "detectable" not in cli.baselines_show("smoke", tmp_path)
+    bl.set_noise(tmp_path / "smoke.json", {KEY: calibration().noise_block()})
+    text = cli.baselines_show("smoke", tmp_path)
+    assert "detectable drop (80%)" in text and f"| {KEY} |" in text.split("calibrated noise")[1]
+
+
+def test_baselines_diff_reads_like_a_review(tmp_path):
+    path = tmp_path / "unit.json"
+    key = bl.entry_key(make_result())
+    bl.write_atomic(path, {"entries": {key: bl.entry_from_result(make_result((80.0,))),
+                                       "mnli/full@tiny": {"metric": "accuracy", "mean": 70.0}}})
+    res = tmp_path / "results.json"
+    doc = {"profile": "unit", "cases": [make_result((81.0,)).to_dict(),
+                                        make_result((60.0,), key_method="full").to_dict(),
+                                        make_result(status="failed", key_method="seq_bn[reduction_factor=2]").to_dict(),
+                                        make_result((50.0,), key_method="lora").to_dict()]}
+    res.write_text(json.dumps(doc))
+    text, kinds = cli.baselines_diff(res, tmp_path)
+    assert kinds == {key: "changed", "sst2/full@tiny": "new", "sst2/seq_bn[reduction_factor=2]@tiny": "refused",
+                     "sst2/lora@tiny": "refused"}
+    assert "accuracy 80.00 -> 81.00 (+1.00)" in text and "untouched: mnli/full@tiny" in text
+    assert "would NOT be written" in text and "degenerate" in text
+
+
+def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
+    """`python -m suite baselines update RESULTS.json...` records entries (e.g. from GPU shards) and refuses what
+    --update-baselines refuses: failed and degenerate runs."""
+    res = tmp_path / "results.json"
+    good, dead = make_result((81.0,)), make_result((50.0,), key_method="lora")
+    res.write_text(json.dumps({"profile": "smoke",
+                               "cases": [good.to_dict(), dead.to_dict(),
+                                         make_result(status="failed", key_method="full").to_dict()]}))
+    text, refused = cli.baselines_update([res], tmp_path)
+    entries = bl.load(tmp_path / "smoke.json")["entries"]
+    assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
+    assert refused == 2 and "degenerate" in text and "NOT updated for sst2/full@tiny" in text
+
+
+# --- calibrate ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--seeds", "1"], "needs at least 2 seeds to estimate noise"),
+    (["--seeds", "two"], "--seeds takes a number of seeds"),
+    (["--detect", "abc"], "--detect takes the drop to detect"),
+    (["--detect", "-1"], "--detect takes the drop to detect"),
+    (["--detect", "nan"], "--detect takes the drop to detect"),
+    (["--profile", "smok"], "Unknown profile 'smok'"),
+    (["--tasks", "sst3"], "Unknown task 'sst3'"),
+    (["--methods", "seq_bm"], "Unknown method"),
+    (["--out", "/"], "is a folder; name a .json file"),
+])
+def test_calibrate_mistakes_end_in_one_line(argv, needle, capsys):
+    assert main(["calibrate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch, capsys):
+    """The command end to end, with the training replaced by fixed per-seed values (the statistics are the
+    subject here; the engine has its own tests)."""
+    from suite.session.bench import BenchSession
+
+    prof = get_profile("smoke")
+    seeds_seen = []
+
+    def fake_run(self, case, log=None):
+        seeds_seen.append(case.seeds)
+        values = {s: 70.0 + 0.7 * math.sin(3 * s + len(case.method)) for s in case.seeds}
+        runs = [RunResult(task=case.task, method=case.method, seed=s, metrics={"accuracy": v,
+                "accuracy_m": v, "accuracy_mm": v}) for s, v in values.items()]
+        metric = "accuracy" if case.task == "sst2" else "accuracy_m"
+        return CaseResult(key=case.key, task=case.task, method=case.method, profile=case.profile,
+                          primary_metric=metric, config=case.config(), config_hash=case.config_hash, runs=runs,
+                          data_fingerprint="fp", floor={metric: 50.0},
+                          provenance={"versions": {}, "hardware": {"fingerprint": "x"}, "date": "d", "git": {}})
+
+    monkeypatch.setattr(BenchSession, "run", fake_run)
+    # a baseline entry recorded at the profile's seeds for sst2/full only
+    base = fake_run(None, cases(prof, tasks=["sst2"])[0])
+    bl.update(tmp_path / "smoke.json", "smoke", [base])
+    seeds_seen.clear()
+    out = tmp_path / "cal.json"
+    status = main(["calibrate", "--profile", "smoke", "--tasks", "sst2", "--seeds", "4", "--out", str(out),
+                   "--write-baselines", "--baselines-dir", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert status == 0 and seeds_seen == [(0, 1, 2, 3), (0, 1, 2, 3)]
+    assert "| sst2/full@minilm |" in text and "noise figures written for sst2/full@minilm" in text
+    assert "sst2/seq_bn@minilm (no baseline entry" in text
+    figures = json.loads(out.read_text())
+    assert [c["key"] for c in figures["cases"]] == ["sst2/full@minilm", "sst2/seq_bn@minilm"]
+    noise = bl.load(tmp_path / "smoke.json")["entries"]["sst2/full@minilm"]["noise"]
+    assert noise["n_seeds"] == 4 and noise["at_seeds"] == 1 and noise["at_tolerance"] == prof.tolerance
+    assert noise["detectable_drop"] == figures["cases"][0]["detectable_drop"]
+    assert figures["cases"][0]["data_fingerprint"] == "fp"
+
+    # --from-json: the same figures into a fresh copy of the file without retraining; only where config and data match
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    bl.update(fresh / "smoke.json", "smoke", [base])
+    before = (fresh / "smoke.json").read_text()
+    assert main(["calibrate", "--from-json", str(out), "--baselines-dir", str(fresh)]) == 2  # needs --write-baselines
+    assert "add --write-baselines" in capsys.readouterr().err and (fresh / "smoke.json").read_text() == before
+    # exit 1: one case (seq_bn, no entry) was not written
+    assert main(["calibrate", "--from-json", str(out), "--write-baselines", "--baselines-dir", str(fresh)]) == 1
+    text = capsys.readouterr().out
+    assert "noise figures written for sst2/full@minilm" in text and "NOT written for sst2/seq_bn@minilm" in text
+    assert bl.load(fresh / "smoke.json")["entries"]["sst2/full@minilm"]["noise"] == {
+        **noise, "measured": noise["measured"]}
+    other = json.loads(out.read_text())
+    other["cases"][0]["data_fingerprint"], other["cases"][0]["entry_matches"] = "other", False
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    fresh2 = tmp_path / "fresh2"
+    fresh2.mkdir()
+    bl.update(fresh2 / "smoke.json", "smoke", [base])
+    main(["calibrate", "--from-json", str(tmp_path / "other.json"), "--write-baselines", "--baselines-dir",
+          str(fresh2)])
+    assert "not measured on the entry's data" in capsys.readouterr().out
+    assert "noise" not in bl.load(fresh2 / "smoke.json")["entries"]["sst2/full@minilm"]
+
+
+def test_simulate_mode_prints_both_numbers(capsys, monkeypatch):
+    from suite.__main__ import main
+
+    monkeypatch.setattr(cal, "REPS", 150)
+
+    assert main(["calibrate", "--simulate", "--profile", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert "fewer seed-runs on unchanged code" in out and "drops of 2 x detectable caught" in out
+
+
+def test_simulate_refuses_options_it_would_ignore(capsys):
+    assert main(["calibrate", "--simulate", "--out", "x.json"]) == 2
+    assert "--simulate prints the adaptive-seeds benchmark only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ['{"profile":"smoke","cases":[{"key":1}]}',
+                                     '{"profile":"smoke","cases":[{"key":"a","values":null,"sd":1,"false_alarm":0,'
+                                     '"tolerance":1}]}',
+                                     '{"profile":"smoke","cases":[{"key":"a","values":[1,2],"sd":"abc",'
+                                     '"false_alarm":0,"tolerance":1}]}'])
+def test_from_json_refuses_malformed_cases_in_one_line(tmp_path, content, capsys):
+    f = tmp_path / "bad.json"
+    f.write_text(content)
+    assert main(["calibrate", "--from-json", str(f), "--write-baselines", "--baselines-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not one written by --out" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- history ------------------------------------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_history_show_plot_blame_import(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    rng = np.random.default_rng(5)
+    for day in range(12):
+        versions = {"torch": "2.2.0" if day < 7 else "2.3.0", "transformers": "4.57.6", "adapters": "1.3.0"}
+        hi.append(db, [dated_result(90.0 - (2.0 if day >= 7 else 0.0), day=day, sd=0.3, rng=rng, versions=versions),
+                       dated_result(80.0, day=day, key="mnli/full", sd=0.3, rng=rng)], baseline_updated=day == 7)
+    code, out, err = _cli(capsys, "history", "show", "--history", str(db), "--case", "sst2/seq_bn")
+    assert code == 0 and err == ""
+    row7 = next(line for line in out.splitlines() if commit_sha(7)[:8] in line)
+    assert "CHANGE POINT -1." in row7 or "CHANGE POINT -2." in row7
+    assert "baseline updated" in row7 and "torch 2.2.0 -> 2.3.0" in row7
+    assert "mnli/full" not in out
+    code, out, err = _cli(capsys, "history", "plot", "--history", str(db), "--out", str(tmp_path / "plots"))
+    assert code == 0
+    pngs = sorted((tmp_path / "plots").glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    code, out, err = _cli(capsys, "history", "blame", "sst2/seq_bn", "--history", str(db))
+    assert code == 0 and f"commit {commit_sha(7)}" in out and "torch 2.2.0 -> 2.3.0" in out
+    code, out, err = _cli(capsys, "history", "blame", "mnli/full", "--history", str(db))
+    assert code == 0 and "no significant change point" in out
+    f = handwritten_results_file(tmp_path / "r.json", [dated_result(70.0, day=20, key="rte/lora")])
+    code, out, err = _cli(capsys, "history", "import", str(f), "--history", str(db))
+    assert code == 0 and "1 new record" in out
+    code, out, err = _cli(capsys, "history", "import", str(f), "--history", str(db))
+    assert code == 0 and "0 new record" in out
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",
+                                     "missing results", "bad results"])
+def test_history_mistakes_are_one_line(tmp_path, capsys, problem):
+    db = tmp_path / "h.sqlite"
+    args = ["history", "show", "--history", str(db)]
+    if problem == "corrupt":
+        db.write_bytes(b"this is not a database" * 100)
+    elif problem == "foreign":
+        with sqlite3.connect(db) as con:
+            con.execute("CREATE TABLE other (x)")
+    elif problem == "empty":
+        hi.append(db, [])
+    elif problem.startswith("unknown"):
+        record_history(db, [90.0, 90.0])
+        args += ["--case", "sst2/seq_bm"] if problem == "unknown case" else ["--profile", "quik"]
+    elif problem == "missing results":
+        args = ["history", "import", str(tmp_path / "nope.json"), "--history", str(db)]
+    elif problem == "bad results":
+        (tmp_path / "bad.json").write_text("{not json")
+        args = ["history", "import", str(tmp_path / "bad.json"), "--history", str(db)]
+    code, out, err = _cli(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    if problem == "unknown case":
+        assert "Did you mean: sst2/seq_bn" in err
+    # a corrupt or foreign database is also one SuiteError for the session's append (and is left as it was)
+    if problem in ("corrupt", "foreign"):
+        with pytest.raises(SuiteError, match="not a results history"):
+            hi.append(db, [dated_result(90.0, day=1)])
+    if problem == "foreign":
+        with sqlite3.connect(db) as con:
+            assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["other"]
+
+
+# --- perf ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
+    (["--epochs", "-1"], "--epochs must be a whole number >= 1"),
+    (["--max-length", "0"], "--max-length must be a whole number >= 8"),
+    (["--train-size", "x"], "--train-size must be a whole number >= 1"),
+    (["--ablate", "--bf16"], "--ablate already measures bf16"),
+])
+def test_perf_size_mistakes_are_one_line_before_any_training(argv, needle, capsys):
+    from suite.__main__ import main
+
+    assert main(["perf", "--model", "tiny", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
