@@ -35,6 +35,7 @@ from suite.store import history as hi
 
 # --- run ----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.e2e
 def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "suite", "run", "--model", "tiny", "--tasks", "sst2", "--methods",
@@ -68,6 +69,7 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
 
     a = results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
     b = results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
+
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
                                str(tmp_path / "rep"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)

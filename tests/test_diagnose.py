@@ -214,7 +214,6 @@ def test_corrected_intervals_agree_with_holm_rejections():
             assert v.ci_holm[0] <= v.ci[0] <= v.ci[1] <= v.ci_holm[1]  # corrected is wider than uncorrected
 
 
-
 SEQ_BN_GRID = variants(tiny_case(method="seq_bn"), tiny_case(method="full", lr=5e-5), 6, budget="full")
 
 

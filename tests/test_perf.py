@@ -20,6 +20,7 @@ def test_perf_benchmark_runs_both_sides_and_prints_ratios():
     by = {(r.method, r.side): r for r in rows}
     # length-grouped batches pad less than random ones (token counts, not times: the ratio of the two per-second
     # figures of one side is a ratio of counts, independent of the machine's load)
+
     def pad_ratio(side):
         return by[("full", side)].padded_tokens_per_s / by[("full", side)].real_tokens_per_s
     assert pad_ratio("trainer-tuned") < pad_ratio("trainer-default")

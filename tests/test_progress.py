@@ -1,5 +1,6 @@
 """Progress (suite/engine/progress.py): bars on a terminal, quiet under CI."""
 
+
 def test_progress_is_quiet_under_ci(monkeypatch):
     from suite.engine import progress
 

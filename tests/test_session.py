@@ -13,6 +13,7 @@ from suite.store import history as hi
 
 # --- selection ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("worker, visible, expected", [
     ("gw0", ["0", "1", "2", "3"], "0"), ("gw5", ["0", "1", "2", "3"], "1"), ("gw1", ["4", "6"], "6"),
     ("gw1", ["0"], None), (None, ["0", "1"], None),

@@ -111,14 +111,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-
 def parse_tasks(text: str) -> tuple[str, ...]:
     """Distinct task names in the order given; an empty list is a mistake, not "the profile's tasks"."""
     tasks = tuple(dict.fromkeys(get_task(t).name for t in split_list(text)))
     if not tasks:
         raise SuiteError("--tasks is empty; name at least one GLUE task, e.g. --tasks sst2,mnli.")
     return tasks
-
 
 
 def parse_int(text: str) -> int:

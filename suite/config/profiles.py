@@ -58,7 +58,6 @@ class Profile:
         if missing:
             raise SuiteError(f"Profile {self.name}: lr needs a rate for {', '.join(sorted(missing))}.")
 
-
     def epochs_for(self, method: Method, task: str | None = None) -> int:
         if task in self.task_epochs:
             return self.task_epochs[task]

@@ -216,7 +216,6 @@ def locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-
 # --- entries ------------------------------------------------------------------------------------------------
 
 def entry_from_result(result: CaseResult) -> dict:

@@ -75,6 +75,7 @@ def check_same_setup(adapter_model, full_model) -> Finding:
     if ev["adapter_model"] != ev["full_model"]:
         return Finding("setup", False, f"compared runs use different model classes ({ev['adapter_model']} vs "
                        f"{ev['full_model']}): the gap mixes in the head difference", ev)
+
     def head_shapes(m):
         return [tuple(p.shape) for n, p in m.named_parameters()
                 if n.startswith("heads.") or n.startswith("classifier.")]

@@ -209,10 +209,12 @@ def variants(case: CaseSpec, full_case: CaseSpec, n_layers: int, factors=FACTORS
     name, kwargs, suffix = _parse(case.method)
     config = AdapterConfig.load(get_method(case.method).adapter_config)
     family = family_of(config)
+
     def width():
         return hidden_size or model_hidden_size(case.model)
 
     ctx = Ctx(case, name, kwargs, suffix, config.to_dict(), full_case.lr, n_layers, width)
+
     def same_as(spec: CaseSpec) -> str:  # config strings that load to the same config are the same run
         m = get_method(spec.method)
         loaded = AdapterConfig.load(m.adapter_config).to_dict() if m.adapter_config else None
