@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -54,8 +55,37 @@ def _pytest_profiling_installed() -> bool:
     return importlib.util.find_spec("pytest_profiling") is not None
 
 
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def in_the_project(cwd: Path | None = None, argv: list[str] | None = None) -> bool:
+    """Whether this pytest run is one of this project's: started inside the checkout that holds benchmarks/, or
+    naming a path in it. Elsewhere (the package installed into another project's environment, where the pytest11
+    entry point loads this plugin too) the plugin stays dormant: it adds no option, so names such as --model or
+    --seeds stay free for that project, and it builds no session."""
+    if not BENCHMARKS.is_dir():
+        return False
+    cwd = cwd or Path.cwd()
+    places = [cwd, *(cwd / a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-"))]
+    for place in places:
+        try:
+            resolved = place.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if resolved == ROOT or ROOT in resolved.parents:
+            return True
+    return False
+
+
+def active(config) -> bool:
+    """Whether this run registered the suite's options (see ``in_the_project``)."""
+    return hasattr(config.option, "gab_profile")
+
+
 def pytest_addoption(parser):
-    """The option group, built from the one declaration in suite/options.py (dest prefixed ``gab_``)."""
+    """The option group, built from the one declaration in suite/config/options.py (dest prefixed ``gab_``)."""
+    if not in_the_project():
+        return
     g = parser.getgroup("glue-adapter-bench")
     aliases_ok = not _pytest_profiling_installed()  # pytest-profiling owns --profile
     for o in OPTIONS:
@@ -69,9 +99,6 @@ def pytest_addoption(parser):
 
 def _options(config) -> Options:
     return Options.from_values({o.dest: config.getoption(f"gab_{o.dest}") for o in OPTIONS})
-
-
-BENCHMARKS = ROOT / "benchmarks"
 
 
 def benchmarks_selected(config) -> bool:
@@ -98,6 +125,8 @@ def bench_session(config) -> BenchSession:
 
 
 def pytest_configure(config):
+    if not active(config):
+        return  # another project's run: stay out of its way
     config.addinivalue_line("markers", "glue: a GLUE benchmark case (task x method)")
     config.addinivalue_line("markers", "diagnostic: a diagnose sweep case (run with -m diagnostic)")
     if not hasattr(config, "workerinput"):  # the controller owns results and files (also under xdist)
@@ -169,6 +198,8 @@ def case_id(case) -> str:
 def pytest_generate_tests(metafunc):
     """Parametrize the suite's own tests only (marked glue / diagnostic): a ``case`` argument of another project's
     test, in an environment where this plugin is installed, is left alone."""
+    if not active(metafunc.config):
+        return
     if "diagnosis" in metafunc.fixturenames and metafunc.definition.get_closest_marker("diagnostic"):
         targets = [c for c in bench_session(metafunc.config).cases() if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
@@ -185,7 +216,7 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     """Diagnostic sweeps are long: they run only when selected with -m diagnostic."""
-    if "diagnostic" in (config.option.markexpr or ""):
+    if not active(config) or "diagnostic" in (config.option.markexpr or ""):
         return
     skipped = [i for i in items if i.get_closest_marker("diagnostic")]
     config.stash[HIDDEN_DIAGNOSTICS] = len(skipped)
@@ -385,6 +416,8 @@ def _benchmark_table_shown(config) -> bool:
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker per visible GPU when there are GPUs (each worker then takes its own); otherwise
     pytest-xdist's default (CPU count)."""
+    if config is not None and not active(config):
+        return None
     n = len(visible_gpus())
     return n or None
 
@@ -392,4 +425,6 @@ def pytest_xdist_auto_num_workers(config):
 @pytest.hookimpl(optionalhook=True)  # pytest-benchmark's hook: absent under -p no:benchmark
 def pytest_benchmark_update_machine_info(config, machine_info):
     """pytest-benchmark's machine info (in --benchmark-json / autosave) gets the versions and hardware that matter."""
+    if not active(config):
+        return
     machine_info["glue_bench"] = {"versions": package_versions(), "hardware": hardware()}

@@ -4,7 +4,7 @@ CI cancellation (GitHub Actions, GitLab, Kubernetes, ``timeout``) sends SIGTERM,
 process on the spot: exit 143, no message, nothing written. ``install`` makes SIGTERM raise ``Terminated`` (a
 ``KeyboardInterrupt``) where Ctrl-C raises ``KeyboardInterrupt``, so both unwind the same way: the results so far
 are written, baselines and history are left untouched, one line says what happened. The pytest layer
-(conftest.py) installs it for the whole session; ``python -m suite run`` around its cases.
+(suite/pytest_plugin.py) installs it for the whole session; ``python -m suite run`` around its cases.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ learns nothing: its cases fail as degenerate (exit 1), by design."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -165,17 +164,12 @@ def test_a_closed_pipe_ends_quietly():
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr  # as `cat` ended by SIGPIPE; no traceback
 
 
-def _root_conftest():
-    spec = importlib.util.spec_from_file_location("glue_bench_root_conftest", ROOT / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("visible, workers", [("0,1,2", 3), ("5", 1), ("", None)])
 def test_n_auto_is_one_worker_per_visible_gpu(monkeypatch, visible, workers):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert _root_conftest().pytest_xdist_auto_num_workers(config=None) == workers  # None: xdist's default
+    from suite import pytest_plugin
+
+    assert pytest_plugin.pytest_xdist_auto_num_workers(config=None) == workers  # None: xdist's default
 
 
 # --- the summary table's width (unit level) ------------------------------------------------------------------

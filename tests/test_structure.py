@@ -117,12 +117,24 @@ def test_the_root_conftest_only_hands_over():
 
 @pytest.mark.e2e
 def test_another_projects_tests_are_left_alone(tmp_path):
-    """Installed into another project's environment, the plugin builds no session and parametrizes nothing of
-    theirs: a test with its own ``case`` argument runs as written."""
+    """Installed into another project's environment (the pytest11 entry point loads the plugin there too), the
+    plugin stays dormant: it registers no option, so that project's own --model and --seeds work, builds no session
+    and parametrizes nothing of theirs (a test with its own ``case`` argument runs as written)."""
+    (tmp_path / "conftest.py").write_text(
+        "def pytest_addoption(parser):\n    parser.addoption('--model', default='m')\n"
+        "    parser.addoption('--seeds', default='s')\n")
     (tmp_path / "test_theirs.py").write_text(
-        "import pytest\n\n@pytest.mark.parametrize('case', [1, 2])\ndef test_it(case):\n    assert case in (1, 2)\n")
+        "import pytest\n\n@pytest.mark.parametrize('case', [1, 2])\ndef test_it(case, request):\n"
+        "    assert case in (1, 2) and request.config.getoption('--model') == 'x'\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path), "-q", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env=clean_env())
+                           "--rootdir", str(tmp_path), "--model", "x"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=clean_env())
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout + proc.stderr
     assert "glue-adapter-bench" not in proc.stdout
+
+
+def test_the_plugin_is_active_only_in_this_project(tmp_path):
+    assert pytest_plugin.in_the_project(cwd=ROOT, argv=[])
+    assert pytest_plugin.in_the_project(cwd=ROOT / "tests", argv=[])
+    assert pytest_plugin.in_the_project(cwd=tmp_path, argv=[str(ROOT / "benchmarks"), "-k", "mnli"])
+    assert not pytest_plugin.in_the_project(cwd=tmp_path, argv=["-q", "tests"])

@@ -30,8 +30,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m suite", formatter_class=HelpFormatter,
+def build_parser(prog: str = "python -m suite") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, formatter_class=HelpFormatter,
                                      description="glue-adapter-bench: maintainer commands beside the pytest "
                                                  "benchmarks (also installed as the glue-bench command).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -39,7 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, formatter_class=HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(handler=module.run)
+        _describe_actions(p)
     return parser
+
+
+def _describe_actions(parser: argparse.ArgumentParser) -> None:
+    """A sub-action's own --help opens with the line its parent lists it with (baselines show, history plot...)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                sub = action.choices[choice.dest]
+                sub.description = sub.description or choice.help
 
 
 def show_upstream_warnings() -> None:
@@ -51,8 +61,8 @@ def show_upstream_warnings() -> None:
         warnings.filterwarnings("default", category=FutureWarning)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m suite") -> int:
+    args = build_parser(prog).parse_args(argv)
     show_upstream_warnings()
     try:
         return args.handler(args)
@@ -67,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def entry_point(argv: list[str] | None = None) -> int:
+def entry_point(argv: list[str] | None = None, prog: str = "python -m suite") -> int:
     """``main`` for a process whose output may be a pipe that closes early (``python -m suite baselines show |
     head -5``): the reader left, so stop quietly with the status of a process ended by SIGPIPE (141 in a shell),
     as ``cat`` would, instead of a BrokenPipeError traceback. SIGPIPE itself stays ignored, as Python sets it, so
     that a closed network connection (a Hub download) is still an error the suite reports, not a silent exit."""
     try:
-        status = main(argv)
+        status = main(argv, prog)
         sys.stdout.flush()  # a write still buffered fails here, not at exit where it cannot be caught
     except BrokenPipeError:
         try:  # no further flush of the dead pipe at interpreter exit
@@ -86,4 +96,4 @@ def entry_point(argv: list[str] | None = None) -> int:
 
 def console() -> None:
     """The ``glue-bench`` console script."""
-    sys.exit(entry_point())
+    sys.exit(entry_point(prog="glue-bench"))

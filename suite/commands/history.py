@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from suite.config.paths import DEFAULT_HISTORY
@@ -32,7 +33,8 @@ def add_arguments(parser) -> None:
         p.add_argument("--profile", default=None, help="only this profile's runs (default: every profile)")
     for p in (imp, show, plot, blame):
         p.add_argument("--history", default=None, metavar="PATH",
-                       help="the history database (default: results/history.sqlite in the project)")
+                       help="the history database (default: $GLUE_BENCH_HISTORY, else results/history.sqlite in "
+                            "the project)")
 
 
 def run(args) -> int:
@@ -40,8 +42,15 @@ def run(args) -> int:
     return 0
 
 
+def history_path(given: str | None) -> Path:
+    """The database a run appends to: --history, else $GLUE_BENCH_HISTORY (when set and not empty), else the
+    project's results/history.sqlite."""
+    env = os.environ.get("GLUE_BENCH_HISTORY", "").strip()
+    return Path(given) if given else Path(env) if env else DEFAULT_HISTORY
+
+
 def history_command(args) -> str:
-    path = Path(args.history) if args.history else DEFAULT_HISTORY
+    path = history_path(args.history)
     if args.action == "import":
         done = hi.import_results(path, args.results)
         return "\n".join(f"{f}: {n} cases, {new} new record(s) in {path}" for f, n, new in done)

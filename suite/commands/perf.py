@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
                         help="real SST-2 from here (default: synthetic SST-2-shaped data)")
     parser.add_argument("--model", default="minilm", metavar="ID", help="the model both sides train")
     for dest, least, default, what in SIZES:
-        parser.add_argument(f"--{dest.replace('_', '-')}", default=default, help=f"{what} (a whole number >= {least})")
+        parser.add_argument(f"--{dest.replace('_', '-')}", default=default, metavar="N",
+                            help=f"{what} (a whole number >= {least})")
     parser.add_argument("--methods", default="full,seq_bn", metavar="LIST", help="comma list of methods")
     parser.add_argument("--bf16", action="store_true",
                         help="both sides under bf16 autocast (CPU with native bf16, or CUDA); default fp32")

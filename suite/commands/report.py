@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("results", nargs="+", metavar="RESULTS.json",
                         help="files written by --results-json (shards of one run are merged); a first word 'merge' "
                              "is allowed: report merge a.json b.json")
-    parser.add_argument("--out", default="results/report", help="folder for report.md, report.html and the PNG plots")
+    parser.add_argument("--out", default="results/report", metavar="DIR",
+                        help="folder for report.md, report.html and the PNG plots")
     parser.add_argument("--max-gap", default=None, metavar="POINTS", help="fail (exit 1) an adapter trailing full "
                         "fine-tuning by more than POINTS in the merged results")
     parser.add_argument("--strict-baselines", action="store_true", help="exit 1 when a case had no usable baseline")

@@ -172,7 +172,7 @@ def check_methods(model: str, methods) -> None:
             detail = shown(str(exc).strip().splitlines()[0], 200) if str(exc).strip() else type(exc).__name__
             raise SuiteError(f"Method '{shown(method.name)}' cannot be applied to model '{shown(model)}' "
                              f"({type(exc).__name__}: {detail}). Fix the config string; "
-                             "see README 'Methods'.") from None
+                             "see docs/profiles-tasks-methods.md, 'Methods'.") from None
 
 
 def hidden_size(model: str) -> int:

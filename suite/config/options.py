@@ -1,6 +1,6 @@
 """Every option of a benchmark run, declared once.
 
-``OPTIONS`` lists each option with its flag, parser, default and help. The pytest option group (conftest.py)
+``OPTIONS`` lists each option with its flag, parser, default and help. The pytest option group (suite/pytest_plugin.py)
 and the run-shaped ``python -m suite`` subcommands (``run``; ``diagnose`` and ``calibrate`` take the subset they
 need) are built from it, so names, parsing, defaults and help cannot drift apart. Every parser turns a bad value
 into one ``SuiteError`` line.
@@ -159,8 +159,8 @@ def _profiles() -> str:
 
 
 OPTIONS: tuple[Opt, ...] = (
-    Opt("--bench-profile", "profile", "benchmark profile (see README 'Profiles'). Default: smoke", str, "NAME",
-        aliases=("--profile",)),
+    Opt("--bench-profile", "profile", "benchmark profile: smoke, quick, paper or unit "
+        "(docs/profiles-tasks-methods.md). Default: smoke", str, "NAME", aliases=("--profile",)),
     Opt("--glue-dir", "glue_dir", "local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub)",
         parse_path, "DIR"),
     Opt("--model", "model", "minilm (embedded), tiny, bert-base-random (speed only), a Hub id or a local path. "
@@ -170,14 +170,15 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--tasks", "tasks", "comma list of GLUE tasks. Default: the profile's", str, "LIST"),
     Opt("--seeds", "seeds", "comma list of integer seeds; each case aggregates over them. Default: the profile's",
         None, "LIST"),  # parser set below (needs parse_seeds)
-    Opt("--lr", "lr", "learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'", None,
+    Opt("--lr", "lr", "learning rates by method or family, e.g. 'full=2e-5,adapter=1e-3,lora=5e-4'. Default: the "
+        "profile's rates", None,
         "NAME=RATE,..."),
     Opt("--speed", "speed", "engine speed options, comma list of: compile, cpu-bf16, eager-attention, foreach-adamw, "
-        "loop-adamw (README 'Speed'; part of the config hash). Default: the profile's", None, "LIST"),
+        "loop-adamw (docs/speed-and-scale.md; part of the config hash). Default: the profile's", None, "LIST"),
     Opt("--tolerance", "tolerance", "allowed drop below baseline in points (0-100), overriding baseline entry and "
-        "profile", None, "POINTS"),
+        "profile. Default: the entry's, else the profile's", None, "POINTS"),
     Opt("--max-gap", "max_gap", "fail an adapter case that trails full fine-tuning of the same run by more than "
-        "POINTS (judged where all results are: never retrains)", None, "POINTS"),
+        "POINTS (judged where all results are: never retrains). Default: off", None, "POINTS"),
     Opt("--throughput-tolerance", "throughput_tolerance", "fail a case whose training samples/s dropped more than "
         "PCT%% below its baseline on this same hardware. Default: off", None, "PCT"),
     Opt("--shard", "shard", "run only the I-th of N slices of the cases, a task's cases kept together (CI "
@@ -186,9 +187,11 @@ OPTIONS: tuple[Opt, ...] = (
         "one a dead model passes) instead of skipping it; CI uses this"),
     Opt("--update-baselines", "update_baselines", "re-measure the selected cases and rewrite only their baseline "
         "entries (atomically); degenerate and failed runs are refused"),
-    Opt("--results-json", "results_json", "write every case result (per seed, verdict, gap) to PATH", parse_path,
+    Opt("--results-json", "results_json", "write every case result (per seed, verdict, gap) to PATH. Default: not "
+        "written", parse_path,
         "PATH"),
-    Opt("--report-dir", "report_dir", "write report.md, report.html and plots to DIR at the end", parse_path, "DIR"),
+    Opt("--report-dir", "report_dir", "write report.md, report.html and plots to DIR at the end. Default: not "
+        "written", parse_path, "DIR"),
     Opt("--baselines-dir", "baselines_dir", "folder of <profile>.json baselines. Default: baselines/ in the project",
         parse_path, "DIR"),
     Opt("--history", "history", "results history (SQLite) every run appends to. Default: $GLUE_BENCH_HISTORY or "
@@ -199,7 +202,7 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--fail-on-change-point", "fail_on_change_point", "fail a case whose history shows a new step down that "
         "ends in this run"),
     Opt("--adaptive-seeds", "adaptive_seeds", "run a case's seeds one at a time and stop as soon as the verdict is "
-        "clear (sequential rule with stated error rates, README 'Adaptive seeds'); needs a baseline entry"),
+        "clear (sequential rule with stated error rates, docs/verdicts-and-calibration.md); needs a baseline entry"),
 )
 
 

@@ -151,9 +151,9 @@ _PROFILES = {
             description="embedded MiniLM on real GLUE (--glue-dir or the Hub), full dev sets; a laptop or CI",
             data="glue",
             tasks=("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"),
-            # every floor cleared by well over the tolerance on the real GLUE copy (README "Baselines and
-            # verdicts"): 2 epochs on 4,000 rows left full FT on CoLA at MCC 0 and RTE at chance, so the small
-            # tasks train on all their rows for longer
+            # every floor cleared by well over the tolerance on the real GLUE copy (docs/measured-results.md,
+            # "Floors and baselines of the quick profile"): 2 epochs on 4,000 rows left full FT on CoLA at MCC 0
+            # and RTE at chance, so the small tasks train on all their rows for longer
             train_size={"sst2": 4000, "mnli": 8000, "qnli": 4000, "qqp": 8000},
             eval_size=None,
             max_length=128,

@@ -2,7 +2,7 @@
 
 A case carries its options as a sorted tuple of names (``CaseSpec.speed``, part of the config hash when not empty:
 bf16 and compilation change the numbers a little, so they are other cases with other baselines). ``python -m
-suite perf --ablate`` measures every option against the engine's defaults (README 'Speed').
+suite perf --ablate`` measures every option against the engine's defaults (docs/speed-and-scale.md).
 
 Where each lands in the engine: ``eager-attention`` in build (the model's attention implementation), the AdamW
 options in build (the optimizer), ``cpu-bf16`` in the accelerator (autocast around forward, so training and
@@ -43,7 +43,7 @@ def check_speed(names) -> tuple[str, ...]:
     unknown = [n for n in names if n not in SPEED_OPTIONS]
     if unknown:
         raise SuiteError(f"Unknown speed option {shown(unknown[0])}; known: {', '.join(SPEED_OPTIONS)} "
-                         "(README 'Speed').")
+                         "(docs/speed-and-scale.md, 'Speed options').")
     chosen = tuple(sorted(set(names)))
     for group in EXCLUSIVE:
         both = [g for g in group if g in chosen]

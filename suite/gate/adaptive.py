@@ -1,7 +1,7 @@
 """Adaptive seeds: run a case's seeds one at a time and stop as soon as the answer is clear.
 
-The rule (README "Calibration and adaptive seeds"), at each look after n seeds (seeds in the case's order, each
-paired with the same seed of the baseline):
+The rule (docs/verdicts-and-calibration.md, "Adaptive seeds"), at each look after n seeds (seeds in the case's
+order, each paired with the same seed of the baseline):
 
 1. the gate's own verdict on the n seeds so far (``verdicts.judge``, unchanged) decides what it can decide alone:
    a failed or degenerate run stops ("regression"); from 2 seeds on, a verdict of ``regression`` stops; at the
@@ -18,7 +18,7 @@ paired with the same seed of the baseline):
 
 A stop always agrees with the verdict the gate gives on the seeds that ran (rule 1, and rule 3 requires a pass),
 so the session reports ``judge`` on the returned result as usual. The error rates, as simulated
-(``python -m suite calibrate --simulate``), are in the README.
+(``python -m suite calibrate --simulate``), are in docs/verdicts-and-calibration.md.
 """
 
 from __future__ import annotations
@@ -302,8 +302,8 @@ def benchmark(scenarios: list[tuple[str, float, float, float, float, str]], max_
 
 def scenarios_for(profile_name: str, baselines_dir=None) -> list[tuple[str, float, float, float, float, str]]:
     """Simulation inputs: every calibrated entry of the profile's baseline file (its measured sd), then assumed
-    noise of 1/4, 1/2, 1 and 2 x the profile's tolerance (README: tolerances are meant to be near 2 seed sd; the
-    figures depend only on that ratio while the floor is far)."""
+    noise of 1/4, 1/2, 1 and 2 x the profile's tolerance (docs/verdicts-and-calibration.md: tolerances are meant
+    to be near 2 seed sd; the figures depend only on that ratio while the floor is far)."""
     prof = get_profile(profile_name)
     rows = []
     entries = bl.load(bl.baseline_path(baselines_dir or DEFAULT_BASELINES, prof.name))["entries"]

@@ -11,14 +11,15 @@ stay true when the rule changes. Per case it reports
 * ``recommended_seeds`` / ``recommended_tolerance``: the fewest seeds, and the largest tolerance at that count,
   with which the gate catches a drop of ``--detect`` points with >= 80% power at a false-alarm rate <= 5%.
 
-Noise model (README "Calibration and adaptive seeds"): per-seed value = case mean + seed effect + run noise, both
-normal, total sd = the measured seed sd. Baseline and run share the seeds (the paired design of the gate) and
-share the seed effect; the run noise is drawn afresh on each side. ``shared`` is the fraction of the variance that
-is seed effect. The default, 0, treats all of it as run noise: what a change to the code (any change reshuffles
-the random stream) or a non-deterministic GPU kernel does. It is the conservative choice: with a shared seed
-effect the paired differences are quieter and the gate is stronger than reported. Values are clipped to the
-metric's range. Every simulation draws from a fixed RNG seed (``RNG_SEED``), so the figures are reproducible, and
-the same draws serve every drop size (common random numbers), so the search for the detectable drop is monotone.
+Noise model (docs/verdicts-and-calibration.md, "Calibration and adaptive seeds"): per-seed value = case mean + seed
+effect + run noise, both normal, total sd = the measured seed sd. Baseline and run share the seeds (the paired
+design of the gate) and share the seed effect; the run noise is drawn afresh on each side. ``shared`` is the
+fraction of the variance that is seed effect. The default, 0, treats all of it as run noise: what a change to the
+code (any change reshuffles the random stream) or a non-deterministic GPU kernel does. It is the conservative
+choice: with a shared seed effect the paired differences are quieter and the gate is stronger than reported. Values
+are clipped to the metric's range. Every simulation draws from a fixed RNG seed (``RNG_SEED``), so the figures are
+reproducible, and the same draws serve every drop size (common random numbers), so the search for the detectable
+drop is monotone.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ the throughput gate, pairing with the full fine-tuning reference, and which stat
 Pure functions of (results, baseline entries, policy): no files, no pytest, no rendering. The pytest layer, the
 ``python -m suite`` commands (``run``, ``report``, ``baselines diff``) and the reports all call these.
 
-The rule, in README "Baselines and verdicts":
+The rule (docs/verdicts-and-calibration.md):
 
 * a run whose metric is not finite, or that crashed, is ``failed``;
 * a run that does not beat its task's trivial score (the best constant prediction on the same dev data, computed
@@ -35,9 +35,10 @@ from suite.engine.results import RELEASE_PACKAGES, CaseResult
 from suite.gate.statistics import ALPHA, one_sample_t_p
 
 # A single seed may fall this many tolerances below the same seed of the baseline before the case fails on that
-# seed alone. Tolerances are set at about two standard deviations of one seed's noise (README), so a paired
-# per-seed difference (sd about sqrt(2) x one seed's) beyond 4 tolerances is more than 5 of its standard
-# deviations: not seed noise, but a collapse that a mean over 2-3 seeds can hide (p of the mean test ~0.1).
+# seed alone. Tolerances are set at about two standard deviations of one seed's noise
+# (docs/verdicts-and-calibration.md), so a paired per-seed difference (sd about sqrt(2) x one seed's) beyond 4
+# tolerances is more than 5 of its standard deviations: not seed noise, but a collapse that a mean over 2-3 seeds
+# can hide (p of the mean test ~0.1).
 SEED_GUARD_K = 4.0
 
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
