@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -58,15 +57,14 @@ def _pytest_profiling_installed() -> bool:
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def in_the_project(cwd: Path | None = None, argv: list[str] | None = None) -> bool:
+def in_the_project(cwd: Path, argv: list[str]) -> bool:
     """Whether this pytest run is one of this project's: started inside the checkout that holds benchmarks/, or
     naming a path in it. Elsewhere (the package installed into another project's environment, where the pytest11
     entry point loads this plugin too) the plugin stays dormant: it adds no option, so names such as --model or
     --seeds stay free for that project, and it builds no session."""
     if not BENCHMARKS.is_dir():
         return False
-    cwd = cwd or Path.cwd()
-    places = [cwd, *(cwd / a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-"))]
+    places = [cwd, *(cwd / a.split("::", 1)[0] for a in argv if not a.startswith("-"))]
     for place in places:
         try:
             resolved = place.resolve()
@@ -82,10 +80,18 @@ def active(config) -> bool:
     return hasattr(config.option, "gab_profile")
 
 
-def pytest_addoption(parser):
-    """The option group, built from the one declaration in suite/config/options.py (dest prefixed ``gab_``)."""
-    if not in_the_project():
-        return
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """The option group, built from the one declaration in suite/config/options.py (dest prefixed ``gab_``).
+
+    Added here rather than in pytest_addoption because here the run's own arguments are known (also in a
+    pytest-xdist worker and under ``pytest.main(args)``, where sys.argv says nothing), and it still comes before
+    the project's conftest files and the full parse of the command line."""
+    if in_the_project(Path(early_config.invocation_params.dir), [str(a) for a in args]):
+        add_options(parser)
+
+
+def add_options(parser) -> None:
     g = parser.getgroup("glue-adapter-bench")
     aliases_ok = not _pytest_profiling_installed()  # pytest-profiling owns --profile
     for o in OPTIONS:

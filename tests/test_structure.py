@@ -137,4 +137,5 @@ def test_the_plugin_is_active_only_in_this_project(tmp_path):
     assert pytest_plugin.in_the_project(cwd=ROOT, argv=[])
     assert pytest_plugin.in_the_project(cwd=ROOT / "tests", argv=[])
     assert pytest_plugin.in_the_project(cwd=tmp_path, argv=[str(ROOT / "benchmarks"), "-k", "mnli"])
+    assert pytest_plugin.in_the_project(cwd=tmp_path, argv=[f"{ROOT}/benchmarks/test_glue.py::test_glue[sst2-full]"])
     assert not pytest_plugin.in_the_project(cwd=tmp_path, argv=["-q", "tests"])

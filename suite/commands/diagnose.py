@@ -44,7 +44,11 @@ def run(args) -> int:
 
 def run_diagnose(args) -> str:
     session = BenchSession(session_options(args, methods=args.method, tasks=args.task))
-    [case] = session.cases()
+    cases = session.cases()
+    if len(cases) != 1:
+        raise SuiteError(f"diagnose explains one case at a time; --task {args.task} --method {args.method} names "
+                         f"{len(cases)}. Name one task and one method.")
+    [case] = cases
     if case.adapter_config is None:
         raise SuiteError(f"diagnose explains an adapter's gap; '{case.method}' has no adapter. Name an adapter "
                          "method or config string, e.g. --method seq_bn.")
