@@ -55,6 +55,7 @@ def _pytest_profiling_installed() -> bool:
 
 
 BENCHMARKS = ROOT / "benchmarks"
+ENTRY_POINT = "glue_adapter_bench"  # the pytest11 entry point's name (pyproject.toml): the plugin's name when installed
 
 
 def in_the_project(cwd: Path, argv: list[str]) -> bool:
@@ -88,6 +89,14 @@ def pytest_load_initial_conftests(early_config, parser, args):
     pytest-xdist worker and under ``pytest.main(args)``, where sys.argv says nothing), and it still comes before
     the project's conftest files and the full parse of the command line."""
     if in_the_project(Path(early_config.invocation_params.dir), [str(a) for a in args]):
+        add_options(parser)
+
+
+def pytest_addoption(parser, pluginmanager):
+    """Loaded by the root conftest.py (a checkout that is not installed: no entry point), this plugin arrives while
+    pytest_load_initial_conftests is already running, so it adds its options here; it is inside the project by
+    construction. Loaded by the entry point, it waits for pytest_load_initial_conftests (above)."""
+    if pluginmanager.get_plugin(ENTRY_POINT) is None:
         add_options(parser)
 
 

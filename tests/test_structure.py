@@ -139,3 +139,13 @@ def test_the_plugin_is_active_only_in_this_project(tmp_path):
     assert pytest_plugin.in_the_project(cwd=tmp_path, argv=[str(ROOT / "benchmarks"), "-k", "mnli"])
     assert pytest_plugin.in_the_project(cwd=tmp_path, argv=[f"{ROOT}/benchmarks/test_glue.py::test_glue[sst2-full]"])
     assert not pytest_plugin.in_the_project(cwd=tmp_path, argv=["-q", "tests"])
+
+
+@pytest.mark.e2e
+def test_an_uninstalled_checkout_loads_the_plugin_through_the_root_conftest():
+    """Without the entry point (-p no:glue_adapter_bench stands for a checkout that is not installed), the root
+    conftest.py loads the plugin and its options work."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--collect-only", "-q", "-p",
+                           "no:glue_adapter_bench", "-p", "no:cacheprovider", "--model", "tiny", "--tasks", "sst2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert proc.returncode == 0 and "test_glue[sst2-full]" in proc.stdout, proc.stdout + proc.stderr
