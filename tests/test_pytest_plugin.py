@@ -25,19 +25,21 @@ def test_method_config_strings_become_cases():
 @pytest.mark.e2e
 def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     """The maintainer's loop on a model that learns (unit profile): nothing recorded -> skipped (strict: failed),
-    record, pass, a raised entry fails exactly its case, an update of that case alone fixes it."""
+    record, pass, a raised entry fails exactly its case, an update of that case alone fixes it. The six processes
+    share their runs (reuse_runs): what is tested is the baselines and verdicts around them, and every update
+    records the same measurement."""
     common = ["--profile", "unit", "--methods", "seq_bn,head_only", "--baselines-dir", str(tmp_path), "-q"]
     path = tmp_path / "unit.json"
     results = tmp_path / "results.json"
 
-    code, out = run_pytest(*common)
+    code, out = run_pytest(*common, reuse_runs=True)
     assert code == 0 and "2 skipped" in out and "no usable baseline (no baseline entry)" in out, out
     assert "2 no-baseline" in out and "--strict-baselines fails them" in out
     assert not path.exists()  # a run that did not ask to update writes nothing
-    code, out = run_pytest(*common, "--strict-baselines")
+    code, out = run_pytest(*common, "--strict-baselines", reuse_runs=True)
     assert code == 1 and "2 failed" in out, out
 
-    code, out = run_pytest(*common, "--update-baselines", "--results-json", str(results))
+    code, out = run_pytest(*common, "--update-baselines", "--results-json", str(results), reuse_runs=True)
     assert code == 0, out
     data = json.loads(path.read_text())
     assert sorted(data["entries"]) == ["sst2/head_only@minilm", "sst2/seq_bn@minilm"]
@@ -45,27 +47,27 @@ def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     doc = json.loads(results.read_text())
     assert [c["key"] for c in doc["cases"]] == ["sst2/seq_bn", "sst2/head_only"]
 
-    code, out = run_pytest(*common, "--strict-baselines")
+    code, out = run_pytest(*common, "--strict-baselines", reuse_runs=True)
     assert code == 0 and "2 passed" in out and "2 pass" in out, out
 
     measured = data["entries"]["sst2/seq_bn@minilm"]["mean"]
     data["entries"]["sst2/seq_bn@minilm"]["mean"] = measured + 10.0
     data["entries"]["sst2/seq_bn@minilm"]["values"] = [measured + 10.0]
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    code, out = run_pytest(*common)
+    code, out = run_pytest(*common, reuse_runs=True)
     assert code == 1, out
     assert "1 failed, 1 passed" in out
     assert (f"sst2/seq_bn: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
             "tolerance 2.00") in out
 
     untouched = json.loads(path.read_text())["entries"]["sst2/head_only@minilm"]
-    code, out = run_pytest(*common, "--update-baselines", "-k", "seq_bn")
+    code, out = run_pytest(*common, "--update-baselines", "-k", "seq_bn", reuse_runs=True)
     assert code == 0, out
     after = json.loads(path.read_text())["entries"]
     assert after["sst2/seq_bn@minilm"]["mean"] == measured
     assert after["sst2/head_only@minilm"] == untouched
 
-    code, out = run_pytest(*common, "--strict-baselines")
+    code, out = run_pytest(*common, "--strict-baselines", reuse_runs=True)
     assert code == 0 and "2 passed" in out, out
 
 
@@ -98,7 +100,7 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     junit, bench, results = tmp_path / "junit.xml", tmp_path / "bench.json", tmp_path / "results.json"
     code, out = run_pytest("--profile", "unit", "--baselines-dir", str(tmp_path), "--max-gap", "0",
                            "--junitxml", str(junit), "--benchmark-json", str(bench), "--results-json", str(results),
-                           "--report-dir", str(tmp_path / "report"))
+                           "--report-dir", str(tmp_path / "report"), reuse_runs=True)
     assert {"report.md", "report.html", "quality_vs_params.png"} <= {p.name for p in (tmp_path / "report").iterdir()}
     assert "report written to" in out
     cases = {c["key"]: c for c in json.loads(results.read_text())["cases"]}
