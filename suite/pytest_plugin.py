@@ -443,3 +443,13 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if not active(config):
         return
     machine_info["glue_bench"] = {"versions": package_versions(), "hardware": hardware()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """pytest-benchmark writes ``params`` from the parametrized objects (a CaseSpec: "UNSERIALIZABLE[...]"); make
+    ``params.case`` the plain string the xdist controller writes too, ``task/method@model``."""
+    if not active(config):
+        return
+    for bench in output_json.get("benchmarks", []):
+        bench["params"] = benchjson.plain_params(bench.get("params"))

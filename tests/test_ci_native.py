@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from factories import RESULTS, judged_rows, report_result
-from helpers import ROOT, clean_env, run_pytest
+from helpers import ROOT, clean_env, run_pytest, tiny_case
 
 TINY = ["--model", "tiny", "--tasks", "sst2", "--no-history"]
 
@@ -130,6 +130,7 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert set(by_name) == {"test_glue[sst2-full]", "test_glue[sst2-seq_bn]"}
     b = by_name["test_glue[sst2-seq_bn]"]
     assert b["fullname"] == "benchmarks/test_glue.py::test_glue[sst2-seq_bn]" and b["param"] == "sst2-seq_bn"
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}
     s = b["stats"]
     assert s["rounds"] == 1 and s["iterations"] == 1 and s["data"] == [s["mean"]] and s["min"] == s["max"] > 0
     e = b["extra_info"]
@@ -149,6 +150,29 @@ def test_benchmark_json_document_without_pytest():
     assert b["name"] == "test_glue[sst2-seq_bn]" and b["stats"]["ops"] == 0.5 and b["stats"]["stddev"] == 0
     assert b["extra_info"]["verdict"] == "pass" and b["extra_info"]["gap_vs_full"] == pytest.approx(-1.25)
     assert b["extra_info"]["baseline"] == pytest.approx(89.25) and b["extra_info"]["delta"] == 0
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}  # a plain string, as in serial runs' files (below)
+
+
+def test_benchmark_params_are_plain_strings_in_serial_files():
+    """pytest-benchmark writes the parametrized CaseSpec as "UNSERIALIZABLE[CaseSpec(...)]"; the plugin's
+    pytest_benchmark_update_json hook makes it the case's identity, the same string the xdist controller writes,
+    so that `pytest-benchmark compare --group-by param:case` keeps one case together."""
+    from pytest_benchmark.utils import safe_dumps
+
+    from suite import pytest_plugin
+    from suite.store import benchjson
+
+    case = tiny_case("mnli", "full")
+    out = {"benchmarks": [{"params": {"case": case}, "param": "mnli-full"},
+                          {"params": {"diagnosis": (tiny_case(), "capacity")}, "param": "sst2-seq_bn-capacity"},
+                          {"params": None, "param": None}]}
+    config = type("Config", (), {"option": type("Option", (), {"gab_profile": None})()})()
+    pytest_plugin.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=out)
+    doc = json.loads(safe_dumps(out))
+    assert [b["params"] for b in doc["benchmarks"]] == [
+        {"case": "mnli/full@tiny"}, {"diagnosis": "sst2/seq_bn@tiny:capacity"}, None]
+    assert "UNSERIALIZABLE" not in safe_dumps(out)
+    assert benchjson.plain_params({"x": 3}) == {"x": 3}  # another project's parameters are left alone
 
 
 @pytest.mark.e2e
