@@ -357,7 +357,8 @@ def test_a_diagnosis_of_runs_at_the_floor_warns_in_one_line():
 def test_plain_text_renders_the_markdown_for_a_terminal():
     from suite.tools.diagnose.output import plain_text
 
-    md = ("# Diagnosis: seq_bn on sst2\n\ngap **-5.16** points, `seq_bn[leave_out=[2,3]]`\n\n## What each factor does\n\n"
+    md = ("# Diagnosis: seq_bn on sst2\n\ngap **-5.16** points, `seq_bn[leave_out=[2,3]]`\n\n"
+          "## What each factor does\n\n"
           "| factor | variant | effect |\n|---|---|---|\n| capacity | reduction_factor=4 | +0.10 |\n"
           "| hybrid | +top2 unfrozen | +3.10 |\n\n![effect per factor](diagnosis.png)\n")
     text = plain_text(md)
