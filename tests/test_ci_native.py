@@ -138,6 +138,11 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert (e["gap_vs_full"] == pytest.approx(0.0)
             and e["accuracy"] == by_name["test_glue[sst2-full]"]["extra_info"]["accuracy"])
     assert "benchmark data written to" in out
+    # per-seed lines relayed from the workers while they run (to the controller's stderr, with capture suspended),
+    # not kept in the captured output that pytest shows with a failure at the end
+    for case in ("sst2/full", "sst2/seq_bn"):
+        assert re.search(rf"\[gw[01]\] {case} seed 0: accuracy=", out), out
+        assert out.count(f"{case} seed 0: accuracy=") == 1 and "Captured stderr call" not in out, out
 
 
 def test_benchmark_json_document_without_pytest():
