@@ -164,12 +164,15 @@ def pytest_unconfigure(config):
 
 class TerminalProgress:
     """Writes for ``suite.engine.progress`` through pytest's terminal reporter with output capture suspended: visible
-    without -s, and always starting on a fresh line (pytest re-prints the test file prefix after it)."""
+    without -s, and always starting on a fresh line. The test file prefix that a line moved off its line is written
+    again just before pytest writes the next result letter (``pytest_runtest_logreport``, registered as a plugin),
+    so the letters still follow their file and a run of progress lines (heartbeats) has no prefix between them."""
 
     def __init__(self, config, reporter):
         self.capman = config.pluginmanager.get_plugin("capturemanager")
         self.reporter = reporter
-        self.prefix = None  # the test file name a live bar moved off its line, written again after the seed line
+        self.prefix = None  # the test file name a live bar moved off its line
+        self.pending = None  # the test file name to write again before the next result letter
 
     def _free(self):
         return self.capman.global_and_fixture_disabled() if self.capman else contextlib.nullcontext()
@@ -177,11 +180,19 @@ class TerminalProgress:
     def line(self, text: str) -> None:
         with self._free():
             prefix = self._take_prefix()  # the test file name pytest wrote before its result letters
+            if prefix is not None:
+                self.pending = prefix
             self.reporter.write_line(text)
-            if prefix is not None:  # write it again, so that the letters still follow their file
+            self.reporter.flush()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
+        """Before pytest writes the result letter: put the test file prefix back on a line of its own."""
+        prefix, self.pending = self.pending, None
+        if prefix is not None and self.reporter.currentfspath is None:
+            with self._free():
                 self.reporter.write(f"{os.path.relpath(prefix, self.reporter.startpath)} ")
                 self.reporter.currentfspath = prefix
-            self.reporter.flush()
 
     def _take_prefix(self):
         current = self.reporter.currentfspath
@@ -280,7 +291,10 @@ def glue_session(request) -> BenchSession:
     if hasattr(request.config, "workerinput"):
         progress.use(WorkerProgress(request.config).output())  # relayed to the controller's stderr, live
     elif reporter is not None:
-        progress.use(TerminalProgress(request.config, reporter).output())
+        terminal = TerminalProgress(request.config, reporter)
+        if not request.config.pluginmanager.has_plugin("glue-bench-progress"):
+            request.config.pluginmanager.register(terminal, "glue-bench-progress")
+        progress.use(terminal.output())
     return bench_session(request.config)
 
 

@@ -24,7 +24,7 @@ def no_benchmark_run(tmp_path_factory):  # its tests share one xdist worker (xdi
     """One tiny case without pytest-benchmark, with JUnit XML, in an 80-column terminal (COLUMNS), no -s."""
     tmp = tmp_path_factory.mktemp("nobench")
     junit = tmp / "junit.xml"
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80", "GLUE_BENCH_HEARTBEAT": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-p",
                            "no:benchmark", *TINY, "-k", "sst2-full", "--baselines-dir", str(tmp), "--junitxml",
                            str(junit)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
@@ -49,6 +49,11 @@ def test_progress_shows_without_s_on_lines_of_its_own(no_benchmark_run):
     assert lines[seed_lines[0]].startswith("sst2/full seed 0: accuracy=")  # not after pytest's file prefix
     # pytest's own line is written again after it: the result letter still follows its test file
     assert lines[seed_lines[0] + 1].startswith("benchmarks/test_glue.py F"), out
+    # output is not a terminal: heartbeat lines while the seed trains, one after another, then the seed line
+    beats = [i for i, line in enumerate(lines) if re.match(r"sst2/full seed 0: step \d+/\d+ \(\d+%\), ", line)]
+    assert beats and "s spent" in lines[beats[0]], out
+    assert lines[beats[0] - 1].rstrip() == "benchmarks/test_glue.py", out  # pytest's prefix, left for the letter
+    assert beats == list(range(beats[0], beats[0] + len(beats))) and beats[-1] + 1 == seed_lines[0], out
 
 
 @pytest.mark.e2e
