@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from factories import RESULTS, judged_rows, report_result
-from helpers import ROOT, clean_env, run_pytest
+from helpers import ROOT, clean_env, run_pytest, tiny_case
 
 TINY = ["--model", "tiny", "--tasks", "sst2", "--no-history"]
 
@@ -24,7 +24,7 @@ def no_benchmark_run(tmp_path_factory):  # its tests share one xdist worker (xdi
     """One tiny case without pytest-benchmark, with JUnit XML, in an 80-column terminal (COLUMNS), no -s."""
     tmp = tmp_path_factory.mktemp("nobench")
     junit = tmp / "junit.xml"
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80", "GLUE_BENCH_HEARTBEAT": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-p",
                            "no:benchmark", *TINY, "-k", "sst2-full", "--baselines-dir", str(tmp), "--junitxml",
                            str(junit)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
@@ -49,6 +49,11 @@ def test_progress_shows_without_s_on_lines_of_its_own(no_benchmark_run):
     assert lines[seed_lines[0]].startswith("sst2/full seed 0: accuracy=")  # not after pytest's file prefix
     # pytest's own line is written again after it: the result letter still follows its test file
     assert lines[seed_lines[0] + 1].startswith("benchmarks/test_glue.py F"), out
+    # output is not a terminal: heartbeat lines while the seed trains, one after another, then the seed line
+    beats = [i for i, line in enumerate(lines) if re.match(r"sst2/full seed 0: step \d+/\d+ \(\d+%\), ", line)]
+    assert beats and "s spent" in lines[beats[0]], out
+    assert lines[beats[0] - 1].rstrip() == "benchmarks/test_glue.py", out  # pytest's prefix, left for the letter
+    assert beats == list(range(beats[0], beats[0] + len(beats))) and beats[-1] + 1 == seed_lines[0], out
 
 
 @pytest.mark.e2e
@@ -130,6 +135,7 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert set(by_name) == {"test_glue[sst2-full]", "test_glue[sst2-seq_bn]"}
     b = by_name["test_glue[sst2-seq_bn]"]
     assert b["fullname"] == "benchmarks/test_glue.py::test_glue[sst2-seq_bn]" and b["param"] == "sst2-seq_bn"
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}
     s = b["stats"]
     assert s["rounds"] == 1 and s["iterations"] == 1 and s["data"] == [s["mean"]] and s["min"] == s["max"] > 0
     e = b["extra_info"]
@@ -137,6 +143,11 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert (e["gap_vs_full"] == pytest.approx(0.0)
             and e["accuracy"] == by_name["test_glue[sst2-full]"]["extra_info"]["accuracy"])
     assert "benchmark data written to" in out
+    # per-seed lines relayed from the workers while they run (to the controller's stderr, with capture suspended),
+    # not kept in the captured output that pytest shows with a failure at the end
+    for case in ("sst2/full", "sst2/seq_bn"):
+        assert re.search(rf"\[gw[01]\] {case} seed 0: accuracy=", out), out
+        assert out.count(f"{case} seed 0: accuracy=") == 1 and "Captured stderr call" not in out, out
 
 
 def test_benchmark_json_document_without_pytest():
@@ -149,6 +160,29 @@ def test_benchmark_json_document_without_pytest():
     assert b["name"] == "test_glue[sst2-seq_bn]" and b["stats"]["ops"] == 0.5 and b["stats"]["stddev"] == 0
     assert b["extra_info"]["verdict"] == "pass" and b["extra_info"]["gap_vs_full"] == pytest.approx(-1.25)
     assert b["extra_info"]["baseline"] == pytest.approx(89.25) and b["extra_info"]["delta"] == 0
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}  # a plain string, as in serial runs' files (below)
+
+
+def test_benchmark_params_are_plain_strings_in_serial_files():
+    """pytest-benchmark writes the parametrized CaseSpec as "UNSERIALIZABLE[CaseSpec(...)]"; the plugin's
+    pytest_benchmark_update_json hook makes it the case's identity, the same string the xdist controller writes,
+    so that `pytest-benchmark compare --group-by param:case` keeps one case together."""
+    from pytest_benchmark.utils import safe_dumps
+
+    from suite import pytest_plugin
+    from suite.store import benchjson
+
+    case = tiny_case("mnli", "full")
+    out = {"benchmarks": [{"params": {"case": case}, "param": "mnli-full"},
+                          {"params": {"diagnosis": (tiny_case(), "capacity")}, "param": "sst2-seq_bn-capacity"},
+                          {"params": None, "param": None}]}
+    config = type("Config", (), {"option": type("Option", (), {"gab_profile": None})()})()
+    pytest_plugin.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=out)
+    doc = json.loads(safe_dumps(out))
+    assert [b["params"] for b in doc["benchmarks"]] == [
+        {"case": "mnli/full@tiny"}, {"diagnosis": "sst2/seq_bn@tiny:capacity"}, None]
+    assert "UNSERIALIZABLE" not in safe_dumps(out)
+    assert benchjson.plain_params({"x": 3}) == {"x": 3}  # another project's parameters are left alone
 
 
 @pytest.mark.e2e

@@ -111,6 +111,22 @@ def test_baselines_show_displays_the_detectable_drop(tmp_path, monkeypatch):
     assert "detectable drop (80%)" in text and f"| {KEY} |" in text.split("calibrated noise")[1]
 
 
+def test_baselines_show_has_no_sd_for_one_seed_and_explains_an_unknown_commit(tmp_path):
+    path = file_with_entry(tmp_path)  # one seed, commit "abc"
+    path.rename(tmp_path / "smoke.json")
+    [row] = [line for line in cli.baselines_show("smoke", tmp_path).splitlines() if line.startswith(f"| {KEY} |")]
+    assert row.split(" | ")[3:5] == ["-", "1"]  # sd "-" where n is 1, never "0.00"
+    assert "commit ?" not in cli.baselines_show("smoke", tmp_path)
+    data = json.loads((tmp_path / "smoke.json").read_text())
+    data["entries"][KEY].update(sd=0.5, n=3, values=[79.5, 80.0, 80.5])
+    data["entries"][KEY]["provenance"].update(git_commit=None, seeds=[0, 1, 2])
+    (tmp_path / "smoke.json").write_text(json.dumps(data))
+    text = cli.baselines_show("smoke", tmp_path)
+    [row] = [line for line in text.splitlines() if line.startswith(f"| {KEY} |")]
+    assert row.split(" | ")[3:5] == ["0.50", "3"] and row.endswith("| ? |")
+    assert "commit ?: recorded outside a git checkout" in text
+
+
 def test_baselines_diff_reads_like_a_review(tmp_path):
     path = tmp_path / "unit.json"
     key = bl.entry_key(make_result())
@@ -287,6 +303,14 @@ def test_history_show_plot_blame_import(tmp_path, capsys):
     assert code == 0 and "1 new record" in out
     code, out, err = _cli(capsys, "history", "import", str(f), "--history", str(db))
     assert code == 0 and "0 new record" in out
+
+
+def test_history_show_of_one_one_seed_run_claims_no_spread(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0, seeds=(0,))])
+    code, out, _ = _cli(capsys, "history", "show", "--history", str(db))
+    assert code == 0 and "(profile smoke, accuracy, 1 run)" in out and "1 runs" not in out
+    assert "| 90.00 ± - | 1 |" in out and "± 0.00" not in out
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",

@@ -123,6 +123,8 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     assert "junit_family" not in out  # xunit1 (pyproject): no warning per record_property
 
     extra = {b["name"]: b["extra_info"] for b in json.loads(bench.read_text())["benchmarks"]}
+    params = {b["name"]: b["params"] for b in json.loads(bench.read_text())["benchmarks"]}
+    assert params["test_glue[sst2-seq_bn]"] == {"case": "sst2/seq_bn@minilm"}  # plain, as the xdist controller's
     assert extra["test_glue[sst2-seq_bn]"]["trainable_params"] < extra["test_glue[sst2-full]"]["trainable_params"]
     assert 0 <= extra["test_glue[sst2-full]"]["accuracy"] <= 100
     assert extra["test_glue[sst2-seq_bn]"]["gap_vs_full"] == pytest.approx(gap, abs=1e-3)
@@ -179,3 +181,30 @@ def test_xdist_and_shards_give_the_serial_numbers(tmp_path):
     merged = [by_key[r.result.key] for r in serial]  # same row order as the serial table
     # quality, baseline, verdict and gap columns; the throughput columns differ from run to run
     assert [report._cells(r)[:9] for r in merged] == [report._cells(r)[:9] for r in serial]
+
+
+def test_a_strict_junit_family_leaves_out_the_per_case_properties():
+    """-o junit_family=xunit2 (for consumers that validate against the JUnit XSD): the suite still reads each case's
+    result from its report, then leaves out every property (the XSD has no <properties> inside <testcase>); under
+    xunit1, the project's setting, the figures stay."""
+    from types import SimpleNamespace
+
+    from factories import make_result
+
+    from suite import pytest_plugin
+
+    def report(when):
+        return SimpleNamespace(when=when, nodeid="benchmarks/test_glue.py::test_glue[sst2-seq_bn]", user_properties=[
+            (pytest_plugin.RESULT_PROPERTY, json.dumps(make_result().to_dict())), ("verdict", "pass"),
+            (pytest_plugin.TIME_PROPERTY, 2.5)])
+
+    for family, kept in (("xunit2", []), ("xunit1", [("verdict", "pass"), (pytest_plugin.TIME_PROPERTY, 2.5)])):
+        config = SimpleNamespace(getini=lambda name, family=family: family, stash={})
+        collector = pytest_plugin.ResultCollector(config)
+        added = []
+        config.stash[pytest_plugin.SESSION] = SimpleNamespace(add=added.append)
+        r = report("call")
+        collector.pytest_runtest_logreport(r)
+        assert r.user_properties == kept, family
+        key = make_result().key
+        assert [a.key for a in added] == [key] and collector.timed[key][1] == 2.5

@@ -63,11 +63,22 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         tol = e.get("tolerance", prof.tolerance_for(key.split("/", 1)[0]))
         floor = e.get("floor")
         margin = "?" if floor is None else f"{e['mean'] - floor:+.2f}" + (" DEAD" if e["mean"] <= floor + tol else "")
-        lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
+        lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {sd_text(e.get('sd'), e.get('n'))} "
+                     f"| {e.get('n', '?')} "
                      f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} "
                      f"| {e.get('config_hash', '?')} "
                      f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
+    if any(not (e.get("provenance") or {}).get("git_commit") for e in entries.values()):
+        lines.append("commit ?: recorded outside a git checkout (or before commits were recorded); the date and "
+                     "versions still say when")
     return "\n".join(lines + noise_lines(entries, prof))
+
+
+def sd_text(sd, n) -> str:
+    """A seed sd, or "-" where there is none: one seed (n 1) has no spread to show, and "0.00" would claim one."""
+    if not isinstance(sd, (int, float)) or (isinstance(n, int) and n < 2):
+        return "-"
+    return f"{sd:.2f}"
 
 
 def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str]]:

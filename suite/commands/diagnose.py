@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 from suite.commands.common import session_options
@@ -15,7 +16,7 @@ from suite.errors import SuiteError
 from suite.gate.statistics import ALPHA
 from suite.session.bench import BenchSession
 from suite.tools.diagnose.grid import FACTORS
-from suite.tools.diagnose.output import to_markdown, write
+from suite.tools.diagnose.output import plain_text, to_markdown, write
 from suite.tools.diagnose.run_cache import DiskCache
 from suite.tools.diagnose.runner import diagnose
 
@@ -38,7 +39,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    print(run_diagnose(args))
+    text = run_diagnose(args)
+    print(plain_text(text) if sys.stdout.isatty() else text)  # Markdown when piped (a step summary, an issue)
     return 0
 
 

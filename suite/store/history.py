@@ -469,7 +469,7 @@ def show(path, *, profile: str | None = None, case: str | None = None) -> str:
     blocks = []
     for (prof, key), pts in sorted(load(path, profile=profile, case=case).items()):
         cps = {id(c.point): c for c in change_points(pts)}
-        lines = [f"{key} (profile {prof}, {pts[-1].metric}, {len(pts)} runs)",
+        lines = [f"{key} (profile {prof}, {pts[-1].metric}, {len(pts)} run{'s' if len(pts) != 1 else ''})",
                  "| date | commit | releases | mean ± sd | n | train/s | notes |", "|---|---|---|---|---|---|---|"]
         prev = None
         for p in pts:
@@ -487,7 +487,7 @@ def show(path, *, profile: str | None = None, case: str | None = None) -> str:
                 notes.append(f"CHANGE POINT {c.size:+.2f} (p={c.p_value:.3f})")
             if p.baseline_updated:
                 notes.append("baseline updated")
-            value = f"{p.mean:.2f} ± {p.sd:.2f}" if p.ok else f"failed: {p.error}"
+            value = (f"{p.mean:.2f}" + (f" ± {p.sd:.2f}" if p.n > 1 else " ± -")) if p.ok else f"failed: {p.error}"
             tput = "-" if p.throughput is None else f"{p.throughput:.0f}"
             if p.throughput_per_cpu_s is not None:
                 tput += f" ({p.throughput_per_cpu_s:.1f}/cpu-s)"
