@@ -322,6 +322,28 @@ def test_report_merge_and_history_keep_two_models_apart(tmp_path, capsys):
     assert code == 0 and [p.name for p in (tmp_path / "plots").iterdir()] == ["history-smoke-sst2_seq_bn_tiny.png"]
 
 
+def test_history_check_fails_a_drop_and_never_passes_a_case_it_could_not_check(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)])
+                   for n, m, d in (("before", 90.0, 1), ("now", 88.0, 8)))
+    other = handwritten_results_file(tmp_path / "other.json", [dated_result(80.0, day=8, key="mnli/full")])
+    assert _cli(capsys, "history", "import", str(before), "--history", str(db))[0] == 0
+    code, out, err = _cli(capsys, "history", "check", str(other), "--history", str(db), "--max-drift", "1")
+    assert code == 1 and "mnli/full@tiny: not in the history" in out and "import the results first" in out
+    assert _cli(capsys, "history", "import", str(now), "--history", str(db))[0] == 0
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "1")
+    assert code == 1 and out.startswith("history gates (--max-drift 1.00) on 1 case(s), 2 run(s) each")
+    assert "sst2/seq_bn@tiny: accuracy 88.00 is 2.00 points below the best 90.00" in out
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "2.5",
+                          "--fail-on-change-point")
+    assert code == 0 and out.rstrip().endswith(": passed")
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db))
+    assert code == 2 and "name a gate" in err
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(tmp_path / "none.sqlite"),
+                          "--max-drift", "1")
+    assert code == 2 and "No results history" in err  # no history: an error, never a pass
+
+
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",
                                      "missing results", "bad results"])
 def test_history_mistakes_are_one_line(tmp_path, capsys, problem):
