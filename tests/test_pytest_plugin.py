@@ -45,7 +45,7 @@ def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     assert sorted(data["entries"]) == ["sst2/head_only@minilm", "sst2/seq_bn@minilm"]
     assert all(e["floor"] < e["mean"] for e in data["entries"].values())
     doc = json.loads(results.read_text())
-    assert [c["key"] for c in doc["cases"]] == ["sst2/seq_bn", "sst2/head_only"]
+    assert [c["key"] for c in doc["cases"]] == ["sst2/seq_bn@minilm", "sst2/head_only@minilm"]
 
     code, out = run_pytest(*common, "--strict-baselines", reuse_runs=True)
     assert code == 0 and "2 passed" in out and "2 pass" in out, out
@@ -57,7 +57,7 @@ def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     code, out = run_pytest(*common, reuse_runs=True)
     assert code == 1, out
     assert "1 failed, 1 passed" in out
-    assert (f"sst2/seq_bn: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
+    assert (f"sst2/seq_bn@minilm: regression: accuracy = {measured:.2f}, baseline {measured + 10:.2f}, delta -10.00, "
             "tolerance 2.00") in out
 
     untouched = json.loads(path.read_text())["entries"]["sst2/head_only@minilm"]
@@ -104,11 +104,12 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     assert {"report.md", "report.html", "quality_vs_params.png"} <= {p.name for p in (tmp_path / "report").iterdir()}
     assert "report written to" in out
     cases = {c["key"]: c for c in json.loads(results.read_text())["cases"]}
-    gap = cases["sst2/seq_bn"]["gap_vs_full"]
-    assert gap == pytest.approx(cases["sst2/seq_bn"]["verdict"]["measured"] - cases["sst2/full"]["verdict"]["measured"])
+    gap = cases["sst2/seq_bn@minilm"]["gap_vs_full"]
+    assert gap == pytest.approx(cases["sst2/seq_bn@minilm"]["verdict"]["measured"]
+                                - cases["sst2/full@minilm"]["verdict"]["measured"])
     # --max-gap 0: an adapter that trails full fine-tuning at all fails; full itself has no baseline: skipped
     assert gap < 0 and code == 1 and "1 failed, 1 skipped" in out and "trails full fine-tuning by" in out, out
-    assert cases["sst2/seq_bn"]["speed_vs_full"] > 0
+    assert cases["sst2/seq_bn@minilm"]["speed_vs_full"] > 0
 
     import xml.etree.ElementTree as ET
     props = {tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}

@@ -27,7 +27,11 @@ def add_arguments(parser) -> None:
                              help="record entries from results files (e.g. the shards of a GPU run), with the same "
                                   "checks as --update-baselines: failed and degenerate runs are refused")
     upd.add_argument("results", nargs="+", metavar="RESULTS.json", help="files written by --results-json")
-    for p in (show, diff, upd):
+    check = actions.add_parser("check", formatter_class=fmt,
+                               help="whether a profile has recorded entries to gate against: exit 0 when it has, "
+                                    "1 with one line saying how to record them when it has none (a broken file: 2)")
+    check.add_argument("--profile", default="smoke", help="the profile whose baselines/<profile>.json to check")
+    for p in (show, diff, upd, check):
         p.add_argument("--baselines-dir", default=None, metavar="DIR",
                        help="folder of <profile>.json baselines (default: baselines/ in the project)")
 
@@ -36,12 +40,28 @@ def run(args) -> int:
     if args.action == "show":
         print(baselines_show(args.profile, args.baselines_dir))
         return 0
+    if args.action == "check":
+        text, recorded = baselines_check(args.profile, args.baselines_dir)
+        print(text)
+        return 0 if recorded else 1
     if args.action == "diff":
         print(baselines_diff(args.results, args.baselines_dir)[0])
         return 0
     text, refused = baselines_update(args.results, args.baselines_dir)
     print(text)
     return 1 if refused else 0
+
+
+def baselines_check(profile: str, baselines_dir=None) -> tuple[str, bool]:
+    """(one line, whether the profile has entries). A missing file is no entries; a broken one is a SuiteError."""
+    prof = get_profile(profile)
+    path = bl.baseline_path(common.baselines_dir(baselines_dir), prof.name)
+    entries = bl.load(path)["entries"]
+    if entries:
+        return f"{path}: {len(entries)} entries to gate against", True
+    return (f"no {prof.name} baselines yet ({path} has no entries), so nothing is gated; record them: the "
+            f"gpu-benchmarks workflow run with 'record baselines', or pytest benchmarks --bench-profile {prof.name} "
+            "--update-baselines"), False
 
 
 def baselines_show(profile: str, baselines_dir=None) -> str:

@@ -141,8 +141,8 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
             if not isinstance(r.key, str) or not isinstance(r.config, dict) or not isinstance(r.runs, list):
                 raise TypeError("a case lacks key, config or runs")
             r.metric()  # per-seed metrics must be numbers
-        verdicts = [Verdict.from_dict(c["verdict"]) if c.get("verdict") else Verdict(r.key, "unknown")
-                    for c, r in zip(doc["cases"], results)]
+        verdicts = [Verdict.from_dict({**c["verdict"], "key": r.key}) if c.get("verdict") else Verdict(r.key, "unknown")
+                    for c, r in zip(doc["cases"], results)]  # key: task/method@model, also from older files
         tchanges = {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])}
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SuiteError(f"{path} is not {what} ({type(exc).__name__}: {one_line(exc)}).") from None
@@ -169,7 +169,7 @@ def merge(paths) -> tuple[str, list[Row]]:
         profile, file_rows = load_results(path)
         profiles.append(profile)
         for row in file_rows:
-            key = f"{row.result.key}@{row.result.config.get('model')}"
+            key = row.result.key  # task/method@model: the same case from two models is two cases
             if key in by_key:
                 raise SuiteError(f"Case {key} is in both {where[key]} and {path}: merge the shards of one run, "
                                  "each case once (a retried shard replaces its file, it is not added to the others).")
