@@ -5,6 +5,7 @@ Results, baseline entries and results files made without training are in factori
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -40,3 +41,40 @@ def run_pytest(*args, timeout=600, reuse_runs=False):
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *plugins, *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+# Run by run_pytest_many in its subprocess: each case through pytest.main, its output caught at the file-descriptor
+# level (everything the case writes, by pytest, the plugin or a library), then all results as JSON on the real stdout.
+_MANY = r"""
+import json, os, sys, tempfile, traceback
+import pytest
+
+cases, results = json.loads(sys.stdin.read()), {}
+real_out, real_err = os.dup(1), os.dup(2)
+for name, argv in cases.items():
+    with tempfile.TemporaryFile() as f:
+        sys.stdout.flush(); sys.stderr.flush()
+        os.dup2(f.fileno(), 1); os.dup2(f.fileno(), 2)
+        try:
+            code = int(pytest.main(["benchmarks", "-p", "no:cacheprovider", *argv]))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc(); code = 99
+        sys.stdout.flush(); sys.stderr.flush()
+        os.dup2(real_out, 1); os.dup2(real_err, 2)
+        f.seek(0)
+        results[name] = [code, f.read().decode("utf-8", "replace")]
+os.write(real_out, json.dumps(results).encode())
+"""
+
+
+def run_pytest_many(cases: dict[str, list[str]], timeout=900) -> dict[str, tuple[int, str]]:
+    """``pytest benchmarks ARGV`` for each named argv, one after another in ONE subprocess (pytest.main), each with
+    its whole output: {name: (exit status, stdout + stderr)}. For the many checks of a mistake that must end in one
+    line before any training: one Python start-up (torch, transformers) instead of one per case."""
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", _MANY], input=json.dumps(cases), cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {name: (code, out) for name, (code, out) in json.loads(proc.stdout).items()}

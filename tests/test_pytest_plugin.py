@@ -32,7 +32,7 @@ def test_raised_baseline_fails_that_case_then_update_fixes_it(tmp_path):
     path = tmp_path / "unit.json"
     results = tmp_path / "results.json"
 
-    code, out = run_pytest(*common, reuse_runs=True)
+    code, out = run_pytest(*common, reuse_runs=True, timeout=1500)  # trains both cases (later calls reuse them)
     assert code == 0 and "2 skipped" in out and "no usable baseline (no baseline entry)" in out, out
     assert "2 no-baseline" in out and "--strict-baselines fails them" in out
     assert not path.exists()  # a run that did not ask to update writes nothing
@@ -100,7 +100,7 @@ def test_gap_gate_figures_in_junit_and_benchmark_json(tmp_path):
     junit, bench, results = tmp_path / "junit.xml", tmp_path / "bench.json", tmp_path / "results.json"
     code, out = run_pytest("--profile", "unit", "--baselines-dir", str(tmp_path), "--max-gap", "0",
                            "--junitxml", str(junit), "--benchmark-json", str(bench), "--results-json", str(results),
-                           "--report-dir", str(tmp_path / "report"), reuse_runs=True)
+                           "--report-dir", str(tmp_path / "report"), reuse_runs=True, timeout=1500)
     assert {"report.md", "report.html", "quality_vs_params.png"} <= {p.name for p in (tmp_path / "report").iterdir()}
     assert "report written to" in out
     cases = {c["key"]: c for c in json.loads(results.read_text())["cases"]}

@@ -20,7 +20,7 @@ import time
 
 import pytest
 from factories import make_result, unjudged_results_file
-from helpers import ROOT, clean_env
+from helpers import ROOT, clean_env, run_pytest_many
 
 from suite.errors import SuiteError
 from suite.gate import baselines as bl
@@ -144,22 +144,32 @@ MALFORMED = [
 ]
 
 
+@pytest.fixture(scope="module")
+def malformed_runs(tmp_path_factory):
+    """Every MALFORMED case through pytest, in one subprocess (run_pytest_many: they all end before training), each
+    in its own folder holding a good smoke.json and quick.json: {name: (folder, their bytes, exit status, output)}."""
+    folders, before, argvs = {}, {}, {}
+    for name, args, _, collect in MALFORMED:
+        folder = folders[name] = tmp_path_factory.mktemp(name[:40])
+        for baseline in ("smoke.json", "quick.json"):
+            bl.write_atomic(folder / baseline, GOOD_BASELINE)
+        before[name] = (folder / "smoke.json").read_bytes()
+        argv = args(folder) if callable(args) else args
+        argvs[name] = ["--baselines-dir", str(folder), *argv, *(["--collect-only", "-q"] if collect else ["-q"])]
+    return {name: (folders[name], before[name], *result) for name, result in run_pytest_many(argvs).items()}
+
+
 @pytest.mark.e2e
+@pytest.mark.xdist_group("malformed_runs")
 @pytest.mark.parametrize("name, args, message, collect", MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_input_gives_one_clear_line(tmp_path, name, args, message, collect):
-    path = tmp_path / "smoke.json"
-    bl.write_atomic(path, GOOD_BASELINE)
-    before = path.read_bytes()
-    quick = tmp_path / "quick.json"
-    bl.write_atomic(quick, GOOD_BASELINE)
-    argv = args(tmp_path) if callable(args) else args
-    code, out = run([*argv, "--collect-only", "-q"] if collect else [*argv, "-q"], baselines_dir=tmp_path)
+def test_malformed_input_gives_one_clear_line(malformed_runs, name, args, message, collect):
+    folder, before, code, out = malformed_runs[name]
     assert code != 0, out
     assert message in out, out
     assert "Traceback" not in out and "raise " not in out, out
     lines = [line for line in out.splitlines() if message in line]
     assert lines and all(len(line) < 600 for line in lines)
-    assert path.read_bytes() == before and quick.read_bytes() == before
+    assert (folder / "smoke.json").read_bytes() == before and (folder / "quick.json").read_bytes() == before
 
 
 BROKEN_FILES = [
@@ -178,18 +188,30 @@ BROKEN_FILES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def broken_file_runs(tmp_path_factory):
+    """Every BROKEN_FILES case, run and --update-baselines, through pytest in one subprocess (run_pytest_many):
+    {(name, update): (baseline file, exit status, output)}."""
+    paths, argvs = {}, {}
+    for name, content, _ in BROKEN_FILES:
+        for update in (False, True):
+            path = paths[name, update] = tmp_path_factory.mktemp(name[:40]) / "smoke.json"
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+            argvs[f"{name}/{update}"] = ["--baselines-dir", str(path.parent), "--model", "tiny", "--tasks", "sst2",
+                                         "-q", *(["--update-baselines"] if update else [])]
+    runs = run_pytest_many(argvs)
+    return {key: (path, *runs[f"{key[0]}/{key[1]}"]) for key, path in paths.items()}
+
+
 @pytest.mark.e2e
+@pytest.mark.xdist_group("broken_file_runs")
 @pytest.mark.parametrize("name, content, message", BROKEN_FILES, ids=[b[0] for b in BROKEN_FILES])
 @pytest.mark.parametrize("update", [False, True], ids=["run", "update"])
-def test_broken_baseline_file_is_reported_and_never_overwritten(tmp_path, name, content, message, update):
-    path = tmp_path / "smoke.json"
-    path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    before = path.read_bytes()
-    code, out = run(["--model", "tiny", "--tasks", "sst2", "-q", *(["--update-baselines"] if update else [])],
-                    baselines_dir=tmp_path)
+def test_broken_baseline_file_is_reported_and_never_overwritten(broken_file_runs, name, content, message, update):
+    path, code, out = broken_file_runs[name, update]
     assert code != 0 and message in out and str(path) in out and "git checkout" in out, out
     assert "Traceback" not in out
-    assert path.read_bytes() == before
+    assert path.read_bytes() == (content if isinstance(content, bytes) else content.encode())
 
 
 @pytest.mark.e2e
