@@ -105,9 +105,10 @@ RESULTS = [report_result("sst2", "full", [90.0, 91.0], 1000, 50.0),
 
 # --- results files ------------------------------------------------------------------------------------------
 
-def results_file(path, results, profile="smoke"):
-    """``results`` judged "pass" (judged_rows), written as --results-json writes them."""
-    results_files.write_results(path, profile, judged_rows(results))
+def results_file(path, results, profile="smoke", shard=None):
+    """``results`` judged "pass" (judged_rows), written as --results-json writes them (``shard``: (i, n), the
+    shard the file says it ran; None: the whole run)."""
+    results_files.write_results(path, profile, judged_rows(results), shard=shard)
     return path
 
 

@@ -65,13 +65,19 @@ def _write_outputs(session, interrupted: bool) -> tuple[list[str], bool]:
 
 
 def _write_results(session, rows: list[vd.Row]) -> list[str]:
-    results_files.write_results(session.options.results_json, session.profile.name, rows)
-    return [f"results written to {session.options.results_json}"]
+    """Under a lock; a file another run wrote since this session started is merged, not lost."""
+    note = results_files.write_results(session.options.results_json, session.profile.name, rows,
+                                       shard=session.options.shard,
+                                       entries={r.key: session.entry(r) for r in session.results},
+                                       since=getattr(session, "results_state", results_files.UNTRACKED))
+    return [f"results written to {session.options.results_json}", *([note] if note else [])]
 
 
 def _write_report(session, rows: list[vd.Row]) -> list[str]:
-    files = write_report(rows, session.options.report_dir, title=f"glue-adapter-bench: profile {session.profile.name}")
-    return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})"]
+    warnings: list[str] = []
+    files = write_report(rows, session.options.report_dir, title=f"glue-adapter-bench: profile {session.profile.name}",
+                         warnings=warnings)
+    return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})", *warnings]
 
 
 def _append_history(session, path, updated: list[str]) -> list[str]:

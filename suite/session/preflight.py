@@ -15,7 +15,8 @@ from suite.config.profiles import Profile
 from suite.config.speed import check_hardware
 from suite.data.sources import resolve_glue_dir
 from suite.errors import SuiteError
-from suite.store.history import open_for_read
+from suite.gate.baselines import write_target
+from suite.store.history import check as check_history
 
 
 def check_glue_dir(options: Options) -> Path | None:
@@ -56,8 +57,14 @@ def probe_dir(directory: Path, what: str) -> None:
 
 def check_file_target(path: str | os.PathLike, what: str) -> None:
     p = Path(path)
+    if not str(path).strip():
+        raise SuiteError(f"{what} is empty; name a file.")
     if len(p.name.encode()) > 255:
         raise SuiteError(f"{what}: the file name is longer than 255 bytes. Choose a shorter name.")
+    try:
+        p = write_target(p)  # a symlink is written through; a device, FIFO or socket is refused
+    except SuiteError as exc:
+        raise SuiteError(f"{what}: {exc}") from None
     if p.is_dir():
         raise SuiteError(f"{what} {p} is a folder; name a file.")
     if p.exists() and not os.access(p, os.W_OK):
@@ -73,16 +80,42 @@ def check_out_dir(path, what: str) -> None:
     probe_dir(p, what)
 
 
+def _same_file(a, b) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_state(options: Options, baseline_file: Path) -> None:
+    """The state files a run reads, and the gates that need them, before any training: --baselines-dir, the
+    history (its integrity check) and the gates that would compare nothing (never a silent pass)."""
+    d = Path(options.baselines_dir)
+    if d.exists() and not d.is_dir():
+        raise SuiteError(f"--baselines-dir {d} is a file; name the folder that holds <profile>.json baselines.")
+    if not d.exists() and not options.update_baselines:
+        raise SuiteError(f"--baselines-dir {d} does not exist; name the folder that holds <profile>.json baselines "
+                         "(or create it with --update-baselines).")
+    gates = [f for f, on in (("--max-drift", options.max_drift is not None),
+                             ("--fail-on-change-point", options.fail_on_change_point)) if on]
+    hist = options.history_path()
+    if gates and hist is None:
+        raise SuiteError(f"{' and '.join(gates)} read the results history, but it is switched off (--no-history, or "
+                         "GLUE_BENCH_HISTORY set empty): the gate would compare nothing. Drop one of them.")
+    if hist is not None:
+        check_history(hist)
+
+
 def check_outputs(options: Options, baseline_file: Path) -> None:
     """Everything the run will write, checked before the first training step (one line per problem)."""
     if options.results_json:
         check_file_target(options.results_json, "--results-json")
+        hist = options.history_path()
+        for other, what in ((baseline_file, "the baseline file"), (hist, "the results history")):
+            if other is not None and _same_file(options.results_json, other):
+                raise SuiteError(f"--results-json {options.results_json} is {what} of this run; writing it would "
+                                 "destroy that file. Choose another path.")
     if options.report_dir:
         check_out_dir(options.report_dir, "--report-dir")
     if options.update_baselines:
         check_file_target(baseline_file, "--update-baselines")  # the file, its lock and temp file live there
     hist = options.history_path()
     if hist is not None:
-        check_file_target(hist, "--history")
-        if hist.is_file() and hist.stat().st_size > 0:  # not a results history: say so now, not after training
-            open_for_read(hist).close()
+        check_file_target(hist, "--history")  # its integrity is checked by check_state
