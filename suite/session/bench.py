@@ -55,6 +55,7 @@ class BenchSession:
         if self.options.max_gap is not None and (problem := outcome.gap_gate_problem(m.name for m in methods)):
             raise SuiteError(problem + ".")
         preflight.check_model_and_methods(self.options, self.profile, methods, glue_dir)
+        preflight.check_data(self.cases())  # no case selected (--shard 9/9), bad local data: one line, now
 
     @property
     def baseline_file(self) -> Path:

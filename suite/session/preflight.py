@@ -13,7 +13,8 @@ from suite.config.models import check_methods, check_model, is_local
 from suite.config.options import Options
 from suite.config.profiles import Profile
 from suite.config.speed import check_hardware
-from suite.data.sources import resolve_glue_dir
+from suite.config.tasks import get_task
+from suite.data.sources import load_task_data, resolve_glue_dir
 from suite.errors import SuiteError
 from suite.gate.baselines import write_target
 from suite.store.history import check as check_history
@@ -37,6 +38,19 @@ def check_model_and_methods(options: Options, profile: Profile, methods: list[Me
     needs_hub = (profile.data == "glue" and glue_dir is None) or not is_local(model)
     if not needs_hub:
         hub.go_offline()
+
+
+def check_data(cases) -> None:
+    """Local GLUE files (--glue-dir) read and range-checked before the first training step: a malformed row, an
+    STS-B score outside 0..5 (nan, 1e308) or a dev split of one class stops the run now, not after other cases
+    trained. Synthetic and Hub data are checked when each case loads them."""
+    seen = set()
+    for c in cases:
+        ident = (c.task, c.glue_dir, c.train_size, c.eval_size)
+        if c.data != "glue" or resolve_glue_dir(c.glue_dir) is None or ident in seen:
+            continue
+        seen.add(ident)
+        load_task_data(get_task(c.task), "glue", glue_dir=c.glue_dir, train_size=c.train_size, eval_size=c.eval_size)
 
 
 def probe_dir(directory: Path, what: str) -> None:
