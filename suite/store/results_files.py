@@ -150,7 +150,8 @@ CASE_SCHEMA = {
     "required": ["key", "task", "method", "profile", "primary_metric", "config", "config_hash", "runs"],
     "properties": {
         "key": _STR, "task": _STR, "method": _STR, "profile": _STR, "primary_metric": _STR,
-        "config": {"type": "object"}, "config_hash": _STR, "runs": {"type": "array", "items": RUN_SCHEMA},
+        "config": {"type": "object", "properties": {"model": _OPT_STR, "seeds": {"type": "array", "items": _INT}}},
+        "config_hash": _STR, "runs": {"type": "array", "items": RUN_SCHEMA},
         "data_fingerprint": _STR, "data_origin": _STR, "provenance": PROVENANCE_SCHEMA, "prepare_time_s": _NUM,
         "data_cache": _STR, "floor": {"type": "object", "additionalProperties": _NUM}, "schema": _INT,
         "verdict": VERDICT_SCHEMA,
@@ -241,12 +242,16 @@ def load_results(path: str | Path) -> tuple[str, list[Row]]:
     """A file written by --results-json: its profile and rows. Each verdict is recomputed from the case's runs
     (against the baseline entry it was judged with), never taken from the file: a recorded verdict can only make
     a case worse (a recorded regression stays one), never better."""
-    return _judged(*load_doc(path))
+    return _judged(*load_doc(path), path)
 
 
-def _judged(doc: dict, results: list[CaseResult]) -> tuple[str, list[Row]]:
+def _judged(doc: dict, results: list[CaseResult], path) -> tuple[str, list[Row]]:
     profile = get_profile(doc["profile"])
-    verdicts = {r.key: rejudge(r, c, profile) for r, c in zip(results, doc["cases"])}
+    try:
+        verdicts = {r.key: rejudge(r, c, profile) for r, c in zip(results, doc["cases"])}
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SuiteError(f"{path}: a case cannot be judged ({type(exc).__name__}: {one_line(exc)}); "
+                         f"expected {WHAT}.") from None
     tchanges = {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])}
     return doc["profile"], rows(results, verdicts, tchanges)
 
@@ -329,7 +334,7 @@ def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row],
     profiles, by_key, where, shards_of, counts = [], {}, {}, {}, {}
     for path in paths:
         doc, results = load_doc(path)
-        profile, file_rows = _judged(doc, results)
+        profile, file_rows = _judged(doc, results, path)
         profiles.append(profile)
         _note_shards(path, doc, counts, shards_of)
         for row in file_rows:
