@@ -185,7 +185,11 @@ def write_target(path: str | os.PathLike) -> Path:
     refused, never replaced by a regular file."""
     path = Path(path)
     if path.is_symlink():
-        path = Path(os.path.realpath(path))
+        target = Path(os.path.realpath(path))
+        if any(str(p).startswith(("/dev/", "/proc/")) for p in (Path(os.path.abspath(path)), target)):
+            raise SuiteError(f"{path} is a special file (it links to {target}), not a regular file: the suite writes "
+                             "files by replacing them, so it refuses to write there. Name a regular file.")
+        path = target
     if path.exists() and not path.is_file():
         kind = "a folder" if path.is_dir() else "a special file (device, FIFO or socket)"
         raise SuiteError(f"{path} is {kind}, not a regular file: the suite writes files by replacing them, so it "

@@ -75,12 +75,12 @@ def check_file_target(path: str | os.PathLike, what: str) -> None:
         raise SuiteError(f"{what} is empty; name a file.")
     if len(p.name.encode()) > 255:
         raise SuiteError(f"{what}: the file name is longer than 255 bytes. Choose a shorter name.")
+    if p.is_dir():
+        raise SuiteError(f"{what} {p} is a folder; name a file.")
     try:
         p = write_target(p)  # a symlink is written through; a device, FIFO or socket is refused
     except SuiteError as exc:
         raise SuiteError(f"{what}: {exc}") from None
-    if p.is_dir():
-        raise SuiteError(f"{what} {p} is a folder; name a file.")
     if p.exists() and not os.access(p, os.W_OK):
         raise SuiteError(f"{what} {p} is not writable. Choose another path or fix its permissions.")
     probe_dir(p.parent, what)
