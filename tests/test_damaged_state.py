@@ -337,6 +337,11 @@ def test_a_recorded_verdict_contradicted_by_its_runs_is_recomputed(tmp_path, cap
     doc_path.write_text(json.dumps(doc))
     code, text = cli(capsys, "report", doc_path, "--out", tmp_path / "rep")
     assert code == 1 and "regression" in text
+    # a recorded failing verdict the runs do not show (no baseline figure to recompute it from): still failing
+    doc["cases"][0]["verdict"].update(status="regression", baseline=None, test="paired t", p_value=None)
+    doc_path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "report", doc_path, "--out", tmp_path / "rep")
+    assert code == 1 and "recorded as regression when it ran" in text
 
 
 @pytest.mark.parametrize("name,change,message", [

@@ -272,9 +272,14 @@ def rejudge(result: CaseResult, case: dict, profile) -> Verdict:
     policy = vd.Policy(tolerance=profile.tolerance_for(result.task), tolerance_override=tol,
                        updating=recorded is not None and recorded.status == "updated")
     verdict = vd.judge(result, entry, policy)
-    if recorded is not None and _SEVERITY[recorded.status] > _SEVERITY[verdict.status]:
-        recorded.key = result.key
-        return recorded
+    if recorded is None or _SEVERITY[recorded.status] <= _SEVERITY[verdict.status]:
+        return verdict
+    if recorded.status in vd.FAILING:  # recorded failing, not shown by the runs now: still failing, and says why
+        return Verdict(result.key, "failed", verdict.metric, verdict.measured, n=verdict.n, reasons=[
+            f"recorded as {recorded.status} when it ran, but its runs in this file give {verdict.status} now "
+            "(edited or damaged file?)"])
+    verdict.status = recorded.status  # recorded unjudged (stale, no baseline): it compared nothing
+    verdict.reasons = [r for r in recorded.reasons if isinstance(r, str)] or [f"recorded as {recorded.status}"]
     return verdict
 
 
