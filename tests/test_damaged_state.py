@@ -72,13 +72,14 @@ def test_a_damaged_history_stops_the_run_before_training_and_fails_the_gates(tmp
     with pytest.raises(SuiteError, match="damaged"):  # also a plain run, which would append into it
         session(tmp_path, history=str(path))
     # the gate itself, should it be reached: a failure naming the history, never "no history, pass"
-    judging = BenchSession.__new__(BenchSession)
     from suite.config.profiles import get_profile
     from suite.session.judging import Judging
     judging = Judging(Options(history=str(path), max_drift=1.0), get_profile("smoke"))
     failures = judging.history_failures([dated_result(80.0, day=999)])
     assert failures and "could not read the history" in failures[0]
     code, text = cli(capsys, "history", "show", "--history", path)
+    assert code == 2 and "damaged" in error_line(text)
+    code, text = cli(capsys, "history", "import", "--history", path, results_file(tmp_path / "r.json", RESULTS))
     assert code == 2 and "damaged" in error_line(text)
     assert path.read_bytes() == before
 

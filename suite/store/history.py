@@ -237,6 +237,9 @@ def _now() -> str:
 def _insert(path, records: list[dict]) -> int:
     """Create the database if needed and add the records, all in one transaction; returns how many were new."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SuiteError(f"The results history {path} is a folder or a special file, not a database file; point "
+                         "--history at a file.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(_connect(path)) as con:
@@ -283,6 +286,7 @@ def import_results(path, results_json_paths: Iterable[str | Path]) -> list[tuple
     """Import files written by --results-json: [(file, cases, new records)]. A case whose verdict is "updated"
     is recorded as a baseline update. Each file is one transaction; re-importing adds nothing."""
     out = []
+    check(path)  # never add to a damaged history
     for p in results_json_paths:
         p = Path(p)
         doc, results = results_files.load_doc(p)  # the one validated loader of results files
