@@ -388,6 +388,7 @@ def test_a_missing_verdict_is_recomputed_not_a_key_error(tmp_path, capsys):
     (["report", "{results}", "--out", ""], "--out is empty"),
     (["report", "{results}", "--out", "{t}/rep", "--max-gap", "1"], "'full' is not among the methods"),
     (["calibrate", "--simulate", "--seeds", "100000"], "at most 10"),
+    (["calibrate", "--from-json", "/dev/zero", "--write-baselines"], "not a regular file"),
     (["calibrate", "--seeds", "100000"], "at most 50"),
     (["perf", "--train-size", "1e20"], "--train-size 1e20 is larger than"),
     (["diagnose", "--task", "sst2", "--method", "seq_bn", "--model", "tiny", "--out", "{baseline}"], "--out"),

@@ -139,13 +139,21 @@ def calibrate(args) -> tuple[str, int]:
     return "\n".join(lines), status
 
 
+def _read_small(path: Path, limit: int = 64 * 2**20) -> str:
+    """A calibration file (kilobytes): a device such as /dev/zero is refused, never read forever."""
+    if not path.is_file():
+        raise ValueError("not a regular file")
+    with open(path, encoding="utf-8") as f:
+        return f.read(limit)
+
+
 def from_json(args) -> tuple[str, int]:
     """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
     Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
     if not args.write_baselines:
         raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
     try:
-        stored = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        stored = json.loads(_read_small(Path(args.from_json)))
         profile = get_profile(stored["profile"])
         cases = [c for c in stored["cases"] if not c.get("error")]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
