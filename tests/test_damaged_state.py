@@ -347,6 +347,7 @@ def test_a_recorded_verdict_contradicted_by_its_runs_is_recomputed(tmp_path, cap
 
 @pytest.mark.parametrize("name,change,message", [
     ("schema-99", lambda d: d.update(schema=99), "has results schema 99"),
+    ("shards-stripped", lambda d: d.pop("shard_count"), "'shard_count' is a required property"),
     ("profile-nope", lambda d: d.update(profile="nope"), "Unknown profile 'nope'"),
     ("verdict-unknown", lambda d: d["cases"][0]["verdict"].update(status="unknown"), "'unknown' is not one of"),
     ("key-null", lambda d: d["cases"][0].update(key=None), "None is not of type 'string'"),

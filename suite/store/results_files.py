@@ -162,6 +162,9 @@ CASE_SCHEMA = {
 RESULTS_FILE_SCHEMA = {
     "type": "object",
     "required": ["profile", "cases"],
+    # schema 2 files always say which shards they hold: a file stripped of them could hide a missing shard
+    "if": {"required": ["schema"], "properties": {"schema": {"const": 2}}},
+    "then": {"required": ["shard_count", "shards"]},
     "properties": {"schema": {"enum": list(KNOWN_SCHEMAS)},
                    "profile": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
                    "created": _OPT_STR, "cases": {"type": "array", "items": CASE_SCHEMA},
