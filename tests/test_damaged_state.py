@@ -90,10 +90,11 @@ def test_unreadable_history_rows_are_named_in_one_line_before_training(tmp_path,
     with sqlite3.connect(path) as con:
         con.execute("UPDATE records SET versions = '{not json' WHERE id = 1")
         con.execute("UPDATE records SET mean = NULL WHERE id = 3")
+        con.execute("UPDATE records SET mean = 1e308 WHERE id = 2")
     code, text = cli(capsys, "history", "show", "--history", path)
     line = error_line(text)
-    assert code == 2 and "records 1, 3 cannot be read" in line
-    with pytest.raises(SuiteError, match="records 1, 3 cannot be read"):
+    assert code == 2 and "records 1, 2, 3 cannot be read" in line
+    with pytest.raises(SuiteError, match="records 1, 2, 3 cannot be read"):
         session(tmp_path, history=str(path), max_drift=1.0)
 
 
@@ -353,6 +354,7 @@ def test_a_recorded_verdict_contradicted_by_its_runs_is_recomputed(tmp_path, cap
     ("key-null", lambda d: d["cases"][0].update(key=None), "None is not of type 'string'"),
     ("provenance-list", lambda d: d["cases"][0].update(provenance=[1]), "is not of type 'object'"),
     ("metric-abc", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy="abc"), "'abc' is not of type"),
+    ("metric-1e308", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=1e308), "is outside 0..100"),
     ("config-list", lambda d: d["cases"][0].update(config=[1]), "is not of type 'object'"),
     ("hardware-string", lambda d: d["cases"][0]["provenance"].update(hardware="gpu"), "'gpu' is not of type"),
     ("cases-object", lambda d: d.update(cases={"a": 1}), "is not of type 'array'"),

@@ -35,6 +35,7 @@ from suite.config.paths import DEFAULT_HISTORY  # noqa: E402,F401  (the default,
 from suite.engine.results import CaseResult
 from suite.errors import SuiteError, lookup
 from suite.gate.baselines import one_line
+from suite.gate.verdicts import metric_range
 from suite.store import changepoints, results_files
 
 SCHEMA = 1
@@ -170,6 +171,9 @@ def _points(path, rows) -> list[Point]:
             p = _point(row)
             if p.ok and (not isinstance(p.mean, (int, float)) or not math.isfinite(p.mean)):
                 raise ValueError("an ok record without a finite mean")
+            lo, hi = metric_range(p.metric)
+            if p.ok and not all(isinstance(v, (int, float)) and lo <= v <= hi for v in [p.mean, *p.values]):
+                raise ValueError(f"a value outside {lo:g}..{hi:g}")
             if not isinstance(p.versions, dict) or not isinstance(p.values, list) or not isinstance(p.seeds, list):
                 raise ValueError("a JSON column of the wrong type")
             out.append(p)

@@ -236,6 +236,7 @@ def load_doc(path: str | Path) -> tuple[dict, list[CaseResult]]:
         _known_names(path, results)
         for r in results:
             r.metric()  # per-seed metrics must be numbers
+            _in_range(path, r)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SuiteError(f"{path} is not {WHAT} ({type(exc).__name__}: {one_line(exc)}).") from None
     return doc, results
@@ -284,6 +285,17 @@ def rejudge(result: CaseResult, case: dict, profile) -> Verdict:
     verdict.status = recorded.status  # recorded unjudged (stale, no baseline): it compared nothing
     verdict.reasons = [r for r in recorded.reasons if isinstance(r, str)] or [f"recorded as {recorded.status}"]
     return verdict
+
+
+def _in_range(path, r: CaseResult) -> None:
+    """Every metric value (per seed, and the floor) inside what the metric can take: points 0..100 (-100..100 for
+    correlations). A value outside (1e308, -5) is a damaged file, never a result to judge or to record."""
+    values = [(f"seed {run.seed} {k}", k, v) for run in r.runs for k, v in run.metrics.items()]
+    values += [(f"floor {k}", k, v) for k, v in (r.floor or {}).items()]
+    for where, metric, v in values:
+        lo, hi = vd.metric_range(metric)
+        if isinstance(v, (int, float)) and not lo <= v <= hi:
+            raise SuiteError(f"{path}: case {r.key}: {where} = {v:g} is outside {lo:g}..{hi:g}; expected {WHAT}.")
 
 
 def _known_names(path, results: list[CaseResult]) -> None:
