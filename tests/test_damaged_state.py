@@ -291,6 +291,24 @@ def test_no_space_left_names_the_file_and_keeps_the_old_content(tmp_path, monkey
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["smoke.json"]
 
 
+def test_a_failed_finish_step_names_its_file_when_the_system_does_not(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from suite.session.finish import _Steps
+
+    def full():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write on an open file: no file name
+
+    steps = _Steps()
+    steps.run("report", full, tmp_path / "rep")
+    assert steps.broken and steps.lines == [f"ERROR (report): No space left on device ({tmp_path / 'rep'})"]
+    import suite.report.files as files
+
+    monkeypatch.setattr(files, "write_plots", lambda rows, out: full())
+    code, text = cli(capsys, "report", results_file(tmp_path / "r.json", RESULTS[:1]), "--out", tmp_path / "rep")
+    assert code == 2 and f"No space left on device ({tmp_path / 'rep'})" in error_line(text)
+
+
 # --- a second writer of one results file: nothing lost ------------------------------------------------------------
 
 def test_two_runs_writing_one_results_file_lose_no_case(tmp_path):

@@ -55,7 +55,10 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
         raise SuiteError(problem + ".")
     check_out_dir(out_dir, "--out")  # a file on the way, or a folder that cannot be written: one line
     warnings: list[str] = []
-    files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
+    try:
+        files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
+    except OSError as exc:  # disk full while a plot is saved, say: name the file, not only the error
+        raise SuiteError(f"Cannot write the report: {exc.strerror or exc} ({exc.filename or out_dir}).") from None
     gaps = vd.gap_failures([row.result for row in rows], max_gap)
     failed = outcome.run_outcome(rows, strict=strict, gap_failures=gaps).failed
     text = render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width())
