@@ -329,6 +329,19 @@ def test_two_runs_writing_one_results_file_lose_no_case(tmp_path):
     assert [r.result.key for r in results_files.load_results(path)[1]] == [RESULTS[0].key]
 
 
+def test_two_sessions_finishing_into_one_results_file_lose_no_case(tmp_path):
+    """Two runs (pytest or python -m suite run) started before either wrote the file: both finish into it."""
+    path = tmp_path / "r.json"
+    first, second = (session(tmp_path, results_json=str(path), no_history=True) for _ in range(2))
+    first.results, second.results = [RESULTS[0]], [RESULTS[1]]
+    lines, broken = first.finish()
+    assert not broken, lines
+    lines, broken = second.finish()
+    assert not broken and any("kept beside this run's" in line for line in lines), lines
+    assert sorted(r.result.key for r in results_files.load_results(path)[1]) == sorted([RESULTS[0].key,
+                                                                                       RESULTS[1].key])
+
+
 # --- results files: shards, recomputed verdicts, schema versions, one validated loader --------------------------
 
 def test_report_merge_names_missing_shards_and_fails_unless_allowed(tmp_path, capsys):
