@@ -14,7 +14,16 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: bench test unit lint perf gpu-check venv clean
+.PHONY: bench test unit lint perf gpu-check venv clean test-oldest
+
+# The stamp records what was installed (a hash of pyproject.toml, the pinned constraints and TORCH_SPEC), not when:
+# a fresh clone (new modification times) reuses an up-to-date .venv; an edit to any of them reinstalls.
+PINNED       ?= constraints/pinned.txt
+INSTALL_HASH := $(shell cat pyproject.toml $(PINNED) 2>/dev/null | $(PYTHON) -c \
+                  "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()+b'$(TORCH_SPEC)').hexdigest()[:16])")
+ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(INSTALL_HASH))
+.PHONY: $(VENV)/.installed
+endif
 
 bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
@@ -39,16 +48,28 @@ lint: $(VENV)/.installed
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml declares ranges for adapters and transformers; the default set-up installs the pinned pair
+# (constraints/pinned.txt), so that baselines recorded here stay comparable.
+$(VENV)/.installed:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ] && ! $(PY) -c "import torch" 2>/dev/null; then \
 	  echo "installing $(TORCH_SPEC) (CPU build)"; $(PY) -m pip install -q "$(TORCH_SPEC)"; fi
-	$(PY) -m pip install -q -e ".[test]"
-	@touch $@
+	$(PY) -m pip install -q -c $(PINNED) -e ".[test]"
+	@echo $(INSTALL_HASH) > $@
+
+# The oldest supported adapters/transformers pair (constraints/oldest.txt) in its own venv: the unit tests (without
+# the end-to-end ones) and the smoke benchmark. Needs network (or a local wheel index) for the old releases.
+OLDEST_VENV ?= .venv-oldest
+test-oldest:
+	$(MAKE) venv VENV=$(OLDEST_VENV) PINNED=constraints/oldest.txt
+	$(OLDEST_VENV)/bin/python -c "import adapters, transformers; print('adapters', adapters.__version__, \
+	  'transformers', transformers.__version__)"
+	$(OLDEST_VENV)/bin/python -m pytest tests -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
+	$(OLDEST_VENV)/bin/python -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .benchmarks
 
 perf: $(VENV)/.installed
 	$(PY) -m suite perf $(if $(wildcard $(GLUE_DATA)),--glue-dir $(GLUE_DATA))

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 from helpers import tiny_case
@@ -105,11 +106,47 @@ RESULTS = [report_result("sst2", "full", [90.0, 91.0], 1000, 50.0),
 
 # --- results files ------------------------------------------------------------------------------------------
 
+def two_model_results_files(tmp_path, *, legacy_minilm=True):
+    """The shards of two models' runs of the same cases (profile smoke): MiniLM's sst2 full and seq_bn recorded
+    "pass" against baselines of 69.80 (``legacy_minilm``: written as before the key named the model, keys
+    ``task/method``), and the tiny model's, which learns nothing, recorded "degenerate". Returns (minilm, tiny)."""
+    minilm = [report_result("sst2", m, [70.0 + d], 100, model="minilm") for m, d in (("full", 0.5), ("seq_bn", 0.0))]
+    tiny = [report_result("sst2", m, [50.0], 100, model="tiny") for m in ("full", "seq_bn")]
+    m_rows = vd.rows(minilm, {r.key: Verdict(r.key, "pass", "accuracy", r.metric().mean, 69.80, 2.0, n=1)
+                              for r in minilm})
+    t_rows = vd.rows(tiny, {r.key: Verdict(r.key, "degenerate", "accuracy", 50.0, reasons=[
+        "accuracy 50.00 is not above the trivial score 50.00 (the model learned nothing)"], n=1) for r in tiny})
+    paths = tmp_path / "shard-minilm.json", tmp_path / "shard-tiny.json"
+    results_files.write_results(paths[0], "smoke", m_rows)
+    results_files.write_results(paths[1], "smoke", t_rows)
+    if legacy_minilm:
+        doc = json.loads(paths[0].read_text())
+        for c in doc["cases"]:
+            c["key"] = c["verdict"]["key"] = f"{c['task']}/{c['method']}"
+        paths[0].write_text(json.dumps(doc))
+    return paths
+
+
 def results_file(path, results, profile="smoke", shard=None):
     """``results`` judged "pass" (judged_rows), written as --results-json writes them (``shard``: (i, n), the
     shard the file says it ran; None: the whole run)."""
     results_files.write_results(path, profile, judged_rows(results), shard=shard)
     return path
+
+
+def planted_drop_results_file(src, dst, points: float, *, days: int = 7):
+    """The results file ``src`` as the next CI run would write it: the same cases and config, ``days`` later, at
+    another commit, every seed's primary metric ``points`` lower (a planted drop; nothing trained)."""
+    doc = json.loads(Path(src).read_text())
+    for c in doc["cases"]:
+        prov = c["provenance"]
+        prov["date"] = (dt.datetime.fromisoformat(prov["date"]) + dt.timedelta(days=days)).isoformat()
+        prov["git"] = {**prov.get("git", {}), "commit": commit_sha(days)}
+        for run in c["runs"]:
+            run["metrics"][c["primary_metric"]] -= points
+    doc["created"] = (dt.datetime.fromisoformat(doc["created"]) + dt.timedelta(days=days)).isoformat()
+    Path(dst).write_text(json.dumps(doc))
+    return dst
 
 
 def unjudged_results_file(tmp_path, name="r.json", **changes):

@@ -49,7 +49,7 @@ def test_update_refuses_failed_runs_and_what_the_caller_refuses(tmp_path):
     updated, refused = bl.update(path, "unit", [make_result(status="failed")])
     assert updated == [] and "nan" in refused[0]
     assert not path.exists()
-    updated, refused = bl.update(path, "unit", [make_result()], refuse={"sst2/seq_bn": "degenerate: ..."})
+    updated, refused = bl.update(path, "unit", [make_result()], refuse={KEY: "degenerate: ..."})
     assert updated == [] and "degenerate" in refused[0] and not path.exists()
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from factories import RESULTS, judged_rows, report_result
-from helpers import ROOT, clean_env, run_pytest
+from factories import RESULTS, judged_rows, planted_drop_results_file, report_result
+from helpers import ROOT, clean_env, run_pytest, tiny_case
 
 TINY = ["--model", "tiny", "--tasks", "sst2", "--no-history"]
 
@@ -24,7 +26,7 @@ def no_benchmark_run(tmp_path_factory):  # its tests share one xdist worker (xdi
     """One tiny case without pytest-benchmark, with JUnit XML, in an 80-column terminal (COLUMNS), no -s."""
     tmp = tmp_path_factory.mktemp("nobench")
     junit = tmp / "junit.xml"
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80", "GLUE_BENCH_HEARTBEAT": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-p",
                            "no:benchmark", *TINY, "-k", "sst2-full", "--baselines-dir", str(tmp), "--junitxml",
                            str(junit)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
@@ -49,6 +51,11 @@ def test_progress_shows_without_s_on_lines_of_its_own(no_benchmark_run):
     assert lines[seed_lines[0]].startswith("sst2/full seed 0: accuracy=")  # not after pytest's file prefix
     # pytest's own line is written again after it: the result letter still follows its test file
     assert lines[seed_lines[0] + 1].startswith("benchmarks/test_glue.py F"), out
+    # output is not a terminal: heartbeat lines while the seed trains, one after another, then the seed line
+    beats = [i for i, line in enumerate(lines) if re.match(r"sst2/full seed 0: step \d+/\d+ \(\d+%\), ", line)]
+    assert beats and "s spent" in lines[beats[0]], out
+    assert lines[beats[0] - 1].rstrip() == "benchmarks/test_glue.py", out  # pytest's prefix, left for the letter
+    assert beats == list(range(beats[0], beats[0] + len(beats))) and beats[-1] + 1 == seed_lines[0], out
 
 
 @pytest.mark.e2e
@@ -130,6 +137,7 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert set(by_name) == {"test_glue[sst2-full]", "test_glue[sst2-seq_bn]"}
     b = by_name["test_glue[sst2-seq_bn]"]
     assert b["fullname"] == "benchmarks/test_glue.py::test_glue[sst2-seq_bn]" and b["param"] == "sst2-seq_bn"
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}
     s = b["stats"]
     assert s["rounds"] == 1 and s["iterations"] == 1 and s["data"] == [s["mean"]] and s["min"] == s["max"] > 0
     e = b["extra_info"]
@@ -137,18 +145,46 @@ def test_xdist_writes_the_benchmark_json(tmp_path):
     assert (e["gap_vs_full"] == pytest.approx(0.0)
             and e["accuracy"] == by_name["test_glue[sst2-full]"]["extra_info"]["accuracy"])
     assert "benchmark data written to" in out
+    # per-seed lines relayed from the workers while they run (to the controller's stderr, with capture suspended),
+    # not kept in the captured output that pytest shows with a failure at the end
+    for case in ("sst2/full", "sst2/seq_bn"):
+        assert re.search(rf"\[gw[01]\] {case} seed 0: accuracy=", out), out
+        assert out.count(f"{case} seed 0: accuracy=") == 1 and "Captured stderr call" not in out, out
 
 
 def test_benchmark_json_document_without_pytest():
     from suite.store import benchjson
 
     rows = judged_rows(RESULTS[:2])
-    doc = benchjson.document(rows, {"sst2/seq_bn": ("benchmarks/test_glue.py::test_glue[sst2-seq_bn]", 2.0)},
+    doc = benchjson.document(rows, {"sst2/seq_bn@tiny": ("benchmarks/test_glue.py::test_glue[sst2-seq_bn]", 2.0)},
                              machine_info={"node": "x"}, commit_info={"id": "abc"}, version="5.3.1")
     [b] = doc["benchmarks"]  # full fine-tuning has no timing: left out, as pytest-benchmark leaves out errors
     assert b["name"] == "test_glue[sst2-seq_bn]" and b["stats"]["ops"] == 0.5 and b["stats"]["stddev"] == 0
     assert b["extra_info"]["verdict"] == "pass" and b["extra_info"]["gap_vs_full"] == pytest.approx(-1.25)
     assert b["extra_info"]["baseline"] == pytest.approx(89.25) and b["extra_info"]["delta"] == 0
+    assert b["params"] == {"case": "sst2/seq_bn@tiny"}  # a plain string, as in serial runs' files (below)
+
+
+def test_benchmark_params_are_plain_strings_in_serial_files():
+    """pytest-benchmark writes the parametrized CaseSpec as "UNSERIALIZABLE[CaseSpec(...)]"; the plugin's
+    pytest_benchmark_update_json hook makes it the case's identity, the same string the xdist controller writes,
+    so that `pytest-benchmark compare --group-by param:case` keeps one case together."""
+    from pytest_benchmark.utils import safe_dumps
+
+    from suite import pytest_plugin
+    from suite.store import benchjson
+
+    case = tiny_case("mnli", "full")
+    out = {"benchmarks": [{"params": {"case": case}, "param": "mnli-full"},
+                          {"params": {"diagnosis": (tiny_case(), "capacity")}, "param": "sst2-seq_bn-capacity"},
+                          {"params": None, "param": None}]}
+    config = type("Config", (), {"option": type("Option", (), {"gab_profile": None})()})()
+    pytest_plugin.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=out)
+    doc = json.loads(safe_dumps(out))
+    assert [b["params"] for b in doc["benchmarks"]] == [
+        {"case": "mnli/full@tiny"}, {"diagnosis": "sst2/seq_bn@tiny:capacity"}, None]
+    assert "UNSERIALIZABLE" not in safe_dumps(out)
+    assert benchjson.plain_params({"x": 3}) == {"x": 3}  # another project's parameters are left alone
 
 
 @pytest.mark.e2e
@@ -239,14 +275,110 @@ def test_workflow_structure():
     restore = [s for j in doc["jobs"].values() for s in j.get("steps", [])
                if "actions/cache/restore" in s.get("uses", "")]
     save = [s for j in doc["jobs"].values() for s in j.get("steps", []) if "actions/cache/save" in s.get("uses", "")]
-    assert restore and save and all("matrix.shard" in s["with"]["key"] and "week" in s["with"]["key"]
-                                    for s in restore + save)
+    hf = [s for s in restore + save if s["with"]["path"] == ".hf-cache"]
+    assert len(hf) == 2 and all("matrix.shard" in s["with"]["key"] and "week" in s["with"]["key"] for s in hf)
     assert all(s["with"].get("restore-keys") for s in restore)
+    # the results history: restored from the newest earlier run's, saved under a key of its own by the report job
+    # only (one writer), also after a failed merge; the shards' artifacts carry results, not history
+    [h_restore] = [s for s in restore if s["with"]["path"] == "results/history.sqlite"]
+    [h_save] = [s for s in save if s["with"]["path"] == "results/history.sqlite"]
+    assert h_restore in _steps(doc, "report") and h_save in _steps(doc, "report")
+    assert h_save["with"]["key"] == h_restore["with"]["key"] and "github.run_id" in h_save["with"]["key"]
+    [prefix] = h_restore["with"]["restore-keys"].split()
+    assert h_save["with"]["key"].startswith(prefix) and "!cancelled()" in h_save["if"]
+    report = [s.get("name", s.get("uses", "")) for s in _steps(doc, "report")]
+    order = [report.index(next(n for n in report if n.startswith(p))) for p in (
+        "Restore the results history", "Merge the shards", "Add every shard's results", "History gates",
+        "Save the results history")]
+    assert order == sorted(order)
+    shard_upload = next(s for s in _steps(doc, "shard") if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "history" not in shard_upload["with"]["path"] and "results/shard-" in shard_upload["with"]["path"]
     pytest_runs = [line for line in _run_lines(doc) if " -m pytest benchmarks" in line]
     assert pytest_runs and all("-n auto" in line and "--shard" in line for line in pytest_runs)
     gate = [line for line in pytest_runs if "--update-baselines" not in line]
     record = [line for line in pytest_runs if "--update-baselines" in line]
-    assert gate and all("--strict-baselines" in line for line in gate) and record
+    # strict once baselines/paper.json has entries (the baselines step says which; see test_no_paper_baselines...)
+    assert gate and all(STRICT in line for line in gate) and record
+    assert all("--no-history" in line for line in pytest_runs)  # shards write no history: the report job does
+
+
+STRICT = "${{ steps.baselines.outputs.strict }}"
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def _steps(doc, job=None):
+    return [s for name, j in doc["jobs"].items() if job in (None, name) for s in j.get("steps", [])]
+
+
+def _step(doc, job, name):
+    [step] = [s for s in _steps(doc, job) if s.get("name", "").startswith(name)]
+    return step
+
+
+def test_workflow_runs_one_at_a_time_with_pinned_actions_and_a_pip_cache():
+    doc = _workflow()
+    group = doc["concurrency"]
+    assert group["group"].startswith("gpu-benchmarks-") and group["cancel-in-progress"] is False
+    uses = [s["uses"] for s in _steps(doc) if "uses" in s]
+    assert uses and all(SHA_PIN.match(u) for u in uses), [u for u in uses if not SHA_PIN.match(u)]
+    text = WORKFLOW.read_text()
+    assert all(re.search(re.escape(u) + r" # v\d+\.\d+\.\d+\n", text) for u in uses)  # the release, for review
+    setups = [s for s in _steps(doc) if s.get("uses", "").startswith("actions/setup-python@")]
+    assert len(setups) == len(doc["jobs"]) and all(s["with"]["cache"] == "pip" for s in setups)
+    # JUnit of every shard published (a check run, the job summary), with the permission that needs
+    junit = _step(doc, "report", "Publish the shards' JUnit")
+    assert junit["uses"].startswith("mikepenz/action-junit-report@") and junit["with"]["job_summary"] is True
+    assert junit["with"]["report_paths"] == "results/junit-*.xml" and "!cancelled()" in junit["if"]
+    assert doc["jobs"]["report"]["permissions"]["checks"] == "write"
+    assert all("results/junit-${{ matrix.shard }}.xml" in line for line in _run_lines(doc) if "--junitxml" in line)
+
+
+def test_workflow_checks_cuda_before_any_shard_trains():
+    doc = _workflow()
+    steps = _steps(doc, "shard")
+    names = [s.get("name", "") for s in steps]
+    cuda = names.index(next(n for n in names if n.startswith("Check that torch sees a CUDA GPU")))
+    train = [i for i, s in enumerate(steps) if " -m pytest benchmarks" in s.get("run", "")]
+    assert train and cuda < min(train)
+    script = steps[cuda]["run"].strip()
+    assert script.count("\n") == 0 and "torch.cuda.is_available()" in script
+    # run as written (the interpreter aside): on this CPU machine it stops in one line, no traceback
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", script.replace(".venv/bin/python", sys.executable)],
+                          capture_output=True, text=True, timeout=120, env={**clean_env(), "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "sees no CUDA GPU on this runner" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _baselines_step(script: str, tmp_path, profile="paper", baselines_dir=None):
+    """A workflow's baselines step, run as written (interpreter and, given, --baselines-dir aside): (exit status,
+    output, what it wrote to $GITHUB_OUTPUT)."""
+    out = tmp_path / "github_output"
+    out.write_text("")
+    script = script.replace(".venv/bin/python", sys.executable).replace("--profile paper", f"--profile {profile}"
+                                                                        + (f" --baselines-dir {baselines_dir}"
+                                                                           if baselines_dir else ""))
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**clean_env(), "GITHUB_OUTPUT": str(out)})
+    return proc.returncode, proc.stdout + proc.stderr, out.read_text()
+
+
+@pytest.mark.e2e
+def test_no_paper_baselines_is_one_warning_pointing_at_the_record_path_not_a_failing_week(tmp_path):
+    doc = _workflow()
+    shard, report = _step(doc, "shard", "Baselines to gate against"), _step(doc, "report", "Baselines to gate against")
+    assert shard["run"] == report["run"] and shard["id"] == report["id"] == "baselines"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, output = _baselines_step(shard["run"], tmp_path, baselines_dir=empty)
+    assert code == 0 and output == "strict=\n", out  # measured, reported, not gated
+    [line] = out.splitlines()
+    assert line.startswith("::warning title=No paper baselines yet::no paper baselines yet (")
+    assert "'record baselines'" in line and "--update-baselines" in line
+    code, out, output = _baselines_step(shard["run"], tmp_path, profile="smoke")  # the project's smoke.json
+    assert code == 0 and output == "strict=--strict-baselines\n" and "entries to gate against" in out
+    (empty / "paper.json").write_text("{broken")
+    code, out, output = _baselines_step(shard["run"], tmp_path, baselines_dir=empty)
+    assert code == 1 and output == "" and "not valid JSON" in out  # a broken file never turns the gate off
 
 
 @pytest.mark.e2e
@@ -336,3 +468,91 @@ def test_baselines_update_merges_the_shards_results(tmp_path):
     assert entries["sst2/seq_bn@tiny"]["mean"] == pytest.approx(89.25)
     proc = update(gate)  # a measured (gating) run's results may be recorded too, after `baselines diff`
     assert proc.returncode == 0 and "updated 1 entry (sst2/lora@tiny)" in proc.stdout, proc.stdout
+
+
+# --- the workflow's history across two CI runs -------------------------------------------------------------------
+
+# What the CPU test changes in the workflow's commands, and nothing else: this interpreter, 2 shards instead of 4,
+# the tiny model on two synthetic tasks with full fine-tuning only (one case per shard), no xdist, and a folder of
+# the test's own for results/. SMALL_UNIT (a pytest plugin given by PYTEST_ADDOPTS) shrinks the unit profile to
+# tests.helpers.tiny_case's sizes: 4 training steps a case.
+LOCAL = ((".venv/bin/python", sys.executable), ("/4 ", "/2 "), ("-n auto", "-n 0"),
+         ("--bench-profile paper", "--bench-profile unit --model tiny --tasks sst2,mnli --methods full"))
+SMALL_UNIT = """
+import dataclasses
+from suite.config import profiles
+profiles._PROFILES["unit"] = dataclasses.replace(profiles._PROFILES["unit"], train_size={"sst2": 64, "mnli": 64},
+                                                 eval_size=48, epochs=1)
+"""
+
+
+def _bash(script: str, results, *, shard=None, strict="", env=None):
+    for a, b in LOCAL:
+        script = script.replace(a, b)
+    script = script.replace("results/", f"{results}/").replace(STRICT, strict)
+    if shard is not None:
+        script = script.replace("${{ matrix.shard }}", str(shard))
+    assert "${{" not in script, script
+    return subprocess.Popen(["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**clean_env(), "HF_HUB_OFFLINE": "1",
+                                                                      "PYTEST_ADDOPTS": "-p no:cacheprovider",
+                                                                      **(env or {})})
+
+
+def _done(proc) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=600)
+    return proc.returncode, out
+
+
+@pytest.mark.e2e
+def test_two_ci_runs_carry_the_history_and_the_second_catches_a_planted_drop(tmp_path):
+    """The workflow's own steps, read from it, for two CI runs of 2 shards: shard -> merge -> history import ->
+    history gates, the history handed from run 1 to run 2 as the cache steps hand it. Run 1 trains (tiny model, one
+    case per shard); run 2's shards are run 1's results files 7 days later with every metric 5 points lower (made
+    without training): the drift gate on the carried history fails both cases, naming them."""
+    doc = _workflow()
+    gate_step = _step(doc, "shard", "Benchmark shard")["run"]
+    merge, add, gates = (_step(doc, "report", n)["run"] for n in ("Merge the shards", "Add every shard's results",
+                                                                   "History gates"))
+    cache = tmp_path / "actions-cache"  # what actions/cache/save stores and restore brings back
+    cache.mkdir()
+    (tmp_path / "small_unit.py").write_text(SMALL_UNIT)
+    small = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+             "PYTEST_ADDOPTS": "-p no:cacheprovider -p small_unit"}
+    shard_history = tmp_path / "shard-history.sqlite"  # where a shard would write history without --no-history
+
+    def ci_run(results, shards_from=None):
+        results.mkdir(parents=True)
+        if (cache / "history.sqlite").exists():  # "Restore the results history of the previous runs"
+            shutil.copy(cache / "history.sqlite", results / "history.sqlite")
+        if shards_from is None:
+            procs = [_bash(gate_step, results, shard=i, env={"GLUE_BENCH_HISTORY": str(shard_history), **small})
+                     for i in (1, 2)]
+            for i, p in enumerate(procs, 1):
+                code, out = _done(p)
+                assert code == 1 and "1 failed" in out, out  # the tiny model: degenerate, by design
+                assert (results / f"shard-{i}.json").is_file() and (results / f"junit-{i}.xml").is_file()
+        else:
+            for i in (1, 2):
+                planted_drop_results_file(shards_from / f"shard-{i}.json", results / f"shard-{i}.json", 5.0)
+        steps = [_done(_bash(script, results)) for script in (merge, add, gates)]
+        if (results / "history.sqlite").exists():  # "Save the results history for the next run"
+            shutil.copy(results / "history.sqlite", cache / "history.sqlite")
+        return steps
+
+    (m1, o1), (a1, i1), (g1, c1) = ci_run(tmp_path / "run1" / "results")
+    assert m1 == 1 and "verdicts: 2 degenerate" in o1 and "sst2/full@tiny" in o1 and "mnli/full@tiny" in o1, o1
+    assert a1 == 0 and i1.count("1 cases, 1 new record(s)") == 2, i1
+    assert g1 == 0 and "on 2 case(s), 1 run(s) each in the history" in c1 and c1.endswith(": passed\n"), c1
+    assert not shard_history.exists()  # --no-history: the shards left the history to the report job
+
+    (m2, o2), (a2, i2), (g2, c2) = ci_run(tmp_path / "run2" / "results", shards_from=tmp_path / "run1" / "results")
+    assert m2 == 1 and "verdicts: 2 degenerate" in o2, o2
+    assert a2 == 0 and i2.count("1 cases, 1 new record(s)") == 2, i2
+    assert g2 == 1 and "on 2 case(s), 2 run(s) each in the history" in c2 and ": 2 FAILED\n" in c2, c2
+    for case in ("sst2/full@tiny", "mnli/full@tiny"):
+        [line] = [x for x in c2.splitlines() if x.startswith(f"{case}: accuracy")]  # accuracy_m for MNLI
+        assert "is 5.00 points below the best" in line and "more than --max-drift 1.00" in line, c2
+    with sqlite3.connect(cache / "history.sqlite") as con:  # both runs in the history the next run will restore
+        assert dict(con.execute("SELECT case_key, COUNT(*) FROM records GROUP BY case_key")) == {
+            "sst2/full@tiny": 2, "mnli/full@tiny": 2}

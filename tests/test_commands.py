@@ -21,6 +21,7 @@ from factories import (
     make_result,
     record_history,
     results_file,
+    two_model_results_files,
 )
 from helpers import ROOT, clean_env
 
@@ -42,7 +43,7 @@ def test_suite_run_exits_1_on_a_failing_verdict_with_the_same_lines(tmp_path):
                            "head_only", "--baselines-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           timeout=600, env={**clean_env(), "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "sst2/head_only: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
+    assert "sst2/head_only@tiny: degenerate:" in proc.stdout and "Traceback" not in proc.stderr
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -113,6 +114,22 @@ def test_baselines_show_displays_the_detectable_drop(tmp_path, monkeypatch):
     bl.set_noise(tmp_path / "smoke.json", {KEY: calibration().noise_block()})
     text = cli.baselines_show("smoke", tmp_path)
     assert "detectable drop (80%)" in text and f"| {KEY} |" in text.split("calibrated noise")[1]
+
+
+def test_baselines_show_has_no_sd_for_one_seed_and_explains_an_unknown_commit(tmp_path):
+    path = file_with_entry(tmp_path)  # one seed, commit "abc"
+    path.rename(tmp_path / "smoke.json")
+    [row] = [line for line in cli.baselines_show("smoke", tmp_path).splitlines() if line.startswith(f"| {KEY} |")]
+    assert row.split(" | ")[3:5] == ["-", "1"]  # sd "-" where n is 1, never "0.00"
+    assert "commit ?" not in cli.baselines_show("smoke", tmp_path)
+    data = json.loads((tmp_path / "smoke.json").read_text())
+    data["entries"][KEY].update(sd=0.5, n=3, values=[79.5, 80.0, 80.5])
+    data["entries"][KEY]["provenance"].update(git_commit=None, seeds=[0, 1, 2])
+    (tmp_path / "smoke.json").write_text(json.dumps(data))
+    text = cli.baselines_show("smoke", tmp_path)
+    [row] = [line for line in text.splitlines() if line.startswith(f"| {KEY} |")]
+    assert row.split(" | ")[3:5] == ["0.50", "3"] and row.endswith("| ? |")
+    assert "commit ?: recorded outside a git checkout" in text
 
 
 def test_baselines_diff_reads_like_a_review(tmp_path):
@@ -291,6 +308,68 @@ def test_history_show_plot_blame_import(tmp_path, capsys):
     assert code == 0 and "1 new record" in out
     code, out, err = _cli(capsys, "history", "import", str(f), "--history", str(db))
     assert code == 0 and "0 new record" in out
+
+
+def test_history_show_of_one_one_seed_run_claims_no_spread(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0, seeds=(0,))])
+    code, out, _ = _cli(capsys, "history", "show", "--history", str(db))
+    assert code == 0 and "(profile smoke, accuracy, 1 run)" in out and "1 runs" not in out
+    assert "| 90.00 ± - | 1 |" in out and "± 0.00" not in out
+
+
+def test_report_merge_and_history_keep_two_models_apart(tmp_path, capsys):
+    """One case identity, task/method@model: MiniLM's shard (an older file, keys without the model) merged with the
+    tiny model's keeps its recorded verdicts, each note is printed once, the header names both models, and the
+    history keeps one series per model."""
+    minilm, tiny = two_model_results_files(tmp_path)
+    code, out, err = _cli(capsys, "report", "merge", str(minilm), str(tiny), "--out", str(tmp_path / "rep"))
+    assert code == 1 and err == ""  # the tiny model's cases are degenerate, MiniLM's are not
+    head, *lines = out.splitlines()
+    assert "models minilm, tiny," in head and "model minilm," not in head
+    table = {tuple(line.split()[:2]): line.split() for line in lines if line.startswith("sst2 ")}
+    assert set(table) == {("sst2", f"{m}@{model}") for m in ("full", "seq_bn") for model in ("minilm", "tiny")}
+    for m in ("full", "seq_bn"):
+        assert "pass" in table[("sst2", f"{m}@minilm")] and "69.80" in table[("sst2", f"{m}@minilm")]
+        assert "degenerate" in table[("sst2", f"{m}@tiny")]
+        assert out.count(f"sst2/{m}@tiny: degenerate:") == 1
+    assert "@minilm: degenerate" not in out and "verdicts: 2 degenerate, 2 pass" in out
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "models `minilm`, `tiny`" in md and "| sst2 | seq_bn@minilm | accuracy | 70.00 | 69.80 |" in md
+
+    db = tmp_path / "h.sqlite"
+    code, out, err = _cli(capsys, "history", "import", str(minilm), str(tiny), "--history", str(db))
+    assert code == 0 and out.count("2 new record(s)") == 2
+    assert sorted(k for _, k in hi.load(db)) == ["sst2/full@minilm", "sst2/full@tiny", "sst2/seq_bn@minilm",
+                                                 "sst2/seq_bn@tiny"]
+    code, out, err = _cli(capsys, "history", "show", "--history", str(db), "--case", "sst2/seq_bn")
+    assert code == 0 and "sst2/seq_bn@minilm (profile smoke, accuracy, 1 run)" in out
+    assert "sst2/seq_bn@tiny (profile smoke, accuracy, 1 run)" in out and "CHANGE POINT" not in out
+    code, out, err = _cli(capsys, "history", "plot", "--history", str(db), "--case", "sst2/seq_bn@tiny",
+                          "--out", str(tmp_path / "plots"))
+    assert code == 0 and [p.name for p in (tmp_path / "plots").iterdir()] == ["history-smoke-sst2_seq_bn_tiny.png"]
+
+
+def test_history_check_fails_a_drop_and_never_passes_a_case_it_could_not_check(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)])
+                   for n, m, d in (("before", 90.0, 1), ("now", 88.0, 8)))
+    other = handwritten_results_file(tmp_path / "other.json", [dated_result(80.0, day=8, key="mnli/full")])
+    assert _cli(capsys, "history", "import", str(before), "--history", str(db))[0] == 0
+    code, out, err = _cli(capsys, "history", "check", str(other), "--history", str(db), "--max-drift", "1")
+    assert code == 1 and "mnli/full@tiny: not in the history" in out and "import the results first" in out
+    assert _cli(capsys, "history", "import", str(now), "--history", str(db))[0] == 0
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "1")
+    assert code == 1 and out.startswith("history gates (--max-drift 1.00) on 1 case(s), 2 run(s) each")
+    assert "sst2/seq_bn@tiny: accuracy 88.00 is 2.00 points below the best 90.00" in out
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "2.5",
+                          "--fail-on-change-point")
+    assert code == 0 and out.rstrip().endswith(": passed")
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db))
+    assert code == 2 and "name a gate" in err
+    code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(tmp_path / "none.sqlite"),
+                          "--max-drift", "1")
+    assert code == 2 and "No results history" in err  # no history: an error, never a pass
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",

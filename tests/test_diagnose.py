@@ -328,6 +328,50 @@ def test_one_seed_reports_effects_and_the_time_three_seeds_would_take():
     assert d.rerun in d.conclusion and "%" not in d.conclusion
 
 
+def test_a_diagnosis_of_runs_at_the_floor_warns_in_one_line():
+    """`diagnose --model tiny` used to report "gap +0.00" with every variant at the floor and no warning."""
+    full, base = tiny_case(method="full", lr=5e-5), tiny_case(method="seq_bn")
+
+    def at_floor(case):
+        return case_result(case, [50.0], floor=50.0)  # a constant predictor's score: nothing learned
+
+    d = diagnose(base, full, get_profile("smoke"), at_floor, factors=["lr"], checks=False)
+    assert d.warning == ("WARNING: full fine-tuning (accuracy 50.00) and seq_bn (accuracy 50.00) do not beat the "
+                         "trivial score 50.00 by more than the tolerance 2.00: the gap and the effects below mean "
+                         "nothing (--model tiny learns nothing; use --model minilm).")
+    assert d.warning in to_markdown(d) and "\n" not in d.warning
+
+    def adapter_dead(case):
+        return case_result(case, [80.0 if case.method == "full" else 51.0], floor=50.0)
+
+    d = diagnose(base, full, get_profile("smoke"), adapter_dead, factors=["lr"], checks=False)
+    assert d.warning.startswith("WARNING: seq_bn (accuracy 51.00) does not beat the trivial score 50.00")
+
+    def learning(case):
+        return case_result(case, [80.0 if case.method == "full" else 75.0], floor=50.0)
+
+    d = diagnose(base, full, get_profile("smoke"), learning, factors=["lr"], checks=False)
+    assert d.warning is None and "WARNING" not in to_markdown(d)
+
+
+def test_plain_text_renders_the_markdown_for_a_terminal():
+    from suite.tools.diagnose.output import plain_text
+
+    md = ("# Diagnosis: seq_bn on sst2\n\ngap **-5.16** points, `seq_bn[leave_out=[2,3]]`\n\n"
+          "## What each factor does\n\n"
+          "| factor | variant | effect |\n|---|---|---|\n| capacity | reduction_factor=4 | +0.10 |\n"
+          "| hybrid | +top2 unfrozen | +3.10 |\n\n![effect per factor](diagnosis.png)\n")
+    text = plain_text(md)
+    assert text.splitlines()[:2] == ["Diagnosis: seq_bn on sst2", "========================="]
+    assert "gap -5.16 points, seq_bn[leave_out=[2,3]]" in text
+    assert "**" not in text and "|" not in text and "---" not in text.split("What each factor does")[1][25:]
+    assert "![" not in text
+    table = text.split("--------------------\n")[1].strip().splitlines()
+    assert [line.split("  ")[0] for line in table] == ["factor", "capacity", "hybrid"]
+    assert {line.index(cell) for line, cell in zip(table, ["variant", "reduction", "+top2"])} == {10}  # aligned
+    assert {line.index(cell) for line, cell in zip(table, ["effect", "+0.10", "+3.10"])} == {30}
+
+
 def test_disk_cache_reuses_runs_by_config_hash(tmp_path):
     calls = []
 

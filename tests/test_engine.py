@@ -120,7 +120,9 @@ def test_paper_profile_runs_end_to_end_on_the_tiny_model(tmp_path):
 
 @pytest.mark.e2e
 def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
-    """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun."""
+    """The multi-GPU path (accelerate DDP), run for real on CPU: 2 processes, gloo backend, via torchrun. The tiny
+    model: what is tested is the wiring (batches split across ranks, one report), not learning; its case is
+    degenerate (exit 1), by design."""
     import json
     import subprocess
     import sys
@@ -129,10 +131,11 @@ def test_one_case_across_two_processes_with_ddp_on_cpu(tmp_path):
 
     out = tmp_path / "ddp.json"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "suite", "run", "--profile", "unit", "--tasks", "sst2", "--methods", "full",
+                           "-m", "suite", "run", "--profile", "unit", "--model", "tiny", "--tasks", "sst2",
+                           "--methods", "full",
                            "--results-json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**clean_env(), "HF_HUB_OFFLINE": "1", "GLUE_BENCH_CACHE": str(tmp_path / "cache")})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "degenerate" in proc.stdout, proc.stdout + proc.stderr
     [case] = json.loads(out.read_text())["cases"]
     # unit: 400 rows / batch 16 = 25 batches per epoch, 3 epochs; each rank takes 12 per epoch
     assert case["runs"][0]["steps"] == 36 and case["runs"][0]["status"] == "ok"

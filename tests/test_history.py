@@ -25,7 +25,7 @@ def test_planted_step_is_found_at_the_right_run_and_blamed(tmp_path, at):
     for day in range(14):
         versions = {"torch": "2.2.0" if day < at else "2.3.0", "transformers": "4.57.6", "adapters": "1.3.0"}
         hi.append(db, [dated_result(90.0 - (1.5 if day >= at else 0.0), day=day, sd=0.3, rng=rng, versions=versions)])
-    pts = hi.load(db)[("smoke", "sst2/seq_bn")]
+    pts = hi.load(db)[("smoke", "sst2/seq_bn@tiny")]
     [cp] = hi.change_points(pts)
     assert cp.index == at and cp.point is pts[at]
     assert -1.9 < cp.size < -1.1 and cp.p_value <= MAX_P
@@ -40,7 +40,7 @@ def test_latest_change_point_gate(tmp_path):
     rng = np.random.default_rng(1)
     means = [90.0] * 12
     record_history(db, means, sd=0.2, rng=rng)
-    pts = hi.load(db)[("smoke", "sst2/seq_bn")]
+    pts = hi.load(db)[("smoke", "sst2/seq_bn@tiny")]
     assert hi.latest_change_point(pts) is None
     # three runs 2 points lower: the third one makes the step significant -> the gate fires once, naming run 12
     for day in (12, 13, 14):
@@ -69,7 +69,7 @@ def test_slow_drift_trips_although_every_step_is_within_tolerance(tmp_path):
         versions = {"torch": f"2.{2 + k}.0", "transformers": "4.57.6", "adapters": "1.3.0"}
         hi.append(db, [dated_result(m, day=k, versions=versions)], baseline_updated=k > 0)
     assert all(abs(a - b) < 0.5 for a, b in zip(means, means[1:]))
-    series = hi.load(db)[("smoke", "sst2/seq_bn")]
+    series = hi.load(db)[("smoke", "sst2/seq_bn@tiny")]
     msg = hi.drift(series, means[-1], 1.0)
     assert msg is not None and "1.50 points below the best 90.00" in msg
     for k in range(1, 6):
@@ -114,25 +114,43 @@ def test_concurrent_appends_from_several_processes_lose_nothing(tmp_path):
 def test_import_is_idempotent_and_records_baseline_updates(tmp_path):
     db = tmp_path / "h.sqlite"
     results = [dated_result(90.0, day=1), dated_result(80.0, day=1, key="mnli/full")]
-    f = handwritten_results_file(tmp_path / "r.json", results, updated={"mnli/full"},
+    f = handwritten_results_file(tmp_path / "r.json", results, updated={"mnli/full@tiny"},
                                  extra={"train_samples_per_cpu_s": 12.5})
     assert hi.import_results(db, [f]) == [(f, 2, 2)]
     assert hi.import_results(db, [f, f]) == [(f, 2, 0), (f, 2, 0)]
     assert hi.append(db, results) == 0   # the session appended the same cases: still nothing new
     series = hi.load(db)
-    assert {k: len(v) for k, v in series.items()} == {("smoke", "sst2/seq_bn"): 1, ("smoke", "mnli/full"): 1}
-    [m] = series[("smoke", "mnli/full")]
-    [s] = series[("smoke", "sst2/seq_bn")]
+    assert {k: len(v) for k, v in series.items()} == {("smoke", "sst2/seq_bn@tiny"): 1,
+                                                      ("smoke", "mnli/full@tiny"): 1}
+    [m] = series[("smoke", "mnli/full@tiny")]
+    [s] = series[("smoke", "sst2/seq_bn@tiny")]
     assert m.baseline_updated and not s.baseline_updated
     assert m.throughput_per_cpu_s == 12.5 and m.throughput == 100.0
     assert s.values == [90.0] * 3 and s.n == 3 and s.seeds == list(SEEDS) and s.versions["torch"] == "2.2.0"
     assert s.hardware == "cpu:test x2" and s.config_hash == "cfg1" and s.data_fingerprint == "data1"
     # append with the list of keys baselines.update returns
     assert hi.append(db, [dated_result(91.0, day=2), dated_result(81.0, day=2, key="mnli/full")],
-                     baseline_updated=["sst2/seq_bn"]) == 2
+                     baseline_updated=["sst2/seq_bn@tiny"]) == 2
     series = hi.load(db)
-    assert (series[("smoke", "sst2/seq_bn")][-1].baseline_updated
-            and not series[("smoke", "mnli/full")][-1].baseline_updated)
+    assert (series[("smoke", "sst2/seq_bn@tiny")][-1].baseline_updated
+            and not series[("smoke", "mnli/full@tiny")][-1].baseline_updated)
+
+
+def test_records_stored_before_the_key_named_the_model_join_their_models_series(tmp_path):
+    """A history written when case keys were task/method: its records read back as task/method@model (two models
+    are two series), and re-importing the results file they came from adds nothing."""
+    db = tmp_path / "h.sqlite"
+    tiny, minilm = dated_result(90.0, day=1), dated_result(70.0, day=1)
+    minilm.config = {**minilm.config, "model": "minilm"}
+    minilm.key, minilm.config_hash = "sst2/seq_bn@minilm", "cfg2"
+    f = handwritten_results_file(tmp_path / "r.json", [tiny, minilm])
+    assert hi.import_results(db, [f]) == [(f, 2, 2)]
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE records SET case_key = task || '/' || method")  # as an older suite stored them
+    series = hi.load(db)
+    assert {k: [p.mean for p in v] for k, v in series.items()} == {("smoke", "sst2/seq_bn@tiny"): [90.0],
+                                                                   ("smoke", "sst2/seq_bn@minilm"): [70.0]}
+    assert hi.import_results(db, [f]) == [(f, 2, 0)]
 
 
 def test_failed_case_is_stored_but_not_analysed(tmp_path):
@@ -142,7 +160,7 @@ def test_failed_case_is_stored_but_not_analysed(tmp_path):
         r.status, r.error, r.metrics = "failed", "boom", {}
     record_history(db, [90.0, 90.0, 90.0])
     hi.append(db, [bad])
-    pts = hi.load(db)[("smoke", "sst2/seq_bn")]
+    pts = hi.load(db)[("smoke", "sst2/seq_bn@tiny")]
     assert not pts[-1].ok and pts[-1].mean is None and "boom" in pts[-1].error
     assert hi.change_points(pts) == [] and hi.drift(pts[:-1], 90.0, 1.0) is None
 
@@ -157,7 +175,7 @@ def test_real_tiny_case_appended(tmp_path):
     assert result.ok, result.error
     db = tmp_path / "h.sqlite"
     assert hi.append(db, [result], run_id="real") == 1
-    [p] = hi.load(db)[("unit", "sst2/seq_bn")]
+    [p] = hi.load(db)[("unit", "sst2/seq_bn@tiny")]
     assert p.values == [r.metrics["accuracy"] for r in result.runs] and p.mean == result.metric().mean
     assert p.throughput == result.mean_of("train_samples_per_s") > 0
     assert p.hardware == hardware()["fingerprint"] and p.config_hash == result.config_hash

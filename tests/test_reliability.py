@@ -215,7 +215,7 @@ def test_a_failing_finish_step_cancels_no_other(tmp_path):
     assert broken
     [error] = [line for line in lines if line.startswith("ERROR")]
     assert error.startswith("ERROR (report): ") and "\n" not in error
-    assert [c["key"] for c in json.loads((tmp_path / "r.json").read_text())["cases"]] == ["sst2/seq_bn"]
+    assert [c["key"] for c in json.loads((tmp_path / "r.json").read_text())["cases"]] == ["sst2/seq_bn@tiny"]
     assert bl.load(tmp_path / "unit.json")["entries"]["sst2/seq_bn@tiny"]["mean"] == 80.0
 
 
@@ -307,7 +307,8 @@ def test_out_of_memory_fails_that_case_with_the_batch_size_and_the_others_run(tm
     assert code == 1, out  # the tiny model learns nothing: full is degenerate, seq_bn ran out of memory
     assert "out of memory at training step 1 with batch size 32" in out and "lower the batch size" in out
     cases = {c["key"]: c for c in json.loads((tmp_path / "r.json").read_text())["cases"]}
-    assert cases["sst2/full"]["runs"][0]["status"] == "ok" and cases["sst2/seq_bn"]["runs"][0]["status"] == "failed"
+    assert (cases["sst2/full@tiny"]["runs"][0]["status"] == "ok"
+            and cases["sst2/seq_bn@tiny"]["runs"][0]["status"] == "failed")
 
 
 @pytest.mark.e2e
@@ -418,7 +419,7 @@ def test_python_m_suite_run_keeps_finished_cases_when_a_later_case_is_a_mistake(
                     module="suite")
     assert code == 2 and "error: The synthetic data source has no generator for task 'rte'" in out, out
     assert "stopped by the error below: 1 finished case written to" in out and "Traceback" not in out
-    assert [c["key"] for c in json.loads(results.read_text())["cases"]] == ["sst2/full"]
+    assert [c["key"] for c in json.loads(results.read_text())["cases"]] == ["sst2/full@tiny"]
 
 
 KILL_SCRIPT = textwrap.dedent('''
@@ -592,7 +593,7 @@ def test_a_signal_while_the_files_are_written_waits_for_them(tmp_path, monkeypat
     before = signal.getsignal(signal.SIGINT)
     lines, broken = s.finish()
     assert not broken and "SIGINT received while the files were written: they were finished first" in lines
-    assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["key"] == "sst2/seq_bn"
+    assert json.loads((tmp_path / "r.json").read_text())["cases"][0]["key"] == "sst2/seq_bn@tiny"
     assert signal.getsignal(signal.SIGINT) is before  # restored
 
 

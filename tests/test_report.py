@@ -63,3 +63,47 @@ def test_report_renders_in_headless_chromium(tmp_path):
                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1800", f"--screenshot={shot}",
                     (tmp_path / "report.html").as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20000
+
+
+def test_report_format_csv_is_tidy_for_pandas(tmp_path, capsys):
+    """`python -m suite report FILE --format csv`: one row per case x seed x metric, and one per case, each keyed
+    task/method@model; read by pandas with no options (when pandas is installed)."""
+    import csv
+
+    from factories import results_file
+
+    from suite.__main__ import main
+
+    f = results_file(tmp_path / "r.json", RESULTS[:2])
+    code = main(["report", str(f), "--out", str(tmp_path / "csv"), "--format", "csv"])
+    out = capsys.readouterr().out
+    assert code == 0 and "wrote" in out and "results_long.csv" in out
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["cases.csv", "results_long.csv"]  # no plots
+    long = list(csv.DictReader(open(tmp_path / "csv" / "results_long.csv")))
+    quality = [r for r in long if r["kind"] == "quality"]
+    assert [(r["case"], r["seed"], r["metric"], r["value"]) for r in quality] == [
+        ("sst2/full@tiny", "0", "accuracy", "90.0"), ("sst2/full@tiny", "1", "accuracy", "91.0"),
+        ("sst2/seq_bn@tiny", "0", "accuracy", "89.0"), ("sst2/seq_bn@tiny", "1", "accuracy", "89.5")]
+    assert {r["metric"] for r in long if r["kind"] == "speed"} >= {"train_samples_per_s", "eval_samples_per_s"}
+    cases = {r["case"]: r for r in csv.DictReader(open(tmp_path / "csv" / "cases.csv"))}
+    seq = cases["sst2/seq_bn@tiny"]
+    assert (seq["task"], seq["method"], seq["model"], seq["mean"], seq["n"], seq["verdict"], seq["gap_vs_full"]) == (
+        "sst2", "seq_bn", "tiny", "89.25", "2", "pass", "-1.25")
+    assert cases["sst2/full@tiny"]["gap_vs_full"] == ""  # none: an empty cell
+
+    from suite.report import tidy
+
+    [one_seed] = tidy.case_rows(judged_rows([report_result("sst2", "full", [70.0], 1000, model="minilm")]))
+    assert one_seed["case"] == "sst2/full@minilm" and one_seed["sd"] is None and one_seed["n"] == 1  # no sd: 1 seed
+    from factories import make_result
+    [failed] = tidy.long_rows(judged_rows([make_result((80.0,), status="failed")]))
+    assert failed["status"] == "failed" and failed["value"] is None and failed["metric"] == "accuracy"
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(tmp_path / "csv" / "results_long.csv")
+    assert list(frame.columns) == tidy.LONG_COLUMNS
+    means = frame[frame["primary"]].groupby("case")["value"].mean()
+    assert means["sst2/seq_bn@tiny"] == pytest.approx(89.25) and means["sst2/full@tiny"] == pytest.approx(90.5)
+    cases_frame = pd.read_csv(tmp_path / "csv" / "cases.csv")
+    assert cases_frame.set_index("case").loc["sst2/seq_bn@tiny", "gap_vs_full"] == pytest.approx(-1.25)
+    assert pd.isna(cases_frame.set_index("case").loc["sst2/full@tiny", "gap_vs_full"])

@@ -1,7 +1,7 @@
 """Results files (suite/store/results_files.py): merged shards equal the unsharded run, a NaN metric stays strict
 JSON and still fails, a schema problem is one line."""
 
-from factories import RESULTS, report_result, results_file
+from factories import RESULTS, report_result, results_file, two_model_results_files
 
 from suite.report import table as report
 from suite.store import results_files
@@ -41,3 +41,16 @@ def test_a_schema_problem_under_a_key_with_a_newline_is_still_one_line():
                     results_problem({"cases": [{"floor": {"\n": None}}]}),
                     results_problem({"cases": {"\n": 1}})):
         assert problem and "\n" not in problem, problem
+
+
+def test_an_older_file_without_the_model_in_its_keys_loads_under_task_method_at_model(tmp_path):
+    minilm, tiny = two_model_results_files(tmp_path, legacy_minilm=True)
+    assert '"key": "sst2/full"' in minilm.read_text().replace('"key":"', '"key": "')
+    _, old = results_files.load_results(minilm)
+    assert [(r.result.key, r.verdict.key, r.verdict.status) for r in old] == [
+        ("sst2/full@minilm", "sst2/full@minilm", "pass"), ("sst2/seq_bn@minilm", "sst2/seq_bn@minilm", "pass")]
+    _, merged = results_files.merge([minilm, tiny])  # the same cases from two models: four cases, none replaced
+    assert [(r.result.key, r.verdict.status) for r in merged] == [
+        ("sst2/full@minilm", "pass"), ("sst2/seq_bn@minilm", "pass"), ("sst2/full@tiny", "degenerate"),
+        ("sst2/seq_bn@tiny", "degenerate")]
+    assert merged[1].gap == 70.0 - 70.5 and merged[3].gap == 0.0  # each adapter against its own model's full

@@ -177,7 +177,7 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
         s.add(result(value, day))
         lines, broken = s.finish()
         assert not broken and any("history: 1 record appended" in line for line in lines)
-    assert len(hi.load(db)[("smoke", "sst2/seq_bn")]) == 4
+    assert len(hi.load(db)[("smoke", "sst2/seq_bn@tiny")]) == 4
 
     quiet = BenchSession(Options(**opts, no_history=True))
     quiet.add(result(70.0, 9))
@@ -185,7 +185,7 @@ def test_the_session_appends_at_finish_and_gates_drift_from_the_history(tmp_path
     interrupted = BenchSession(Options(**opts))
     interrupted.add(result(70.0, 10))
     interrupted.finish(interrupted=True)
-    assert len(hi.load(db)[("smoke", "sst2/seq_bn")]) == 4
+    assert len(hi.load(db)[("smoke", "sst2/seq_bn@tiny")]) == 4
 
     drifting = BenchSession(Options(**opts, max_drift=0.5))
     [msg] = drifting.gates(case, result(78.8, 11))  # 1.2 below the best (80.0) of this config

@@ -149,3 +149,60 @@ def test_an_uninstalled_checkout_loads_the_plugin_through_the_root_conftest():
                            "no:glue_adapter_bench", "-p", "no:cacheprovider", "--model", "tiny", "--tasks", "sst2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert proc.returncode == 0 and "test_glue[sst2-full]" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _requirements():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {r.name: r for r in map(Requirement, deps)}
+
+
+def _pins(name):
+    lines = (ROOT / "constraints" / name).read_text().splitlines()
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_adapters_and_transformers_are_ranges_that_hold_the_pinned_and_the_oldest_pair():
+    """pyproject declares ranges, so installing the suite keeps a project's own adapters release; `make venv`
+    installs the pinned pair (constraints/pinned.txt), `make test-oldest` the oldest (constraints/oldest.txt)."""
+    from importlib.metadata import version
+
+    reqs = _requirements()
+    for name in ("adapters", "transformers"):
+        assert not any(s.operator in ("==", "===") for s in reqs[name].specifier), reqs[name]  # a range, not a pin
+    pinned, oldest = _pins("pinned.txt"), _pins("oldest.txt")
+    assert set(pinned) == set(oldest) == {"adapters", "transformers"}
+    for pair in (pinned, oldest):
+        assert all(reqs[name].specifier.contains(v) for name, v in pair.items()), pair
+    assert pinned == {"adapters": "1.3.0", "transformers": "4.57.6"}
+    assert oldest == {"adapters": "1.0.1", "transformers": "4.45.2"}
+    assert not reqs["adapters"].specifier.contains("1.4.0") and not reqs["transformers"].specifier.contains("5.0.0")
+    # the venv the tests run in is the pinned pair (the baselines were recorded with it)
+    assert {n: version(n) for n in pinned} == pinned
+
+
+@pytest.mark.e2e
+def test_make_installs_the_pinned_pair_and_stamps_on_content_not_time(tmp_path):
+    """`make -n venv` against a venv whose stamp holds the current hash does nothing, even after pyproject.toml is
+    touched (a fresh clone); a changed TORCH_SPEC or constraints file reinstalls, with `-c constraints/pinned.txt`."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+
+    def dry(*extra):
+        return subprocess.run(["make", "-n", "venv", f"VENV={venv}", *extra], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60).stdout
+
+    plan = dry()
+    assert "pip install -q -c constraints/pinned.txt -e" in plan
+    stamp = plan.strip().splitlines()[-1].split()[1]  # echo HASH > VENV/.installed
+    (venv / ".installed").write_text(stamp + "\n")
+    os.utime(venv / ".installed", (0, 0))  # older than pyproject.toml, as after a fresh clone
+    assert "pip install" not in dry()
+    assert "pip install" in dry("TORCH_SPEC=torch==2.2.0")
+    assert "-c constraints/oldest.txt" in dry("PINNED=constraints/oldest.txt")

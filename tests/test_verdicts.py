@@ -137,6 +137,10 @@ def test_failed_and_non_finite_runs_fail():
 def test_a_run_that_does_not_beat_its_floor_is_degenerate():
     v = judge(make_result((51.0,), floor=50.9), baseline_of([51.0]), tolerance=1.0)
     assert v.status == "degenerate" and v.failed and "trivial score 50.90" in v.message
+    assert "--model tiny is a random 4-layer model for testing the suite's wiring" in v.message  # says what it is for
+    real = make_result((51.0,), floor=50.9)
+    real.config["model"] = "minilm"
+    assert "--model tiny" not in judge(real, baseline_of([51.0]), tolerance=1.0).message
     assert judge(make_result((52.0,), floor=50.9), None).status == "no-baseline"
     # the floor is checked before updating: a dead run is never recorded
     assert judge(make_result((51.0,), floor=50.9), None, updating=True).status == "degenerate"

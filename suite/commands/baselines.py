@@ -27,7 +27,11 @@ def add_arguments(parser) -> None:
                              help="record entries from results files (e.g. the shards of a GPU run), with the same "
                                   "checks as --update-baselines: failed and degenerate runs are refused")
     upd.add_argument("results", nargs="+", metavar="RESULTS.json", help="files written by --results-json")
-    for p in (show, diff, upd):
+    check = actions.add_parser("check", formatter_class=fmt,
+                               help="whether a profile has recorded entries to gate against: exit 0 when it has, "
+                                    "1 with one line saying how to record them when it has none (a broken file: 2)")
+    check.add_argument("--profile", default="smoke", help="the profile whose baselines/<profile>.json to check")
+    for p in (show, diff, upd, check):
         p.add_argument("--baselines-dir", default=None, metavar="DIR",
                        help="folder of <profile>.json baselines (default: baselines/ in the project)")
 
@@ -36,12 +40,28 @@ def run(args) -> int:
     if args.action == "show":
         print(baselines_show(args.profile, args.baselines_dir))
         return 0
+    if args.action == "check":
+        text, recorded = baselines_check(args.profile, args.baselines_dir)
+        print(text)
+        return 0 if recorded else 1
     if args.action == "diff":
         print(baselines_diff(args.results, args.baselines_dir)[0])
         return 0
     text, refused = baselines_update(args.results, args.baselines_dir)
     print(text)
     return 1 if refused else 0
+
+
+def baselines_check(profile: str, baselines_dir=None) -> tuple[str, bool]:
+    """(one line, whether the profile has entries). A missing file is no entries; a broken one is a SuiteError."""
+    prof = get_profile(profile)
+    path = bl.baseline_path(common.baselines_dir(baselines_dir), prof.name)
+    entries = bl.load(path)["entries"]
+    if entries:
+        return f"{path}: {len(entries)} entries to gate against", True
+    return (f"no {prof.name} baselines yet ({path} has no entries), so nothing is gated; record them: the "
+            f"gpu-benchmarks workflow run with 'record baselines', or pytest benchmarks --bench-profile {prof.name} "
+            "--update-baselines"), False
 
 
 def baselines_show(profile: str, baselines_dir=None) -> str:
@@ -63,11 +83,22 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         tol = e.get("tolerance", prof.tolerance_for(key.split("/", 1)[0]))
         floor = e.get("floor")
         margin = "?" if floor is None else f"{e['mean'] - floor:+.2f}" + (" DEAD" if e["mean"] <= floor + tol else "")
-        lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {e.get('sd', 0):.2f} | {e.get('n', '?')} "
+        lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {sd_text(e.get('sd'), e.get('n'))} "
+                     f"| {e.get('n', '?')} "
                      f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} "
                      f"| {e.get('config_hash', '?')} "
                      f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
+    if any(not (e.get("provenance") or {}).get("git_commit") for e in entries.values()):
+        lines.append("commit ?: recorded outside a git checkout (or before commits were recorded); the date and "
+                     "versions still say when")
     return "\n".join(lines + noise_lines(entries, prof))
+
+
+def sd_text(sd, n) -> str:
+    """A seed sd, or "-" where there is none: one seed (n 1) has no spread to show, and "0.00" would claim one."""
+    if not isinstance(sd, (int, float)) or (isinstance(n, int) and n < 2):
+        return "-"
+    return f"{sd:.2f}"
 
 
 def baselines_diff(results_path, baselines_dir=None) -> tuple[str, dict[str, str]]:

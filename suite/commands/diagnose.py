@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 from suite.commands.common import session_options
@@ -16,7 +17,7 @@ from suite.gate.statistics import ALPHA
 from suite.session.bench import BenchSession
 from suite.session.preflight import check_out_dir
 from suite.tools.diagnose.grid import FACTORS
-from suite.tools.diagnose.output import to_markdown, write
+from suite.tools.diagnose.output import plain_text, to_markdown, write
 from suite.tools.diagnose.run_cache import DiskCache
 from suite.tools.diagnose.runner import diagnose
 
@@ -39,7 +40,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    print(run_diagnose(args))
+    text = run_diagnose(args)
+    print(plain_text(text) if sys.stdout.isatty() else text)  # Markdown when piped (a step summary, an issue)
     return 0
 
 

@@ -11,6 +11,7 @@ from suite.gate import outcome
 from suite.gate import verdicts as vd
 from suite.report.files import write_report
 from suite.report.summary import render_summary
+from suite.report.tidy import write_csv
 from suite.session.preflight import check_out_dir
 from suite.store import results_files
 
@@ -23,7 +24,10 @@ def add_arguments(parser) -> None:
                         help="files written by --results-json (shards of one run are merged); a first word 'merge' "
                              "is allowed: report merge a.json b.json")
     parser.add_argument("--out", default="results/report", metavar="DIR",
-                        help="folder for report.md, report.html and the PNG plots")
+                        help="folder for report.md, report.html and the PNG plots (--format csv: the CSV files)")
+    parser.add_argument("--format", default="report", choices=["report", "csv"], dest="fmt",
+                        help="report: report.md, report.html and plots; csv: tidy tables for pandas, "
+                             "results_long.csv (one row per case x seed x metric) and cases.csv (one row per case)")
     parser.add_argument("--max-gap", default=None, metavar="POINTS", help="fail (exit 1) an adapter trailing full "
                         "fine-tuning by more than POINTS in the merged results")
     parser.add_argument("--strict-baselines", action="store_true", help="exit 1 when a case had no usable baseline")
@@ -34,17 +38,17 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     paths = args.results[1:] if args.results[0] == "merge" else args.results
     max_gap = parse_max_gap(args.max_gap) if args.max_gap is not None else None
-    text, failed = make_report(paths, args.out, strict=args.strict_baselines, max_gap=max_gap,
+    text, failed = make_report(paths, args.out, strict=args.strict_baselines, max_gap=max_gap, fmt=args.fmt,
                                allow_partial=args.allow_partial)
     print_text(text)
     return 1 if failed else 0
 
 
 def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False,
-                allow_partial: bool = False) -> tuple[str, bool]:
-    """Merge results files (shards; every shard of the run unless ``allow_partial``), write the report, and judge
-    the merged run: each verdict recomputed from its runs, and --max-gap over the merged set. Returns (text,
-    whether the merged run fails)."""
+                fmt: str = "report", allow_partial: bool = False) -> tuple[str, bool]:
+    """Merge results files (shards; every shard of the run unless ``allow_partial``), write the report (or the
+    CSV tables), and judge the merged run: each verdict recomputed from its runs, and --max-gap over the merged
+    set. Returns (text, whether the merged run fails)."""
     if not str(out_dir).strip():
         raise SuiteError("--out is empty; name the folder for the report (default: results/report).")
     profile, rows, missing = results_files.merge_shards(results_paths, allow_partial=allow_partial)
@@ -56,7 +60,10 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
     check_out_dir(out_dir, "--out")  # a file on the way, or a folder that cannot be written: one line
     warnings: list[str] = []
     try:
-        files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
+        if fmt == "csv":
+            files = write_csv(rows, out_dir)
+        else:
+            files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
     except OSError as exc:  # disk full while a plot is saved, say: name the file, not only the error
         raise SuiteError(f"Cannot write the report: {exc.strerror or exc} ({exc.filename or out_dir}).") from None
     gaps = vd.gap_failures([row.result for row in rows], max_gap)

@@ -163,7 +163,8 @@ OPTIONS: tuple[Opt, ...] = (
         "(docs/profiles-tasks-methods.md). Default: smoke", str, "NAME", aliases=("--profile",)),
     Opt("--glue-dir", "glue_dir", "local GLUE folder in the classic TSV layout (else $GLUE_DIR, else the Hub)",
         parse_path, "DIR"),
-    Opt("--model", "model", "minilm (embedded), tiny, bert-base-random (speed only), a Hub id or a local path. "
+    Opt("--model", "model", "minilm (embedded), tiny (wiring tests: learns nothing, its cases fail as degenerate), "
+        "bert-base-random (speed only), a Hub id or a local path. "
         "Default: the profile's", str, "ID"),
     Opt("--methods", "methods", "comma list of methods or adapters config strings, e.g. "
         "'full,seq_bn[reduction_factor=4]'. Default: the profile's", str, "LIST"),

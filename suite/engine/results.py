@@ -21,6 +21,12 @@ from suite.config.paths import ROOT as root
 RESULTS_SCHEMA = 1
 
 
+def case_key(task: str, method: str, model) -> str:
+    """A case's identity everywhere (results, verdicts, baselines, history, reports): ``task/method@model``, the
+    method as named (an adapters config string included)."""
+    return f"{task}/{method}@{model}"
+
+
 @dataclass
 class Params:
     total: int             # every parameter of the model (backbone + adapter + head)
@@ -91,7 +97,7 @@ class Stat:
 class CaseResult:
     """A task x method case over its seeds, with the spec that produced it and where it ran."""
 
-    key: str                                   # "task/method"
+    key: str                                   # "task/method@model" (case_key); "task/method" in older files
     task: str
     method: str
     profile: str
@@ -106,6 +112,13 @@ class CaseResult:
     data_cache: str = ""                       # "hit": tokenized data read from the on-disk cache
     floor: dict = field(default_factory=dict)  # metric key -> best score of a constant predictor on the same dev data
     schema: int = RESULTS_SCHEMA
+
+    def __post_init__(self):
+        # One identity for a case, as baselines key it: results files written before the model was part of the key
+        # ("task/method") get the model from their config, so that two models' results never share a key.
+        model = self.config.get("model") if isinstance(self.config, dict) else None
+        if model is not None and self.key == f"{self.task}/{self.method}":
+            self.key = case_key(self.task, self.method, model)
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from suite.engine.results import CaseResult
+from suite.engine.results import CaseResult, case_key
 from suite.errors import SuiteError
 from suite.gate.verdicts import metric_range
 
@@ -81,7 +81,7 @@ def entry_key(result: CaseResult) -> str:
 
 
 def key_of(task: str, method: str, model) -> str:
-    return f"{task}/{method}@{model}"
+    return case_key(task, method, model)
 
 
 # --- files -------------------------------------------------------------------------------------------------

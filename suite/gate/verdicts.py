@@ -291,6 +291,9 @@ def judge(result: CaseResult, entry: dict | None, policy: Policy) -> Verdict:
         v.reasons = [f"{metric} = {stat.mean:.2f} does not beat the trivial score {floor:.2f} (best constant "
                      f"prediction on the same dev data) by more than the tolerance {tol:.2f}: the model learned "
                      f"(almost) nothing"]
+        if result.config.get("model") == "tiny":
+            v.reasons.append("--model tiny is a random 4-layer model for testing the suite's wiring; it learns "
+                             "nothing, so its cases are always degenerate: measure with --model minilm")
         return v
     if entry is not None:
         v.suspects = release_changes(result, entry)

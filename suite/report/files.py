@@ -78,8 +78,10 @@ def _provenance(table_rows: list[Row]) -> list[str]:
     prov = r.provenance or {}
     hw, v, git = prov.get("hardware", {}), prov.get("versions", {}), prov.get("git", {})
     m = md_text
+    models = report.models(table_rows)
     return [
-        f"profile **{m(r.profile)}**, model `{m(r.config.get('model'))}`, data `{m(r.data_origin)}`, "
+        f"profile **{m(r.profile)}**, model{'s' if len(models) > 1 else ''} "
+        f"{', '.join(f'`{m(model)}`' for model in models)}, data `{m(r.data_origin)}`, "
         f"seeds {m(r.config.get('seeds'))}",
         f"hardware: {m(hw.get('name', '?'))} ({m(hw.get('device', '?'))} x{m(hw.get('count', '?'))})",
         "versions: " + ", ".join(f"{m(k)} {m(val)}" for k, val in v.items()),
@@ -89,6 +91,7 @@ def _provenance(table_rows: list[Row]) -> list[str]:
 
 
 def _task_table(task: str, table_rows: list[Row], show_published: bool) -> tuple[list[str], list[list[str]]]:
+    with_model = len(report.models(table_rows)) > 1
     rows = [r for r in table_rows if r.result.task == task]
     metric_keys = sorted({k for r in rows for run in r.result.runs for k in run.metrics})
     head = ["method", *metric_keys, "seeds (primary)", "gap vs full", "train/s", "eval/s", "speed vs full",
@@ -99,7 +102,7 @@ def _task_table(task: str, table_rows: list[Row], show_published: bool) -> tuple
     for row in rows:
         r, p = row.result, row.result.params
         g = paired_gap(row)
-        cells = [r.method]
+        cells = [report.method_label(r, with_model)]
         for k in metric_keys:
             s = r.metric(k)
             cells.append("-" if not s.n else f"{s.mean:.2f}" + (f" ± {s.sd:.2f}" if s.n > 1 else ""))
@@ -155,7 +158,7 @@ def _cls(cell: str) -> str:
 def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
     show_pub = any(r.result.profile == "paper" for r in table_rows)
     summary_head = list(report.COLUMNS)
-    summary_body = [report._cells(r) for r in table_rows]
+    summary_body = [report._cells(r, len(report.models(table_rows)) > 1) for r in table_rows]
     parts = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(
         f"<li>{html.escape(html.unescape(line.replace('**', '').replace('`', '').replace(chr(92) + '|', '|')))}</li>"
         for line in _provenance(table_rows)) + "</ul>",
@@ -207,7 +210,8 @@ def _quality_vs_params(plt, ok: list[Row]):
         pts = [(r.result.params.trainable, r.result.metric().mean) for r in rows]
         ax.scatter([p for p, _ in pts], [q for _, q in pts], color="#1f77b4", zorder=3)
         for (p, q), r in zip(pts, rows):
-            ax.annotate(r.result.method, (p, q), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(report.method_label(r.result, len(report.models(ok)) > 1), (p, q),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto(pts)
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="#d62728", marker="o", mfc="none",
                 ms=11, lw=1.5, label="Pareto front", zorder=4)
@@ -228,7 +232,7 @@ def _gap_to_full(plt, ok: list[Row]):
     gap_rows = [(r, g) for r, g in gap_rows if g is not None]
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gap_rows) + 2), 4.2))
     if gap_rows:
-        labels = [f"{r.result.task}\n{r.result.method}" for r, _ in gap_rows]
+        labels = [f"{r.result.task}\n{report.method_label(r.result, len(report.models(ok)) > 1)}" for r, _ in gap_rows]
         vals = [g[0] for _, g in gap_rows]
         ax.bar(range(len(vals)), vals, yerr=[g[1] for _, g in gap_rows], capsize=4,
                color=["#d62728" if v < 0 else "#2ca02c" for v in vals])
@@ -249,7 +253,8 @@ def _train_throughput(plt, ok: list[Row]):
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(ok) + 2), 4.2))
     ax.bar(range(len(ok)), [r.result.mean_of("train_samples_per_s") for r in ok],
            color=["#7f7f7f" if r.result.method == "full" else "#1f77b4" for r in ok])
-    ax.set_xticks(range(len(ok)), [f"{r.result.task}\n{r.result.method}" for r in ok], fontsize=8)
+    ax.set_xticks(range(len(ok)), [f"{r.result.task}\n{report.method_label(r.result, len(report.models(ok)) > 1)}"
+                                   for r in ok], fontsize=8)
     ax.set_ylabel("training samples / s")
     ax.set_title("Training throughput (grey: full fine-tuning)")
     ax.grid(axis="y", alpha=0.3)

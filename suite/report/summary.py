@@ -12,8 +12,11 @@ def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] 
     ``width``: the table is made to fit that many columns (see ``table.to_text``); prose lines are left whole."""
     r0 = rows[0].result
     hw = (r0.provenance or {}).get("hardware", {})
-    head = (f"glue-adapter-bench: profile {profile}, model {r0.config.get('model')}, data {r0.data_origin}, "
-            f"seeds {r0.config.get('seeds')}, on {hw.get('name', '?')} "
+    models = table.models(rows)  # merged results may hold several models: name them all, claim none
+    data = ", ".join(dict.fromkeys(str(row.result.data_origin) for row in rows))
+    seeds = "; ".join(dict.fromkeys(str(row.result.config.get("seeds")) for row in rows))
+    head = (f"glue-adapter-bench: profile {profile}, model{'s' if len(models) > 1 else ''} {', '.join(models)}, "
+            f"data {data}, seeds {seeds}, on {hw.get('name', '?')} "
             f"({hw.get('device', '?')} x{hw.get('count', '?')})")
     tail = "verdicts: " + ", ".join(f"{n} {s}" for s, n in vd.counts(rows).items())
     if any(row.verdict.unjudged for row in rows):

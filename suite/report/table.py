@@ -12,7 +12,17 @@ COLUMNS = ("task", "method", "metric", "value", "baseline", "delta", "tol", "ver
            "train/s", "eval/s", "speed_vs_full", "trainable%")
 
 
-def _cells(row: Row) -> list[str]:
+def models(table_rows) -> list[str]:
+    """The models of these rows, in order of appearance."""
+    return list(dict.fromkeys(str(row.result.config.get("model")) for row in table_rows))
+
+
+def method_label(result, with_model: bool) -> str:
+    """The method, with ``@model`` when the table holds several models (each case once: task/method@model)."""
+    return f"{result.method}@{result.config.get('model')}" if with_model else result.method
+
+
+def _cells(row: Row, with_model: bool = False) -> list[str]:
     r, v = row.result, row.verdict
     if r.ok:
         s = r.metric()
@@ -21,7 +31,7 @@ def _cells(row: Row) -> list[str]:
         value = "-"
     p = r.params
     return [
-        r.task, r.method, r.primary_metric, value,
+        r.task, method_label(r, with_model), r.primary_metric, value,
         "-" if v.baseline is None else f"{v.baseline:.2f}",
         "-" if v.delta is None else f"{round(v.delta, 2) + 0.0:+.2f}",  # no "-0.00"
         "-" if v.tolerance is None else f"{v.tolerance:.2f}",
@@ -58,7 +68,8 @@ def _cut(body: list[list[str]], col: int, cap: int) -> None:
 def to_text(table_rows: list[Row], width: int | None = None) -> str:
     """The summary table; with ``width``, made to fit that many columns (headers shortened, then the least
     important columns dropped, then long method names cut), with a note naming what was left out."""
-    body = [list(COLUMNS)] + [_cells(r) for r in table_rows]
+    with_model = len(models(table_rows)) > 1
+    body = [list(COLUMNS)] + [_cells(r, with_model) for r in table_rows]
     lines = _layout(body)
     if width is None or max(map(len, lines)) <= width:
         return "\n".join(lines)
@@ -89,5 +100,6 @@ def to_text(table_rows: list[Row], width: int | None = None) -> str:
 
 def to_markdown(table_rows: list[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cells(r)) + " |" for r in table_rows]
+    with_model = len(models(table_rows)) > 1
+    lines += ["| " + " | ".join(_cells(r, with_model)) + " |" for r in table_rows]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from suite.config.profiles import Profile
 from suite.config.speed import check_hardware
 from suite.config.tasks import get_task
 from suite.data.sources import load_task_data, resolve_glue_dir
+from suite.engine import progress
 from suite.errors import SuiteError
 from suite.gate.baselines import write_target
 from suite.store.history import check as check_history
@@ -119,6 +120,7 @@ def check_state(options: Options, baseline_file: Path) -> None:
 
 def check_outputs(options: Options, baseline_file: Path) -> None:
     """Everything the run will write, checked before the first training step (one line per problem)."""
+    progress.heartbeat_interval()  # a bad $GLUE_BENCH_HEARTBEAT: one line now, not a failure in every case
     if options.results_json:
         check_file_target(options.results_json, "--results-json")
         hist = options.history_path()

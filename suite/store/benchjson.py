@@ -5,6 +5,10 @@ and ``write`` on the controller, from the collected results. The layout is pytes
 commit_info, benchmarks with group, name, fullname, params, param, extra_info, options, stats; datetime,
 version), so tools that read its files read this one. Each case is one round: its stats are that round's wall
 time, with no spread.
+
+``params.case`` is a plain string in every file, the case's identity ``task/method@model``: here (xdist) and in
+pytest-benchmark's own files (serial runs, through ``plain_params`` in the plugin's
+``pytest_benchmark_update_json``), so that ``pytest-benchmark compare --group-by param:case`` keeps a case together.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import json
 import math
 from pathlib import Path
 
+from suite.config.profiles import CaseSpec
 from suite.gate import verdicts as vd
+from suite.gate.baselines import key_of
 from suite.gate.verdicts import Row
 
 
@@ -32,6 +38,27 @@ def _clean(value):
     return value
 
 
+def case_name(task: str, method: str, model) -> str:
+    """The plain-string ``params.case`` of a benchmark: the case's identity."""
+    return key_of(task, method, model)
+
+
+def plain_params(params: dict | None) -> dict | None:
+    """pytest-benchmark's ``params`` with the suite's parametrized objects as plain strings: a CaseSpec becomes
+    ``task/method@model``, a diagnose sweep's (CaseSpec, factor) ``task/method@model:factor``. Anything else is
+    kept as it is."""
+    if not params:
+        return params
+    out = dict(params)
+    for name, value in params.items():
+        if isinstance(value, CaseSpec):
+            out[name] = case_name(value.task, value.method, value.model)
+        elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], CaseSpec):
+            spec, factor = value
+            out[name] = f"{case_name(spec.task, spec.method, spec.model)}:{factor}"
+    return out
+
+
 def document(table_rows: list[Row], timed: dict[str, tuple[str, float]], *, machine_info: dict, commit_info: dict,
              version: str) -> dict:
     """``timed``: result key -> (test node id, seconds of the timed call). Cases without a timing (a crash before
@@ -46,8 +73,9 @@ def document(table_rows: list[Row], timed: dict[str, tuple[str, float]], *, mach
         param = name.split("[", 1)[1][:-1] if "[" in name else None
         extra = {k: _clean(v) for k, v in row.result.summary().items()}
         extra.update(vd.row_fields(row.verdict, row.gap))
+        case = case_name(row.result.task, row.result.method, row.result.config.get("model"))
         benchmarks.append({
-            "group": None, "name": name, "fullname": nodeid, "params": {"case": param} if param else None,
+            "group": None, "name": name, "fullname": nodeid, "params": {"case": case} if param else None,
             "param": param, "extra_info": extra,
             "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1, "max_time": 0,
                         "min_time": 0, "warmup": False},

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suite.config.paths import DEFAULT_HISTORY  # noqa: E402,F401  (the default, re-exported for callers)
-from suite.engine.results import CaseResult
+from suite.engine.results import CaseResult, case_key
 from suite.errors import SuiteError, lookup
 from suite.gate.baselines import one_line
 from suite.gate.verdicts import metric_range
@@ -228,8 +228,11 @@ def record_of(result: CaseResult, *, run_id: str, baseline_updated: bool = False
         "train_samples_per_cpu_s": _per_cpu(result, raw) if ok else None,
         "baseline_updated": int(bool(baseline_updated)), "source": source, "added": _now(),
     }
-    ident = [rec[k] for k in ("profile", "case_key", "config_hash", "data_fingerprint", "date", "hardware",
-                               "git_commit", "seeds", "seed_values", "status")]
+    # "task/method" as before the key named the model (the config hash covers the model): re-importing a file
+    # that an older suite imported adds nothing
+    ident = [rec[k] if k != "case_key" else f"{result.task}/{result.method}"
+             for k in ("profile", "case_key", "config_hash", "data_fingerprint", "date", "hardware", "git_commit",
+                       "seeds", "seed_values", "status")]
     rec["record_key"] = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:32]
     return rec
 
@@ -342,10 +345,13 @@ class Point:
 
 
 def _point(row: sqlite3.Row) -> Point:
+    key = row["case_key"]
+    if row["model"] is not None and key == f"{row['task']}/{row['method']}":
+        key = case_key(row["task"], row["method"], row["model"])  # stored before the key named the model
     return Point(id=row["id"], run_id=row["run_id"], date=row["date"], commit=row["git_commit"],
                  dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
                  versions=json.loads(row["versions"]),
-                 hardware=row["hardware"], profile=row["profile"], key=row["case_key"], config_hash=row["config_hash"],
+                 hardware=row["hardware"], profile=row["profile"], key=key, config_hash=row["config_hash"],
                  data_fingerprint=row["data_fingerprint"], metric=row["metric"], seeds=json.loads(row["seeds"]),
                  values=json.loads(row["seed_values"]), mean=row["mean"], sd=row["sd"], n=row["n"],
                  ok=row["status"] == "ok", error=row["error"], throughput=row["train_samples_per_s"],
@@ -381,8 +387,12 @@ def load(path, *, profile: str | None = None, case: str | None = None) -> dict[t
             lookup("profile", profile, {pr: pr for pr, _ in series})
             series = {k: v for k, v in series.items() if k[0] == profile}
         if case is not None:
-            lookup("case", case, {k: k for _, k in series})
-            series = {k: v for k, v in series.items() if k[1] == case}
+            keys = {k for _, k in series}
+            if case not in keys and "@" not in case and any(k.split("@", 1)[0] == case for k in keys):
+                series = {k: v for k, v in series.items() if k[1].split("@", 1)[0] == case}  # task/method: every model
+            else:
+                lookup("case", case, {k: k for k in keys})
+                series = {k: v for k, v in series.items() if k[1] == case}
     except SuiteError as exc:
         raise SuiteError(f"{exc} (the profiles and cases recorded in {path})") from None
     return series
@@ -556,7 +566,7 @@ def show(path, *, profile: str | None = None, case: str | None = None) -> str:
     blocks = []
     for (prof, key), pts in sorted(load(path, profile=profile, case=case).items()):
         cps = {id(c.point): c for c in change_points(pts)}
-        lines = [f"{key} (profile {prof}, {pts[-1].metric}, {len(pts)} runs)",
+        lines = [f"{key} (profile {prof}, {pts[-1].metric}, {len(pts)} run{'s' if len(pts) != 1 else ''})",
                  "| date | commit | releases | mean ± sd | n | train/s | notes |", "|---|---|---|---|---|---|---|"]
         prev = None
         for p in pts:
@@ -574,7 +584,7 @@ def show(path, *, profile: str | None = None, case: str | None = None) -> str:
                 notes.append(f"CHANGE POINT {c.size:+.2f} (p={c.p_value:.3f})")
             if p.baseline_updated:
                 notes.append("baseline updated")
-            value = f"{p.mean:.2f} ± {p.sd:.2f}" if p.ok else f"failed: {p.error}"
+            value = (f"{p.mean:.2f}" + (f" ± {p.sd:.2f}" if p.n > 1 else " ± -")) if p.ok else f"failed: {p.error}"
             tput = "-" if p.throughput is None else f"{p.throughput:.0f}"
             if p.throughput_per_cpu_s is not None:
                 tput += f" ({p.throughput_per_cpu_s:.1f}/cpu-s)"

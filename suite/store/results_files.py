@@ -71,7 +71,9 @@ def file_state(path) -> tuple | None:
 
 
 def _case_id(case: dict) -> str:
-    return f"{case.get('key')}@{(case.get('config') or {}).get('model')}"
+    """task/method@model (older files keyed task/method: the model from the config)."""
+    key = str(case.get("key"))
+    return key if "@" in key else f"{key}@{(case.get('config') or {}).get('model')}"
 
 
 def _concurrent(path: Path, doc: dict) -> tuple[dict | None, str]:
@@ -319,6 +321,8 @@ def _note_shards(path, doc: dict, counts: dict, shards_of: dict) -> None:
     if "shard_count" not in doc:
         return  # schema 1: no shard recorded
     counts[path] = doc["shard_count"]
+    if doc["shard_count"] == 1:
+        return  # a whole run: several whole runs (two models, say) merge as long as no case repeats
     for i in doc.get("shards") or []:
         if i in shards_of:
             raise SuiteError(f"Shard {i}/{doc['shard_count']} is in both {shards_of[i]} and {path}: merge "
@@ -328,13 +332,14 @@ def _note_shards(path, doc: dict, counts: dict, shards_of: dict) -> None:
 
 def _missing_shards(paths, counts: dict, shards_of: dict, allow_partial: bool) -> list[int]:
     """The shard numbers no file holds; a SuiteError when there are some and ``allow_partial`` is off."""
-    if not counts:
+    sharded = {p: n for p, n in counts.items() if n > 1}
+    if not sharded:
         return []
-    if len(set(counts.values())) > 1 or len(counts) < len(paths):
-        told = ", ".join(f"{p}: {counts.get(p, 'not recorded')}" for p in paths)
+    if len(set(sharded.values())) > 1:
+        told = ", ".join(f"{p}: {n}" for p, n in sharded.items())
         raise SuiteError(f"These results files come from runs split into different numbers of shards ({told}); "
-                         "merge the shards of one run.")
-    n = next(iter(counts.values()))
+                         "merge the shards of one run at a time.")
+    n = next(iter(sharded.values()))
     bad = [i for i in shards_of if i > n]
     if bad:
         raise SuiteError(f"{shards_of[bad[0]]} records shard {bad[0]} of {n}: not a shard of this run.")
@@ -358,7 +363,7 @@ def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row],
         profiles.append(profile)
         _note_shards(path, doc, counts, shards_of)
         for row in file_rows:
-            key = f"{row.result.key}@{row.result.config.get('model')}"
+            key = row.result.key  # task/method@model: the same case from two models is two cases
             if key in by_key:
                 raise SuiteError(f"Case {key} is in both {where[key]} and {path}: merge the shards of one run, "
                                  "each case once (a retried shard replaces its file, it is not added to the others).")

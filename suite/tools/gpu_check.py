@@ -44,9 +44,9 @@ def _rows(results, baseline=None) -> list[str]:
         m = r.metric()
         ok = [x for x in r.runs if x.status == "ok"]
         run = ok[0] if ok else None
-        base = (baseline or {}).get(f"{r.key}@{r.config.get('model')}", {})
+        base = (baseline or {}).get(r.key, {})
         bval = base.get("mean") if isinstance(base, dict) else None
-        lines.append(f"| {r.key} | {m.mean:.2f} ({r.primary_metric}) | {_fmt(bval, '.2f')} | "
+        lines.append(f"| {r.task}/{r.method} | {m.mean:.2f} ({r.primary_metric}) | {_fmt(bval, '.2f')} | "
                      f"{_fmt(r.mean_of('train_samples_per_s'))} | {_fmt(run and run.mfu, pct=True)} | "
                      f"{_fmt(run and run.mfu_gemm, pct=True)} | "
                      f"{_fmt(run.gemm_flops_per_s / 1e12 if run and run.gemm_flops_per_s else None, '.1f')} |"

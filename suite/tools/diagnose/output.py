@@ -1,7 +1,9 @@
-"""A diagnosis's files: diagnosis.md (``to_markdown``), diagnosis.png (``plot``) and diagnosis.json (``write``)."""
+"""A diagnosis's files: diagnosis.md (``to_markdown``), diagnosis.png (``plot``) and diagnosis.json (``write``);
+``plain_text``: the Markdown as a terminal shows it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from suite.gate.baselines import write_atomic
@@ -22,6 +24,7 @@ def to_markdown(d: Diagnosis, plot_name: str | None = None) -> str:
     out = [f"# Diagnosis: {d.method} on {d.task}", "",
            f"profile {d.profile}, seeds {d.seeds}; full fine-tuning {d.full_metric:.2f}, {d.method} "
            f"{d.adapter_metric:.2f}: gap **{d.gap:+.2f}** points ({gap_line}).", "",
+           *([f"**{d.warning}**", ""] if d.warning else []),
            f"Statistics: {d.statistics}.", "", "## Conclusion", "", d.conclusion, "", "## Pitfall checks", ""]
     out += [f"- {'ok' if f.ok else '**PROBLEM**'} ({f.check}): {f.message}" for f in d.findings] or ["- (skipped)"]
     out += ["", "## What each factor does", "",
@@ -48,6 +51,43 @@ def to_markdown(d: Diagnosis, plot_name: str | None = None) -> str:
     if plot_name:
         out += ["", f"![effect per factor]({plot_name})"]
     return "\n".join(out) + "\n"
+
+
+def _plain_cells(line: str) -> list[str]:
+    return [_plain_inline(c.strip()) for c in line.strip().strip("|").split("|")]
+
+
+def _plain_inline(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*|`([^`]*)`", lambda m: m.group(1) or m.group(2) or "", text)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown (headings, bold, code, pipe tables) as plain text for a terminal: headings underlined, emphasis
+    dropped, tables as aligned columns. Piped output stays Markdown (it pastes into a step summary or an issue)."""
+    out: list[str] = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not re.fullmatch(r"\|[-|: ]+\|", lines[i].strip()):
+                    block.append(_plain_cells(lines[i]))
+                i += 1
+            widths = [max(len(r[c]) for r in block if c < len(r)) for c in range(max(map(len, block)))]
+            out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in block]
+            continue
+        heading = re.match(r"(#+) (.*)", line)
+        if heading:
+            text = _plain_inline(heading.group(2))
+            out += [text, ("=" if len(heading.group(1)) == 1 else "-") * len(text)]
+        elif line.startswith("!["):
+            pass  # an image link means nothing on a terminal; the file is named in the "wrote" lines
+        else:
+            out.append(_plain_inline(line))
+        i += 1
+    return "\n".join(out)
 
 
 COLOURS = {"closes": "#2ca02c", "makes it worse": "#d62728", "no detectable effect": "#bbbbbb",

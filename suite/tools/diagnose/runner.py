@@ -46,9 +46,29 @@ class Diagnosis:
     runs: list[dict]             # every variant: factor, label, method, lr, epochs, metric, gap, time_s
     conclusion: str
     rerun: str | None = None     # one seed: the command for verdicts and what it would take
+    warning: str | None = None   # one line when full fine-tuning or the case does not beat its task's floor
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def floor_warning(full: CaseResult, base: CaseResult, tolerance: float) -> str | None:
+    """One line when full fine-tuning or the case does not beat the trivial score (the gate's degenerate rule):
+    then the gap and every effect compare runs that learned nothing."""
+    dead = []
+    for label, r in (("full fine-tuning", full), (base.method, base)):
+        floor, mean = r.floor.get(r.primary_metric), r.metric().mean
+        if floor is not None and mean <= floor + tolerance:
+            dead.append(f"{label} ({r.primary_metric} {mean:.2f})")
+    if not dead:
+        return None
+    floor = (full.floor or base.floor).get(full.primary_metric)
+    model = full.config.get("model")
+    hint = ("--model tiny learns nothing; use --model minilm" if model == "tiny"
+            else "use a model, budget or learning rate that learns")
+    return (f"WARNING: {' and '.join(dead)} {'does' if len(dead) == 1 else 'do'} not beat the trivial score "
+            f"{floor:.2f} by more than the tolerance {tolerance:.2f}: the gap and the effects below mean nothing "
+            f"({hint}).")
 
 
 def _run_seconds(result: CaseResult) -> float:
@@ -101,4 +121,5 @@ def diagnose(case: CaseSpec, full_case: CaseSpec, profile: Profile, run: Callabl
                      full_metric=full.metric().mean, adapter_metric=base.metric().mean, gap=gap.mean,
                      gap_sd=gap.sd, gap_ci=gap.ci, gap_verdict=gap.verdict, statistics=basis, findings=findings,
                      effects=effects, variants=per_variant, runs=runs,
-                     conclusion=conclude(gap, effects, case.method, len(gap.diffs), rerun, alpha), rerun=rerun)
+                     conclusion=conclude(gap, effects, case.method, len(gap.diffs), rerun, alpha), rerun=rerun,
+                     warning=floor_warning(full, base, profile.tolerance_for(case.task)))
