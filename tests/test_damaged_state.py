@@ -81,6 +81,8 @@ def test_a_damaged_history_stops_the_run_before_training_and_fails_the_gates(tmp
     assert code == 2 and "damaged" in error_line(text)
     code, text = cli(capsys, "history", "import", "--history", path, results_file(tmp_path / "r.json", RESULTS))
     assert code == 2 and "damaged" in error_line(text)
+    code, text = cli(capsys, "history", "check", tmp_path / "r.json", "--history", path, "--max-drift", "1")
+    assert code == 2 and "damaged" in error_line(text)
     assert path.read_bytes() == before
 
 
