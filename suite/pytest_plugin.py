@@ -244,20 +244,25 @@ def case_id(case) -> str:
     return f"{case.task}-{method}"
 
 
+def _session_cases(config) -> list:
+    """The session's cases; a mistake in selecting them (--shard 9/9 of 8 cases) is one usage line."""
+    try:
+        return bench_session(config).cases()
+    except SuiteError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_generate_tests(metafunc):
     """Parametrize the suite's own tests only (marked glue / diagnostic): a ``case`` argument of another project's
     test, in an environment where this plugin is installed, is left alone."""
     if not active(metafunc.config):
         return
     if "diagnosis" in metafunc.fixturenames and metafunc.definition.get_closest_marker("diagnostic"):
-        targets = [c for c in bench_session(metafunc.config).cases() if c.adapter_config is not None]
+        targets = [c for c in _session_cases(metafunc.config) if c.adapter_config is not None]
         metafunc.parametrize("diagnosis", [(c, f) for c in targets for f in FACTORS],
                              ids=[f"{case_id(c)}-{f}" for c in targets for f in FACTORS])
     if "case" in metafunc.fixturenames and metafunc.definition.get_closest_marker("glue"):
-        try:
-            cases = bench_session(metafunc.config).cases()
-        except SuiteError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        cases = _session_cases(metafunc.config)
         metafunc.parametrize("case", [pytest.param(c, id=case_id(c),
                                                    marks=[getattr(pytest.mark, m) for m in case_marks(c)])
                                       for c in cases])

@@ -127,9 +127,10 @@ def two_model_results_files(tmp_path, *, legacy_minilm=True):
     return paths
 
 
-def results_file(path, results, profile="smoke"):
-    """``results`` judged "pass" (judged_rows), written as --results-json writes them."""
-    results_files.write_results(path, profile, judged_rows(results))
+def results_file(path, results, profile="smoke", shard=None):
+    """``results`` judged "pass" (judged_rows), written as --results-json writes them (``shard``: (i, n), the
+    shard the file says it ran; None: the whole run)."""
+    results_files.write_results(path, profile, judged_rows(results), shard=shard)
     return path
 
 

@@ -68,8 +68,8 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
 
     from helpers import ROOT
 
-    a = results_file(tmp_path / "a.json", RESULTS[:1])   # full fine-tuning on one runner
-    b = results_file(tmp_path / "b.json", RESULTS[1:2])  # seq_bn on another: trails by 1.25
+    a = results_file(tmp_path / "a.json", RESULTS[:1], shard=(1, 2))   # full fine-tuning on one runner
+    b = results_file(tmp_path / "b.json", RESULTS[1:2], shard=(2, 2))  # seq_bn on another: trails by 1.25
 
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
@@ -79,7 +79,11 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
     assert failed.returncode == 1 and "trails full fine-tuning by 1.25 points" in failed.stdout
     alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
                             "--max-gap", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert alone.returncode == 1 and "cannot judge" in alone.stdout  # no reference: never a silent pass
+    # no reference (and shard 1/2 missing): never a silent pass
+    assert alone.returncode == 2 and "Shard 1/2 missing" in alone.stderr
+    alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
+                            "--max-gap", "5", "--allow-partial"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and "'full' is not among the methods" in alone.stderr
 
 
 @pytest.mark.e2e

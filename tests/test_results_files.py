@@ -9,8 +9,8 @@ from suite.store import results_files
 
 def test_merged_shards_equal_the_unsharded_report(tmp_path):
     whole = results_file(tmp_path / "all.json", RESULTS)
-    a = results_file(tmp_path / "a.json", RESULTS[:2])
-    b = results_file(tmp_path / "b.json", RESULTS[2:])
+    a = results_file(tmp_path / "a.json", RESULTS[:2], shard=(1, 2))
+    b = results_file(tmp_path / "b.json", RESULTS[2:], shard=(2, 2))
     _, merged = results_files.merge([a, b])
     _, single = results_files.merge([whole])
     assert report.to_text(merged) == report.to_text(single)

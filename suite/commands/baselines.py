@@ -146,7 +146,7 @@ def baselines_update(results_paths, baselines_dir=None) -> tuple[str, int]:
     with ``baselines diff``), with the checks --update-baselines applies to a live run: a case is refused when its
     recorded verdict failed (failed, degenerate, regression) or when judged now it would not be recorded (crash,
     non-finite metric, no better than its floor). Returns (text, number refused)."""
-    profile, rows = results_files.merge(results_paths)
+    profile, rows = results_files.merge(results_paths, allow_partial=True)  # records only the entries given
     prof = get_profile(profile)
     path = bl.baseline_path(common.baselines_dir(baselines_dir), prof.name)
     if not rows:

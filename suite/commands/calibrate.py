@@ -56,7 +56,11 @@ def run(args) -> int:
     return status
 
 
-def parse_seed_count(text: str | None) -> int:
+MAX_SIMULATED_SEEDS = 10
+MAX_SEEDS = 50  # seeds per case: beyond this, calibrate (or its --simulate Monte Carlo) would run for days
+
+
+def parse_seed_count(text: str | None, most: int = MAX_SEEDS) -> int:
     if text is None:
         return cal.DEFAULT_SEEDS
     try:
@@ -65,6 +69,9 @@ def parse_seed_count(text: str | None) -> int:
         raise SuiteError(f"--seeds takes a number of seeds for calibrate, e.g. --seeds 5; got '{text}'.") from None
     if n < 2:
         raise SuiteError(f"calibrate needs at least 2 seeds to estimate noise; got --seeds {text}.")
+    if n > most:
+        raise SuiteError(f"--seeds {text} is more than calibrate runs or simulates here (at most {most}); "
+                         "choose fewer.")
     return n
 
 
@@ -83,7 +90,7 @@ def parse_detect(text: str | None) -> float | None:
 
 def calibrate(args) -> tuple[str, int]:
     """Returns (text, exit status): 1 when a case could not be calibrated."""
-    n = parse_seed_count(args.seeds)
+    n = parse_seed_count(args.seeds, most=MAX_SIMULATED_SEEDS if args.simulate else MAX_SEEDS)
     detect = parse_detect(args.detect)
     if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
         raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
@@ -91,7 +98,7 @@ def calibrate(args) -> tuple[str, int]:
     if getattr(args, "from_json", None):
         return from_json(args)
     if args.simulate:
-        return adaptive.benchmark_text(args.profile, max_seeds=int(args.seeds) if args.seeds else 3), 0
+        return adaptive.benchmark_text(args.profile, max_seeds=n if args.seeds else 3), 0
     options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
                       tasks=args.tasks, seeds=tuple(range(n)),
                       **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
@@ -132,13 +139,21 @@ def calibrate(args) -> tuple[str, int]:
     return "\n".join(lines), status
 
 
+def _read_small(path: Path, limit: int = 64 * 2**20) -> str:
+    """A calibration file (kilobytes): a device such as /dev/zero is refused, never read forever."""
+    if not path.is_file():
+        raise ValueError("not a regular file")
+    with open(path, encoding="utf-8") as f:
+        return f.read(limit)
+
+
 def from_json(args) -> tuple[str, int]:
     """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
     Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
     if not args.write_baselines:
         raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
     try:
-        stored = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        stored = json.loads(_read_small(Path(args.from_json)))
         profile = get_profile(stored["profile"])
         cases = [c for c in stored["cases"] if not c.get("error")]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

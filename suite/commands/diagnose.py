@@ -15,6 +15,7 @@ from suite.config.paths import DEFAULT_DIAGNOSE, DEFAULT_RUN_CACHE
 from suite.errors import SuiteError
 from suite.gate.statistics import ALPHA
 from suite.session.bench import BenchSession
+from suite.session.preflight import check_out_dir
 from suite.tools.diagnose.grid import FACTORS
 from suite.tools.diagnose.output import plain_text, to_markdown, write
 from suite.tools.diagnose.run_cache import DiskCache
@@ -58,12 +59,17 @@ def run_diagnose(args) -> str:
     for f in factors:
         if f not in FACTORS:
             raise SuiteError(f"Unknown factor '{f}'. Valid factors: {', '.join(FACTORS)}.")
-    runner = DiskCache(args.cache_dir or DEFAULT_RUN_CACHE, session.run)
     alpha = ALPHA if args.alpha is None else parse_alpha(args.alpha)
-    d = diagnose(case, session.reference_case(case), session.profile, runner, factors=factors,
-                    checks=not args.no_checks, alpha=alpha)
     out = (Path(args.out) if args.out
            else DEFAULT_DIAGNOSE / re.sub(r"\W+", "_", f"{case.task}-{case.method}").strip("_"))
+    for given, path, flag in ((args.out, out, "--out"), (args.cache_dir, args.cache_dir or DEFAULT_RUN_CACHE,
+                                                          "--cache-dir")):
+        if given is not None and not str(given).strip():
+            raise SuiteError(f"{flag} is empty; name a folder.")
+        check_out_dir(path, flag)  # before any training: a bad folder must not cost the sweep
+    runner = DiskCache(args.cache_dir or DEFAULT_RUN_CACHE, session.run)
+    d = diagnose(case, session.reference_case(case), session.profile, runner, factors=factors,
+                    checks=not args.no_checks, alpha=alpha)
     files = write(d, out)
     return "\n".join([to_markdown(d).split("## Every variant")[0].rstrip(),
                       f"(reused {runner.hits} earlier runs from the cache)", *[f"wrote {f}" for f in files]])

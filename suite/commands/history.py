@@ -64,6 +64,7 @@ def history_check(results_paths, path: Path, *, max_drift: float | None, change_
     if max_drift is None and not change_points:
         raise SuiteError("history check: name a gate: --max-drift POINTS and/or --fail-on-change-point.")
     _, rows = results_files.merge(results_paths)
+    hi.check(path)  # a damaged history fails the gates (one line, exit 2), never reads as "no history"
     series = hi.load(path)
     checked = [row.result for row in rows if row.result.ok]
     failures = [f"{r.key}: not in the history {path} (profile {r.profile}); import the results first: python -m "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from suite.commands.common import print_text, terminal_width
 from suite.config.options import parse_max_gap
+from suite.errors import SuiteError
 from suite.gate import outcome
 from suite.gate import verdicts as vd
 from suite.report.files import write_report
@@ -30,29 +31,44 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-gap", default=None, metavar="POINTS", help="fail (exit 1) an adapter trailing full "
                         "fine-tuning by more than POINTS in the merged results")
     parser.add_argument("--strict-baselines", action="store_true", help="exit 1 when a case had no usable baseline")
+    parser.add_argument("--allow-partial", action="store_true", help="report the shards given even when some of the "
+                        "run's shards are missing (they are named); without it a missing shard is an error")
 
 
 def run(args) -> int:
     paths = args.results[1:] if args.results[0] == "merge" else args.results
     max_gap = parse_max_gap(args.max_gap) if args.max_gap is not None else None
-    text, failed = make_report(paths, args.out, strict=args.strict_baselines, max_gap=max_gap, fmt=args.fmt)
+    text, failed = make_report(paths, args.out, strict=args.strict_baselines, max_gap=max_gap, fmt=args.fmt,
+                               allow_partial=args.allow_partial)
     print_text(text)
     return 1 if failed else 0
 
 
 def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict: bool = False,
-                fmt: str = "report") -> tuple[str, bool]:
-    """Merge results files (shards), write the report, and judge the merged run: the verdicts as recorded, and
-    --max-gap over the merged set. Returns (text, whether the merged run fails)."""
-    profile, rows = results_files.merge(results_paths)
+                fmt: str = "report", allow_partial: bool = False) -> tuple[str, bool]:
+    """Merge results files (shards; every shard of the run unless ``allow_partial``), write the report (or the
+    CSV tables), and judge the merged run: each verdict recomputed from its runs, and --max-gap over the merged
+    set. Returns (text, whether the merged run fails)."""
+    if not str(out_dir).strip():
+        raise SuiteError("--out is empty; name the folder for the report (default: results/report).")
+    profile, rows, missing = results_files.merge_shards(results_paths, allow_partial=allow_partial)
     if not rows:
         return "no cases in these results files: nothing was compared", True
+    problem = outcome.gap_gate_problem(row.result.method for row in rows) if max_gap is not None else None
+    if problem:
+        raise SuiteError(problem + ".")
     check_out_dir(out_dir, "--out")  # a file on the way, or a folder that cannot be written: one line
-    if fmt == "csv":
-        files = write_csv(rows, out_dir)
-    else:
-        files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}")
+    warnings: list[str] = []
+    try:
+        if fmt == "csv":
+            files = write_csv(rows, out_dir)
+        else:
+            files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
+    except OSError as exc:  # disk full while a plot is saved, say: name the file, not only the error
+        raise SuiteError(f"Cannot write the report: {exc.strerror or exc} ({exc.filename or out_dir}).") from None
     gaps = vd.gap_failures([row.result for row in rows], max_gap)
     failed = outcome.run_outcome(rows, strict=strict, gap_failures=gaps).failed
     text = render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width())
-    return "\n".join([text, *[f"wrote {f}" for f in files]]), failed
+    partial = [f"--allow-partial: shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} missing, "
+               "their cases are not in this report"] if missing else []
+    return "\n".join([text, *partial, *[f"wrote {f}" for f in files], *warnings]), failed

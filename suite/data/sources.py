@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from suite.config.tasks import Task
 from suite.data.synthetic import GENERATORS
-from suite.errors import SuiteError
+from suite.errors import SuiteError, shown
 from suite.hub import require_hub
 
 DATA_SEED = 1234                 # sampling seed for training subsets: the same rows for every method and seed
@@ -69,6 +70,8 @@ def load_task_data(task: Task, source: str, *, glue_dir=None, train_size: int | 
 
     train = _sample(train, train_size, f"{task.name} train")
     evals = {alias: _sample(ds, eval_size, f"{task.name} eval split '{alias or 'dev'}'") for alias, ds in evals.items()}
+    for alias, ds in evals.items():
+        _check_labels(task, ds, f"{task.name} eval split '{alias or 'dev'}' ({origin})")
     return TaskData(task=task, train=train, evals=evals, origin=origin, fingerprint=_fingerprint(train, evals))
 
 
@@ -155,9 +158,14 @@ def _read_text(path: Path) -> str:
 def _parse_label(task: Task, raw: str, label_ids: dict, path: Path, line_no: int):
     if task.is_regression:
         try:
-            return float(raw)
+            score = float(raw)
         except ValueError:
-            raise SuiteError(f"{path}:{line_no}: score '{raw}' is not a number.") from None
+            raise SuiteError(f"{path}:{line_no}: score '{shown(raw)}' is not a number.") from None
+        lo, hi = SCORE_RANGE
+        if not (math.isfinite(score) and lo <= score <= hi):
+            raise SuiteError(f"{path}:{line_no}: score '{shown(raw)}' is outside {lo:g}..{hi:g} (similarity scores); "
+                             "fix or re-download the file.")
+        return score
     label = label_ids.get(raw)
     if label is None:
         try:
@@ -195,6 +203,29 @@ def _load_hub(task: Task):
 
 
 # --- sampling and fingerprint ------------------------------------------------------------------------------
+
+SCORE_RANGE = (0.0, 5.0)  # STS-B similarity scores
+
+
+def _check_labels(task: Task, ds, what: str) -> None:
+    """Every label in range, and more than one value: a dev split of one class has a trivial score of 100 (a
+    constant predictor is perfect), constant STS-B scores make the correlation undefined; nothing can be judged."""
+    labels = list(ds["label"])
+    if task.is_regression:
+        bad = next((v for v in labels if not (isinstance(v, (int, float)) and math.isfinite(v)
+                                               and SCORE_RANGE[0] <= v <= SCORE_RANGE[1])), None)
+        if bad is not None:
+            raise SuiteError(f"{what}: score {shown(bad)} is outside {SCORE_RANGE[0]:g}..{SCORE_RANGE[1]:g}; fix the "
+                             "data.")
+    else:
+        bad = next((v for v in labels if not (isinstance(v, int) and 0 <= v < task.num_labels)), None)
+        if bad is not None:
+            raise SuiteError(f"{what}: label {shown(bad)} is outside 0..{task.num_labels - 1}; fix the data.")
+    if len(set(labels)) < 2:
+        raise SuiteError(f"{what}: every one of its {len(labels)} rows has the same label ({shown(labels[0])}): a "
+                         "constant prediction scores perfectly, so no method can be judged on it. Use a dev file with "
+                         "more than one class (or a larger eval size).")
+
 
 def _sample(ds, size: int | None, what: str):
     if size is not None and len(ds) > size:

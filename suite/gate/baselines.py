@@ -179,20 +179,51 @@ def dumps(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: str | os.PathLike, data: dict) -> None:
+def write_target(path: str | os.PathLike) -> Path:
+    """The file a write of ``path`` replaces: a symlink is followed (the link stays a link, its target is updated;
+    a dangling link creates its target), and anything that is not a regular file (a folder, /dev/stdout, a FIFO) is
+    refused, never replaced by a regular file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if any(str(p).startswith(("/dev/", "/proc/")) for p in (Path(os.path.abspath(path)), target)):
+            raise SuiteError(f"{path} is a special file (it links to {target}), not a regular file: the suite writes "
+                             "files by replacing them, so it refuses to write there. Name a regular file.")
+        path = target
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "a special file (device, FIFO or socket)"
+        raise SuiteError(f"{path} is {kind}, not a regular file: the suite writes files by replacing them, so it "
+                         "refuses to write there. Name a regular file.")
+    return path
+
+
+def write_atomic(path: str | os.PathLike, data: dict) -> None:
+    write_text_atomic(path, dumps(data))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (through a symlink, see
+    ``write_target``): a reader sees the old file or the new one, never half of one. A failure (disk full, say) is
+    one SuiteError that names the file; the old content stays."""
+    path = write_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise SuiteError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     try:
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(data))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise SuiteError(f"Cannot write {path}: {exc.strerror or exc} (the previous content, if any, is "
+                             "unchanged).") from None
         raise
 
 
@@ -251,7 +282,7 @@ def _rewrite(path: str | os.PathLike, changes, *, profile: str | None = None) ->
     """Read-modify-write under the lock: ``changes`` yields (key, new entry or a refusal reason, given the current
     entries); an entry the file's own validation refuses is never written; nothing is written when nothing
     changed. Returns (written keys, refused lines)."""
-    path = Path(path)
+    path = write_target(path)
     written, refused = [], []
     with locked(path):
         data = load(path)

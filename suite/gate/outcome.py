@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from suite.gate.verdicts import Row, Verdict
+from suite.gate.verdicts import Row, Verdict, family, is_reference
 
 NOTHING_RAN = "--strict-baselines: no case ran, so nothing was compared; failing"
 
@@ -45,3 +45,17 @@ def run_outcome(rows: Iterable[Row], *, strict: bool, gap_failures: Iterable[str
     if broken_files:
         reasons.append("a file of this run could not be written (see the ERROR lines)")
     return Outcome(reasons)
+
+
+def gap_gate_problem(methods: Iterable[str], flag: str = "--max-gap") -> str | None:
+    """Why the gap gate would compare nothing over cases of these methods (None: it can judge): it needs full
+    fine-tuning (the reference) and at least one adapter. Checked before training and by report merge."""
+    methods = list(methods)
+    if not any(family(m) == "adapter" and not is_reference(m) for m in methods):
+        return (f"{flag} compares adapters with full fine-tuning, but no adapter method is among "
+                f"{', '.join(sorted(set(methods))) or 'the cases'}: it would compare nothing; add an adapter method "
+                f"or drop {flag}")
+    if not any(is_reference(m) for m in methods):
+        return (f"{flag} needs full fine-tuning of the same run as the reference, but 'full' is not among the methods "
+                f"({', '.join(sorted(set(methods)))}); add it to --methods (or merge its shard's results)")
+    return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from suite.config.published import SOURCE as PUBLISHED_SOURCE
 from suite.config.published import published
+from suite.gate.baselines import write_text_atomic
 from suite.report import table as report
 from suite.report.table import Row
 
@@ -24,19 +25,33 @@ PLOTS = {
 
 
 def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *,
-                 title: str = "glue-adapter-bench report") -> list[Path]:
+                 title: str = "glue-adapter-bench report", warnings: list[str] | None = None) -> list[Path]:
+    """report.md, report.html and the plots (each written atomically), and the GitHub step summary. A step
+    summary that cannot be written is a warning line added to ``warnings``, never a failure of the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pngs = write_plots(table_rows, out)
     md = out / "report.md"
-    md.write_text(to_markdown(table_rows, title, [p.name for p in pngs]), encoding="utf-8")
+    write_text_atomic(md, to_markdown(table_rows, title, [p.name for p in pngs]))
     page = out / "report.html"
-    page.write_text(to_html(table_rows, title, pngs), encoding="utf-8")
+    write_text_atomic(page, to_html(table_rows, title, pngs))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(f"## {title}\n\n{report.to_markdown(table_rows)}\n\n")
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(f"## {md_text(title)}\n\n{report.to_markdown(table_rows)}\n\n")
+        except OSError as exc:
+            if warnings is not None:
+                warnings.append(f"warning: GITHUB_STEP_SUMMARY {md_text(summary)[:200]} cannot be written "
+                                f"({exc.strerror or exc}); the step summary is left out")
     return [md, page, *pngs]
+
+
+def md_text(value) -> str:
+    """A value from a results file as Markdown text: one line, HTML escaped (no raw tags reach a step summary),
+    no backticks or table bars that would end a code span or a cell."""
+    text = " ".join(str(value).split())
+    return html.escape(text, quote=False).replace("`", "'").replace("|", "\\|")
 
 
 # --- numbers shared by every rendering ---------------------------------------------------------------------
@@ -62,14 +77,16 @@ def _provenance(table_rows: list[Row]) -> list[str]:
     r = table_rows[0].result
     prov = r.provenance or {}
     hw, v, git = prov.get("hardware", {}), prov.get("versions", {}), prov.get("git", {})
+    m = md_text
     models = report.models(table_rows)
     return [
-        f"profile **{r.profile}**, model{'s' if len(models) > 1 else ''} {', '.join(f'`{m}`' for m in models)}, "
-        f"data `{r.data_origin}`, seeds {r.config.get('seeds')}",
-        f"hardware: {hw.get('name', '?')} ({hw.get('device', '?')} x{hw.get('count', '?')})",
-        "versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"git commit {str(git.get('commit') or '?')[:12]}{' (dirty)' if git.get('dirty') else ''}, "
-        f"recorded {prov.get('date', '?')}",
+        f"profile **{m(r.profile)}**, model{'s' if len(models) > 1 else ''} "
+        f"{', '.join(f'`{m(model)}`' for model in models)}, data `{m(r.data_origin)}`, "
+        f"seeds {m(r.config.get('seeds'))}",
+        f"hardware: {m(hw.get('name', '?'))} ({m(hw.get('device', '?'))} x{m(hw.get('count', '?'))})",
+        "versions: " + ", ".join(f"{m(k)} {m(val)}" for k, val in v.items()),
+        f"git commit {m(str(git.get('commit') or '?')[:12])}{' (dirty)' if git.get('dirty') else ''}, "
+        f"recorded {m(prov.get('date', '?'))}",
     ]
 
 
@@ -115,11 +132,11 @@ def to_markdown(table_rows: list[Row], title: str, plot_files: list[str]) -> str
            report.to_markdown(table_rows), ""]
     notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
     if notes:
-        out += ["Verdict notes:", "", *[f"- {n}" for n in notes], ""]
+        out += ["Verdict notes:", "", *[f"- {md_text(n)}" for n in notes], ""]
     for task in _tasks(table_rows):
         head, body = _task_table(task, table_rows, show_pub)
         out += [f"## {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(c) + " |" for c in body] + [""]
+        out += ["| " + " | ".join(md_text(x) for x in c) + " |" for c in body] + [""]
     if show_pub:
         out += [f"Published numbers are context only ({PUBLISHED_SOURCE}); they never gate.", ""]
     out += ["## Plots", ""] + [f"![{PLOTS[f]}]({f})" for f in plot_files] + [""]
@@ -143,7 +160,7 @@ def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
     summary_head = list(report.COLUMNS)
     summary_body = [report._cells(r, len(report.models(table_rows)) > 1) for r in table_rows]
     parts = [f"<h1>{html.escape(title)}</h1>", "<ul>" + "".join(
-        f"<li>{html.escape(line.replace('**', '').replace('`', ''))}</li>"
+        f"<li>{html.escape(html.unescape(line.replace('**', '').replace('`', '').replace(chr(92) + '|', '|')))}</li>"
         for line in _provenance(table_rows)) + "</ul>",
         "<h2>Summary</h2>", _html_table(summary_head, summary_body)]
     notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]

@@ -9,6 +9,7 @@ same hardware).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -86,8 +87,15 @@ def _plot_throughput(ax2, points: list[hi.Point]) -> None:
         ax2.legend(fontsize=6, loc="lower left")
 
 
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name; longer case keys are cut and made unique by a hash
+
+
 def file_name(profile: str, key: str) -> str:
-    return re.sub(r"[^\w.+-]+", "_", f"history-{profile}-{key}").strip("_") + ".png"
+    name = re.sub(r"[^\w.+-]+", "_", f"history-{profile}-{key}").strip("_")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(f"{profile}\0{key}".encode()).hexdigest()[:12]
+        name = name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "-" + digest
+    return name + ".png"
 
 
 def write_plots(path, out_dir, *, profile: str | None = None, case: str | None = None) -> list[Path]:

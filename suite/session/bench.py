@@ -16,6 +16,7 @@ from suite.config.profiles import CaseSpec, get_profile
 from suite.engine import progress
 from suite.engine import run as engine_run
 from suite.engine.results import CaseResult
+from suite.errors import SuiteError
 from suite.gate import baselines as bl
 from suite.gate import outcome
 from suite.gate import verdicts as vd
@@ -23,6 +24,7 @@ from suite.gate.adaptive import run_adaptive
 from suite.report.summary import render_summary
 from suite.session import finish, preflight, selection
 from suite.session.judging import Judging
+from suite.store import results_files
 from suite.tools.diagnose import runner
 
 
@@ -44,10 +46,16 @@ class BenchSession:
         if self.options.tasks is not None:
             parse_tasks(self.options.tasks)
         glue_dir = preflight.check_glue_dir(self.options)
+        preflight.check_state(self.options, self.baseline_file)  # --baselines-dir, the history, empty gates
         self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do
         preflight.check_outputs(self.options, self.baseline_file)  # a bad output path too: no finished run is lost
+        # the results file as it was when this run started: a write by another run meanwhile is merged, not lost
+        self.results_state = results_files.file_state(self.options.results_json) if self.options.results_json else None
         methods = self.method_list or [get_method(m) for m in self.profile.methods]
+        if self.options.max_gap is not None and (problem := outcome.gap_gate_problem(m.name for m in methods)):
+            raise SuiteError(problem + ".")
         preflight.check_model_and_methods(self.options, self.profile, methods, glue_dir)
+        preflight.check_data(self.cases())  # no case selected (--shard 9/9), bad local data: one line, now
 
     @property
     def baseline_file(self) -> Path:

@@ -35,43 +35,50 @@ class _Steps:
         self.lines: list[str] = []
         self.broken = False
 
-    def run(self, what: str, fn: Callable[[], list[str] | None]) -> None:
+    def run(self, what: str, fn: Callable[[], list[str] | None], target=None) -> None:
         try:
             self.lines.extend(fn() or [])
         except SuiteError as exc:
             self.broken = True
             self.lines.append(f"ERROR ({what}): {exc}")
-        except OSError as exc:
+        except OSError as exc:  # name the file: "No space left on device" alone does not say where
             self.broken = True
-            self.lines.append(f"ERROR ({what}): {exc.strerror or exc} ({exc.filename or ''})")
+            where = exc.filename or target
+            self.lines.append(f"ERROR ({what}): {exc.strerror or exc}" + (f" ({where})" if where else ""))
 
 
 def _write_outputs(session, interrupted: bool) -> tuple[list[str], bool]:
     options, rows, steps = session.options, session.table_rows(), _Steps()
     if options.results_json:
-        steps.run("results file", lambda: _write_results(session, rows))
+        steps.run("results file", lambda: _write_results(session, rows), options.results_json)
     written = bool(options.results_json) and not steps.broken
     if options.report_dir and rows:
-        steps.run("report", lambda: _write_report(session, rows))
+        steps.run("report", lambda: _write_report(session, rows), options.report_dir)
     updated: list[str] = []
     if options.update_baselines and session.results and not interrupted:  # an interrupt says so in its line
-        steps.run("baselines", lambda: _update_baselines(session, rows, updated))
+        steps.run("baselines", lambda: _update_baselines(session, rows, updated), session.baseline_file)
     hist = options.history_path()
     if hist is not None and session.results and not interrupted:
-        steps.run("history", lambda: _append_history(session, hist, updated))
+        steps.run("history", lambda: _append_history(session, hist, updated), hist)
     if interrupted:
         steps.lines.insert(0, interrupt_line(session, written))
     return steps.lines, steps.broken
 
 
 def _write_results(session, rows: list[vd.Row]) -> list[str]:
-    results_files.write_results(session.options.results_json, session.profile.name, rows)
-    return [f"results written to {session.options.results_json}"]
+    """Under a lock; a file another run wrote since this session started is merged, not lost."""
+    note = results_files.write_results(session.options.results_json, session.profile.name, rows,
+                                       shard=session.options.shard,
+                                       entries={r.key: session.entry(r) for r in session.results},
+                                       since=getattr(session, "results_state", results_files.UNTRACKED))
+    return [f"results written to {session.options.results_json}", *([note] if note else [])]
 
 
 def _write_report(session, rows: list[vd.Row]) -> list[str]:
-    files = write_report(rows, session.options.report_dir, title=f"glue-adapter-bench: profile {session.profile.name}")
-    return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})"]
+    warnings: list[str] = []
+    files = write_report(rows, session.options.report_dir, title=f"glue-adapter-bench: profile {session.profile.name}",
+                         warnings=warnings)
+    return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})", *warnings]
 
 
 def _append_history(session, path, updated: list[str]) -> list[str]:

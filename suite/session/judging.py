@@ -9,6 +9,7 @@ from pathlib import Path
 from suite.config.options import Options
 from suite.config.profiles import Profile
 from suite.engine.results import CaseResult
+from suite.errors import SuiteError
 from suite.gate import baselines as bl
 from suite.gate import outcome
 from suite.gate import verdicts as vd
@@ -47,8 +48,19 @@ class Judging:
     def throughput_failures(self, results: list[CaseResult]) -> list[str]:
         if self.options.update_baselines:
             return []
-        return [m for r in results
-                if (m := vd.throughput_failure(r, self.entry(r), self.options.throughput_tolerance))]
+        tol = self.options.throughput_tolerance
+        if tol is None:
+            return []
+        out = []
+        for r in results:
+            if r.ok and vd.throughput_change(r, self.entry(r)) is None:  # compared nothing: never a silent pass
+                hw = ((r.provenance or {}).get("hardware") or {}).get("fingerprint", "?")
+                out.append(f"{r.key}: --throughput-tolerance cannot judge it: its baseline entry has no throughput "
+                           f"figure for this hardware ({hw}); record one here with --update-baselines or drop the "
+                           "option")
+            elif m := vd.throughput_failure(r, self.entry(r), tol):
+                out.append(m)
+        return out
 
     def history_failures(self, results: list[CaseResult]) -> list[str]:
         """--max-drift and --fail-on-change-point against the results history (read only; nothing trains)."""
@@ -57,10 +69,13 @@ class Judging:
             return []
         out = []
         for result in (r for r in results if r.ok):
-            if o.max_drift is not None:
-                out.append(history.drift_for(path, result, o.max_drift))
-            if o.fail_on_change_point:
-                out.append(history.change_point_for(path, result))
+            try:
+                if o.max_drift is not None:
+                    out.append(history.drift_for(path, result, o.max_drift))
+                if o.fail_on_change_point:
+                    out.append(history.change_point_for(path, result))
+            except SuiteError as exc:  # a history that cannot be read fails the gate, it is never "no history"
+                out.append(f"{result.key}: history gate could not read the history: {exc}")
         return [m for m in out if m]
 
     def table_rows(self, results: list[CaseResult]) -> list[vd.Row]:

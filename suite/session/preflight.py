@@ -13,10 +13,12 @@ from suite.config.models import check_methods, check_model, is_local
 from suite.config.options import Options
 from suite.config.profiles import Profile
 from suite.config.speed import check_hardware
-from suite.data.sources import resolve_glue_dir
+from suite.config.tasks import get_task
+from suite.data.sources import load_task_data, resolve_glue_dir
 from suite.engine import progress
 from suite.errors import SuiteError
-from suite.store.history import open_for_read
+from suite.gate.baselines import write_target
+from suite.store.history import check as check_history
 
 
 def check_glue_dir(options: Options) -> Path | None:
@@ -39,6 +41,19 @@ def check_model_and_methods(options: Options, profile: Profile, methods: list[Me
         hub.go_offline()
 
 
+def check_data(cases) -> None:
+    """Local GLUE files (--glue-dir) read and range-checked before the first training step: a malformed row, an
+    STS-B score outside 0..5 (nan, 1e308) or a dev split of one class stops the run now, not after other cases
+    trained. Synthetic and Hub data are checked when each case loads them."""
+    seen = set()
+    for c in cases:
+        ident = (c.task, c.glue_dir, c.train_size, c.eval_size)
+        if c.data != "glue" or resolve_glue_dir(c.glue_dir) is None or ident in seen:
+            continue
+        seen.add(ident)
+        load_task_data(get_task(c.task), "glue", glue_dir=c.glue_dir, train_size=c.train_size, eval_size=c.eval_size)
+
+
 def probe_dir(directory: Path, what: str) -> None:
     """Fail now, not after training, if nothing can be created in ``directory`` (or its nearest existing parent)."""
     d = directory
@@ -57,10 +72,16 @@ def probe_dir(directory: Path, what: str) -> None:
 
 def check_file_target(path: str | os.PathLike, what: str) -> None:
     p = Path(path)
+    if not str(path).strip():
+        raise SuiteError(f"{what} is empty; name a file.")
     if len(p.name.encode()) > 255:
         raise SuiteError(f"{what}: the file name is longer than 255 bytes. Choose a shorter name.")
     if p.is_dir():
         raise SuiteError(f"{what} {p} is a folder; name a file.")
+    try:
+        p = write_target(p)  # a symlink is written through; a device, FIFO or socket is refused
+    except SuiteError as exc:
+        raise SuiteError(f"{what}: {exc}") from None
     if p.exists() and not os.access(p, os.W_OK):
         raise SuiteError(f"{what} {p} is not writable. Choose another path or fix its permissions.")
     probe_dir(p.parent, what)
@@ -74,17 +95,43 @@ def check_out_dir(path, what: str) -> None:
     probe_dir(p, what)
 
 
+def _same_file(a, b) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_state(options: Options, baseline_file: Path) -> None:
+    """The state files a run reads, and the gates that need them, before any training: --baselines-dir, the
+    history (its integrity check) and the gates that would compare nothing (never a silent pass)."""
+    d = Path(options.baselines_dir)
+    if d.exists() and not d.is_dir():
+        raise SuiteError(f"--baselines-dir {d} is a file; name the folder that holds <profile>.json baselines.")
+    if not d.exists() and not options.update_baselines:
+        raise SuiteError(f"--baselines-dir {d} does not exist; name the folder that holds <profile>.json baselines "
+                         "(or create it with --update-baselines).")
+    gates = [f for f, on in (("--max-drift", options.max_drift is not None),
+                             ("--fail-on-change-point", options.fail_on_change_point)) if on]
+    hist = options.history_path()
+    if gates and hist is None:
+        raise SuiteError(f"{' and '.join(gates)} read the results history, but it is switched off (--no-history, or "
+                         "GLUE_BENCH_HISTORY set empty): the gate would compare nothing. Drop one of them.")
+    if hist is not None:
+        check_history(hist)
+
+
 def check_outputs(options: Options, baseline_file: Path) -> None:
     """Everything the run will write, checked before the first training step (one line per problem)."""
     progress.heartbeat_interval()  # a bad $GLUE_BENCH_HEARTBEAT: one line now, not a failure in every case
     if options.results_json:
         check_file_target(options.results_json, "--results-json")
+        hist = options.history_path()
+        for other, what in ((baseline_file, "the baseline file"), (hist, "the results history")):
+            if other is not None and _same_file(options.results_json, other):
+                raise SuiteError(f"--results-json {options.results_json} is {what} of this run; writing it would "
+                                 "destroy that file. Choose another path.")
     if options.report_dir:
         check_out_dir(options.report_dir, "--report-dir")
     if options.update_baselines:
         check_file_target(baseline_file, "--update-baselines")  # the file, its lock and temp file live there
     hist = options.history_path()
     if hist is not None:
-        check_file_target(hist, "--history")
-        if hist.is_file() and hist.stat().st_size > 0:  # not a results history: say so now, not after training
-            open_for_read(hist).close()
+        check_file_target(hist, "--history")  # its integrity is checked by check_state

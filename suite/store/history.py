@@ -23,6 +23,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import statistics
 from collections.abc import Iterable
@@ -33,7 +34,9 @@ from pathlib import Path
 from suite.config.paths import DEFAULT_HISTORY  # noqa: E402,F401  (the default, re-exported for callers)
 from suite.engine.results import CaseResult, case_key
 from suite.errors import SuiteError, lookup
-from suite.store import changepoints
+from suite.gate.baselines import one_line
+from suite.gate.verdicts import metric_range
+from suite.store import changepoints, results_files
 
 SCHEMA = 1
 BUSY_TIMEOUT_S = 60
@@ -71,11 +74,27 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _corrupt(path: Path, exc: Exception) -> SuiteError:
-    if "locked" in str(exc) or "busy" in str(exc):
+    """An SQLite error as what it is: locked, disk full, read-only file or folder, cannot open, damaged."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if "locked" in text or "busy" in text or name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return SuiteError(f"{path} stayed locked by another writer for {BUSY_TIMEOUT_S} s ({exc}); try again, and keep "
                           "the history off network file systems (SQLite WAL needs local locking).")
-    return SuiteError(f"{path} is not a results history database ({exc}); move it away and re-import the results "
-                      "files with python -m suite history import RESULTS.json...")
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return SuiteError(f"Cannot write the results history {path}: no space left on the device ({exc}); free some "
+                          "space and run again (the history is unchanged).")
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        where = path.parent if path.exists() and os.access(path, os.W_OK) else path
+        what = "its folder" if where == path.parent else "the file"
+        return SuiteError(f"Cannot write the results history {path}: {what} {where} is read-only ({exc}); make it "
+                          "writable, point --history elsewhere, or pass --no-history.")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return SuiteError(f"Cannot open the results history {path} ({exc}); check that it and its folder exist and "
+                          "are readable (and writable, to append).")
+    if name.startswith("SQLITE_IOERR") or "disk I/O" in text:
+        return SuiteError(f"I/O error on the results history {path} ({exc}); check the disk and the file system.")
+    return SuiteError(f"{path} is a damaged or foreign file, not a results history database ({exc}); move it away "
+                      "and re-import the results files with python -m suite history import RESULTS.json...")
 
 
 def _check_schema(con: sqlite3.Connection, path: Path) -> None:
@@ -84,21 +103,88 @@ def _check_schema(con: sqlite3.Connection, path: Path) -> None:
         raise SuiteError(f"{path} has history schema {row[0]}; this suite reads schema {SCHEMA}.")
 
 
-def open_for_read(path: str | Path) -> sqlite3.Connection:
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder that cannot be written (where WAL cannot create its -shm file) the file
+    is opened as immutable, so that reading still works."""
+    from urllib.parse import quote
+
+    flags = "mode=ro" + ("" if os.access(path.parent, os.W_OK) else "&immutable=1")
+    con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{flags}", uri=True, timeout=BUSY_TIMEOUT_S,
+                          isolation_level=None)
+    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+    return con
+
+
+def _tables(con: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def open_for_read(path: str | os.PathLike) -> sqlite3.Connection:
+    """A read-only connection to a results history. An SQLite file with no tables at all (an import interrupted
+    before its first commit) reads as an empty history; one with other tables is refused."""
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"No results history at {path}; build one with python -m suite history import RESULTS.json... "
                          "(or point --history at it).")
     try:
-        con = _connect(path)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"meta", "records"} <= tables:
+        con = _connect_ro(path)
+        tables = _tables(con)
+        if tables and not {"meta", "records"} <= tables:
             con.close()
             raise SuiteError(f"{path} is an SQLite file but not a results history (no records table).")
-        _check_schema(con, path)
+        if tables:
+            _check_schema(con, path)
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from None
     return con
+
+
+def check(path: str | os.PathLike) -> None:
+    """The integrity check of a history before a run reads or appends to it (before any training): SQLite's own
+    integrity check, the tables and schema, and every record readable (JSON columns, a mean for each ok record).
+    Any problem is one SuiteError line; a missing or empty file passes (the run creates it)."""
+    path = Path(path)
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return
+    con = open_for_read(path)
+    try:
+        with closing(con):
+            problems = [r[0] for r in con.execute("PRAGMA integrity_check(5)")]
+            if problems != ["ok"]:
+                raise SuiteError(f"{path} is damaged (SQLite integrity check: {'; '.join(problems)[:300]}); the "
+                                 "history gates cannot trust it. Move it away and re-import the results files with "
+                                 "python -m suite history import RESULTS.json...")
+            if not _tables(con):
+                return
+            con.row_factory = sqlite3.Row
+            _points(path, con.execute("SELECT * FROM records ORDER BY date, id").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(path, exc) from None
+
+
+def _points(path, rows) -> list[Point]:
+    """The rows as Points; unreadable rows (bad JSON in a column, an ok record without a mean) are one SuiteError
+    that names them all."""
+    out, bad = [], []
+    for row in rows:
+        try:
+            p = _point(row)
+            if p.ok and (not isinstance(p.mean, (int, float)) or not math.isfinite(p.mean)):
+                raise ValueError("an ok record without a finite mean")
+            lo, hi = metric_range(p.metric)
+            if p.ok and not all(isinstance(v, (int, float)) and lo <= v <= hi for v in [p.mean, *p.values]):
+                raise ValueError(f"a value outside {lo:g}..{hi:g}")
+            if not isinstance(p.versions, dict) or not isinstance(p.values, list) or not isinstance(p.seeds, list):
+                raise ValueError("a JSON column of the wrong type")
+            out.append(p)
+        except (ValueError, TypeError) as exc:
+            bad.append((row["id"], exc))
+    if bad:
+        ids = ", ".join(str(i) for i, _ in bad[:10]) + (f" ... ({len(bad)} in all)" if len(bad) > 10 else "")
+        raise SuiteError(f"{path}: record{'s' if len(bad) > 1 else ''} {ids} cannot be read ({one_line(bad[0][1])}); "
+                         "the history gates cannot trust it. Delete those records (sqlite3 ... DELETE FROM records "
+                         "WHERE id IN (...)) or move the file away and re-import the results files.")
+    return out
 
 
 def _per_cpu(result: CaseResult, raw: dict | None) -> float | None:
@@ -158,6 +244,9 @@ def _now() -> str:
 def _insert(path, records: list[dict]) -> int:
     """Create the database if needed and add the records, all in one transaction; returns how many were new."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SuiteError(f"The results history {path} is a folder or a special file, not a database file; point "
+                         "--history at a file.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(_connect(path)) as con:
@@ -204,19 +293,11 @@ def import_results(path, results_json_paths: Iterable[str | Path]) -> list[tuple
     """Import files written by --results-json: [(file, cases, new records)]. A case whose verdict is "updated"
     is recorded as a baseline update. Each file is one transaction; re-importing adds nothing."""
     out = []
+    check(path)  # never add to a damaged history
     for p in results_json_paths:
         p = Path(p)
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-            raws = list(doc["cases"])
-            results = [CaseResult.from_dict(c) for c in raws]
-            created = doc.get("created")
-        except FileNotFoundError:
-            raise SuiteError(f"Results file {p} does not exist; "
-                             "write one with pytest benchmarks --results-json PATH.") from None
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            raise SuiteError(f"{p} is not a results file written by --results-json "
-                             f"({type(exc).__name__}: {exc}).") from None
+        doc, results = results_files.load_doc(p)  # the one validated loader of results files
+        raws, created = doc["cases"], doc.get("created")
         run_id = "file:" + hashlib.sha256(f"{doc.get('profile')}:{created}:{p.name}".encode()).hexdigest()[:16]
         recs = [record_of(r, run_id=run_id, raw=c, fallback_date=created, source=str(p),
                           baseline_updated=(c.get("verdict") or {}).get("status") == "updated")
@@ -278,19 +359,26 @@ def _point(row: sqlite3.Row) -> Point:
                  record_key=row["record_key"])
 
 
-def load(path, *, profile: str | None = None, case: str | None = None) -> dict[tuple[str, str], list[Point]]:
-    """(profile, case key) -> its points in date order. An unknown case or profile is a SuiteError."""
+def _series(path) -> dict[tuple[str, str], list[Point]]:
+    """Every stored point by (profile, case key), in date order; {} for an empty history."""
     con = open_for_read(path)
     try:
         with closing(con):
+            if not _tables(con):
+                return {}
             con.row_factory = sqlite3.Row
             rows = con.execute("SELECT * FROM records ORDER BY date, id").fetchall()
     except sqlite3.DatabaseError as exc:
         raise _corrupt(Path(path), exc) from None
     series: dict[tuple[str, str], list[Point]] = {}
-    for row in rows:
-        p = _point(row)
+    for p in _points(path, rows):
         series.setdefault((p.profile, p.key), []).append(p)
+    return series
+
+
+def load(path, *, profile: str | None = None, case: str | None = None) -> dict[tuple[str, str], list[Point]]:
+    """(profile, case key) -> its points in date order. An unknown case or profile is a SuiteError."""
+    series = _series(path)
     if not series:
         raise SuiteError(f"{path} holds no records yet; "
                          "import results with python -m suite history import RESULTS.json...")
@@ -311,13 +399,12 @@ def load(path, *, profile: str | None = None, case: str | None = None) -> dict[t
 
 
 def case_series(path, result: CaseResult) -> list[Point]:
-    """The stored points of this result's case (same profile and key); [] when the history has none."""
-    if not Path(path).is_file():
+    """The stored points of this result's case (same profile and key); [] when the history has none (no file, an
+    empty one). A history that cannot be read is a SuiteError: the gates fail on it, never read it as "none"."""
+    path = Path(path)
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         return []
-    try:
-        return load(path).get((result.profile, result.key), [])
-    except SuiteError:
-        return []
+    return _series(path).get((result.profile, result.key), [])
 
 
 def comparable(series: list[Point], config_hash: str | None = None, data_fingerprint: str | None = None) -> list[Point]:

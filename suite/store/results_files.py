@@ -7,28 +7,86 @@ A results file holds every CaseResult of a run with the verdict, gap and through
 from __future__ import annotations
 
 import datetime as _dt
-import re
+import os
+import stat
 from pathlib import Path
 
 from suite.config.methods import get_method
+from suite.config.profiles import get_profile
 from suite.config.tasks import get_task
-from suite.engine.results import RESULTS_SCHEMA, CaseResult
+from suite.engine.results import CaseResult
 from suite.errors import SuiteError
-from suite.gate.baselines import one_line, parse_strict, write_atomic
+from suite.gate import verdicts as vd
+from suite.gate.baselines import ENTRY_SCHEMA, locked, one_line, parse_strict, write_atomic, write_target
 from suite.gate.verdicts import Row, Verdict, rows
 
+FILE_SCHEMA = 2   # 2: shard_count/shards and the baseline entry each case was judged against; 1: neither
+KNOWN_SCHEMAS = (1, 2)
+MAX_BYTES = 256 * 2**20  # a results file larger than this is not one the suite wrote (report /dev/zero, say)
 
-def write_results(path: str | Path, profile: str, table_rows: list[Row]) -> None:
-    """Every CaseResult with its verdict and gap, as plain JSON."""
+
+UNTRACKED = object()  # write_results(since=...): no state recorded, replace whatever is there
+
+
+def write_results(path: str | Path, profile: str, table_rows: list[Row], *, shard: tuple[int, int] | None = None,
+                  entries: dict | None = None, since=UNTRACKED) -> str:
+    """Every CaseResult with its verdict and gap, as plain JSON, with the shard it ran (``shard``: (i, n); None:
+    the whole run) and the baseline entry each case was judged against (``entries``: case key -> entry), so that
+    a reader recomputes each verdict from the runs.
+
+    Two runs writing one path: the write holds a lock on the file, and when the file changed since ``since``
+    (``file_state`` of it when this run started: another run wrote it meanwhile), that run's cases are kept beside
+    this one's instead of being lost. Returns a note about such a merge ("" when there was none)."""
+    i, n = shard or (1, 1)
     doc = {
-        "schema": RESULTS_SCHEMA,
+        "schema": FILE_SCHEMA,
         "profile": profile,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "shard_count": n, "shards": [i],
         "cases": [{**row.result.to_dict(), "verdict": row.verdict.to_dict(), "gap_vs_full": row.gap,
-                   "speed_vs_full": row.speed, "throughput_change_pct": row.throughput_change}
+                   "speed_vs_full": row.speed, "throughput_change_pct": row.throughput_change,
+                   "baseline_entry": (entries or {}).get(row.result.key)}
                   for row in table_rows],
     }
-    write_atomic(path, finite_or_null(doc))
+    target = write_target(path)
+    note = ""
+    with locked(target):
+        if since is not UNTRACKED and file_state(target) not in (None, since):
+            other, note = _concurrent(target, doc)
+            if other is not None:
+                mine = {_case_id(c) for c in doc["cases"]}
+                doc["cases"] += [c for c in other["cases"] if _case_id(c) not in mine]
+                doc["shards"] = sorted(set(doc["shards"]) | set(other.get("shards") or []))
+        write_atomic(target, finite_or_null(doc))
+    return note
+
+
+def file_state(path) -> tuple | None:
+    """What identifies one version of a file (inode, size, mtime); None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _case_id(case: dict) -> str:
+    """task/method@model (older files keyed task/method: the model from the config)."""
+    key = str(case.get("key"))
+    return key if "@" in key else f"{key}@{(case.get('config') or {}).get('model')}"
+
+
+def _concurrent(path: Path, doc: dict) -> tuple[dict | None, str]:
+    """The results file another run wrote at ``path`` while this one ran, when it can be merged with ``doc``."""
+    try:
+        other = _read_doc(path)
+    except SuiteError as exc:
+        return None, f"{path} was rewritten by another run meanwhile and cannot be read ({exc}); replaced it"
+    if (other.get("profile") != doc["profile"]
+            or other.get("shard_count", 1) != doc["shard_count"]):
+        return None, (f"{path} was rewritten meanwhile by a run of profile {other.get('profile')} "
+                      f"({other.get('shard_count', 1)} shards); replaced it with this run's")
+    return other, f"{path} was written by another run meanwhile: its cases were kept beside this run's"
 
 
 def finite_or_null(value):
@@ -67,11 +125,24 @@ RUN_SCHEMA = {
                    "additionalProperties": False},
     },
 }
+PROVENANCE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "versions": {"type": "object", "additionalProperties": _OPT_STR},
+        "hardware": {"type": "object", "properties": {"fingerprint": _STR, "name": _STR, "device": _STR,
+                                                      "count": _INT, "threads": _INT}},
+        "git": {"type": "object", "properties": {"commit": _OPT_STR, "dirty": {"type": ["boolean", "null"]}}},
+        "date": _OPT_STR,
+        "adaptive": {"type": "object"},
+    },
+}
 VERDICT_SCHEMA = {
     "type": ["object", "null"],
     "required": ["key", "status"],
     "properties": {
-        "key": _STR, "status": _STR, "metric": _STR, "message": _STR, "test": _OPT_STR,
+        "key": _STR, "metric": _STR,
+        "status": {"enum": ["pass", "regression", "improved", "degenerate", "failed", "no-baseline", "stale", "updated",
+                            "not-gated"]}, "message": _STR, "test": _OPT_STR,
         **{k: _OPT_NUM for k in ("measured", "baseline", "tolerance", "delta", "p_value", "floor", "detectable")},
         "n": _INT, "baseline_n": _INT, "reasons": _STRS, "suspects": _STRS,
     },
@@ -81,18 +152,27 @@ CASE_SCHEMA = {
     "required": ["key", "task", "method", "profile", "primary_metric", "config", "config_hash", "runs"],
     "properties": {
         "key": _STR, "task": _STR, "method": _STR, "profile": _STR, "primary_metric": _STR,
-        "config": {"type": "object"}, "config_hash": _STR, "runs": {"type": "array", "items": RUN_SCHEMA},
-        "data_fingerprint": _STR, "data_origin": _STR, "provenance": {"type": "object"}, "prepare_time_s": _NUM,
+        "config": {"type": "object", "properties": {"model": _OPT_STR, "seeds": {"type": "array", "items": _INT}}},
+        "config_hash": _STR, "runs": {"type": "array", "items": RUN_SCHEMA},
+        "data_fingerprint": _STR, "data_origin": _STR, "provenance": PROVENANCE_SCHEMA, "prepare_time_s": _NUM,
         "data_cache": _STR, "floor": {"type": "object", "additionalProperties": _NUM}, "schema": _INT,
         "verdict": VERDICT_SCHEMA,
         "gap_vs_full": _OPT_NUM, "speed_vs_full": _OPT_NUM, "throughput_change_pct": _OPT_NUM,
+        "baseline_entry": {"anyOf": [{"type": "null"}, ENTRY_SCHEMA]},
     },
 }
 RESULTS_FILE_SCHEMA = {
     "type": "object",
     "required": ["profile", "cases"],
-    "properties": {"schema": _INT, "profile": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
-                   "created": _OPT_STR, "cases": {"type": "array", "items": CASE_SCHEMA}},
+    # schema 2 files always say which shards they hold: a file stripped of them could hide a missing shard
+    "if": {"required": ["schema"], "properties": {"schema": {"const": 2}}},
+    "then": {"required": ["shard_count", "shards"]},
+    "properties": {"schema": {"enum": list(KNOWN_SCHEMAS)},
+                   "profile": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+                   "created": _OPT_STR, "cases": {"type": "array", "items": CASE_SCHEMA},
+                   "shard_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+                   "shards": {"type": "array", "items": {"type": "integer", "minimum": 1}, "uniqueItems": True,
+                              "minItems": 1}},
 }
 
 
@@ -111,42 +191,113 @@ def results_problem(doc) -> str | None:
     return f"{where}: {one_line(error.message)}"
 
 
-def load_results(path: str | Path) -> tuple[str, list[Row]]:
-    """A file written by --results-json: its profile and rows (verdicts as judged when it ran)."""
+WHAT = "a results file written by pytest benchmarks --results-json PATH"
+
+
+def _read_doc(path: str | Path) -> dict:
+    """A results file's JSON, checked against the schema: the one reader under ``load_results``, ``merge``,
+    ``baselines diff/update`` and ``history import``. Every problem is one SuiteError line."""
     path = Path(path)
-    what = "a results file written by pytest benchmarks --results-json PATH"
     try:
-        doc = parse_strict(path.read_text(encoding="utf-8"))
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise SuiteError(f"{path} is a folder; expected {WHAT}.")
+        if not stat.S_ISREG(st.st_mode):
+            raise SuiteError(f"{path} is not a regular file (a device, FIFO or socket); expected {WHAT}.")
+        if st.st_size > MAX_BYTES:
+            raise SuiteError(f"{path} is {st.st_size / 2**20:.0f} MiB, larger than any results file "
+                             f"({MAX_BYTES // 2**20} MiB at most); expected {WHAT}.")
+        with open(path, encoding="utf-8") as f:
+            doc = parse_strict(f.read(MAX_BYTES + 1))
     except FileNotFoundError:
         raise SuiteError(f"Results file {path} does not exist; "
                          "write one with pytest benchmarks --results-json PATH.") from None
-    except IsADirectoryError:
-        raise SuiteError(f"{path} is a folder; expected {what}.") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SuiteError(f"{path} is not {what} ({one_line(exc)}).") from None
+        raise SuiteError(f"{path} is not {WHAT} ({one_line(exc)}).") from None
     if isinstance(doc, dict) and "entries" in doc and "cases" not in doc:
-        raise SuiteError(f"{path} is a baseline file, not a results file; pass {what}.")
+        raise SuiteError(f"{path} is a baseline file, not a results file; pass {WHAT}.")
+    if isinstance(doc, dict) and isinstance(doc.get("schema"), int) and doc["schema"] not in KNOWN_SCHEMAS:
+        raise SuiteError(f"{path} has results schema {doc['schema']}; this suite reads schemas "
+                         f"{', '.join(map(str, KNOWN_SCHEMAS))} (written by another version of the suite?).")
     problem = results_problem(doc)
     if problem:
-        raise SuiteError(f"{path} is not {what} ({problem}).")
+        raise SuiteError(f"{path} is not {WHAT} ({problem}).")
+    return doc
+
+
+def load_doc(path: str | Path) -> tuple[dict, list[CaseResult]]:
+    """A results file, validated: its document and its cases as CaseResults (every field the suite reads checked:
+    known profile, task and method, numeric metrics)."""
+    doc = _read_doc(path)
     try:
-        if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
-            raise TypeError("no 'cases' list")
-        profile = doc["profile"]
-        if not isinstance(profile, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", profile):
-            raise TypeError(f"profile {str(profile)[:40]!r} is not a profile name")
+        get_profile(doc["profile"])
+    except SuiteError as exc:
+        raise SuiteError(f"{path} is not a results file this suite can read ({exc})") from None
+    try:
         results = [CaseResult.from_dict(c) for c in doc["cases"]]
         _known_names(path, results)
         for r in results:
-            if not isinstance(r.key, str) or not isinstance(r.config, dict) or not isinstance(r.runs, list):
-                raise TypeError("a case lacks key, config or runs")
             r.metric()  # per-seed metrics must be numbers
-        verdicts = [Verdict.from_dict({**c["verdict"], "key": r.key}) if c.get("verdict") else Verdict(r.key, "unknown")
-                    for c, r in zip(doc["cases"], results)]  # key: task/method@model, also from older files
-        tchanges = {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])}
+            _in_range(path, r)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise SuiteError(f"{path} is not {what} ({type(exc).__name__}: {one_line(exc)}).") from None
-    return profile, rows(results, {r.key: v for r, v in zip(results, verdicts)}, tchanges)
+        raise SuiteError(f"{path} is not {WHAT} ({type(exc).__name__}: {one_line(exc)}).") from None
+    return doc, results
+
+
+def load_results(path: str | Path) -> tuple[str, list[Row]]:
+    """A file written by --results-json: its profile and rows. Each verdict is recomputed from the case's runs
+    (against the baseline entry it was judged with), never taken from the file: a recorded verdict can only make
+    a case worse (a recorded regression stays one), never better."""
+    return _judged(*load_doc(path), path)
+
+
+def _judged(doc: dict, results: list[CaseResult], path) -> tuple[str, list[Row]]:
+    profile = get_profile(doc["profile"])
+    try:
+        verdicts = {r.key: rejudge(r, c, profile) for r, c in zip(results, doc["cases"])}
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SuiteError(f"{path}: a case cannot be judged ({type(exc).__name__}: {one_line(exc)}); "
+                         f"expected {WHAT}.") from None
+    tchanges = {r.key: c.get("throughput_change_pct") for r, c in zip(results, doc["cases"])}
+    return doc["profile"], rows(results, verdicts, tchanges)
+
+
+_SEVERITY = {"failed": 6, "degenerate": 5, "regression": 4, "stale": 3, "no-baseline": 3, "not-gated": 2,
+             "improved": 1, "updated": 0, "pass": 0}
+
+
+def rejudge(result: CaseResult, case: dict, profile) -> Verdict:
+    """The verdict of one case from its runs: judged against the baseline entry recorded with it (schema 2) or
+    the baseline figure its recorded verdict names (schema 1), with the tolerance it was judged with. The
+    recorded verdict counts only when it is worse."""
+    recorded = Verdict.from_dict(case["verdict"]) if case.get("verdict") else None
+    entry = case.get("baseline_entry")
+    if entry is None and recorded is not None and isinstance(recorded.baseline, (int, float)):
+        entry = {"metric": recorded.metric or result.primary_metric, "mean": recorded.baseline, "n": 1}
+    tol = recorded.tolerance if recorded is not None and isinstance(recorded.tolerance, (int, float)) else None
+    policy = vd.Policy(tolerance=profile.tolerance_for(result.task), tolerance_override=tol,
+                       updating=recorded is not None and recorded.status == "updated")
+    verdict = vd.judge(result, entry, policy)
+    if recorded is None or _SEVERITY[recorded.status] <= _SEVERITY[verdict.status]:
+        return verdict
+    if recorded.status in vd.FAILING:  # recorded failing, not shown by the runs now: still failing, and says why
+        return Verdict(result.key, "failed", verdict.metric, verdict.measured, n=verdict.n, reasons=[
+            f"recorded as {recorded.status} when it ran, but its runs in this file give {verdict.status} now "
+            "(edited or damaged file?)"])
+    verdict.status = recorded.status  # recorded unjudged (stale, no baseline): it compared nothing
+    verdict.reasons = [r for r in recorded.reasons if isinstance(r, str)] or [f"recorded as {recorded.status}"]
+    return verdict
+
+
+def _in_range(path, r: CaseResult) -> None:
+    """Every metric value (per seed, and the floor) inside what the metric can take: points 0..100 (-100..100 for
+    correlations). A value outside (1e308, -5) is a damaged file, never a result to judge or to record."""
+    values = [(f"seed {run.seed} {k}", k, v) for run in r.runs for k, v in run.metrics.items()]
+    values += [(f"floor {k}", k, v) for k, v in (r.floor or {}).items()]
+    for where, metric, v in values:
+        lo, hi = vd.metric_range(metric)
+        if isinstance(v, (int, float)) and not lo <= v <= hi:
+            raise SuiteError(f"{path}: case {r.key}: {where} = {v:g} is outside {lo:g}..{hi:g}; expected {WHAT}.")
 
 
 def _known_names(path, results: list[CaseResult]) -> None:
@@ -159,15 +310,58 @@ def _known_names(path, results: list[CaseResult]) -> None:
             raise SuiteError(f"{path} is not a results file this suite can read (case {i}: {exc})") from None
 
 
-def merge(paths) -> tuple[str, list[Row]]:
-    """Several results files (shards of one run, say) as one table: later files win for a repeated case."""
+def merge(paths, *, allow_partial: bool = False) -> tuple[str, list[Row]]:
+    """Several results files (shards of one run, say) as one table. Every shard of the run must be there (each
+    file records its shard and the shard count), unless ``allow_partial``: a missing shard is named."""
+    profile, file_rows, _missing = merge_shards(paths, allow_partial=allow_partial)
+    return profile, file_rows
+
+
+def _note_shards(path, doc: dict, counts: dict, shards_of: dict) -> None:
+    if "shard_count" not in doc:
+        return  # schema 1: no shard recorded
+    counts[path] = doc["shard_count"]
+    if doc["shard_count"] == 1:
+        return  # a whole run: several whole runs (two models, say) merge as long as no case repeats
+    for i in doc.get("shards") or []:
+        if i in shards_of:
+            raise SuiteError(f"Shard {i}/{doc['shard_count']} is in both {shards_of[i]} and {path}: merge "
+                             "each shard once (a retried shard replaces its file).")
+        shards_of[i] = path
+
+
+def _missing_shards(paths, counts: dict, shards_of: dict, allow_partial: bool) -> list[int]:
+    """The shard numbers no file holds; a SuiteError when there are some and ``allow_partial`` is off."""
+    sharded = {p: n for p, n in counts.items() if n > 1}
+    if not sharded:
+        return []
+    if len(set(sharded.values())) > 1:
+        told = ", ".join(f"{p}: {n}" for p, n in sharded.items())
+        raise SuiteError(f"These results files come from runs split into different numbers of shards ({told}); "
+                         "merge the shards of one run at a time.")
+    n = next(iter(sharded.values()))
+    bad = [i for i in shards_of if i > n]
+    if bad:
+        raise SuiteError(f"{shards_of[bad[0]]} records shard {bad[0]} of {n}: not a shard of this run.")
+    missing = [i for i in range(1, n + 1) if i not in shards_of]
+    if missing and not allow_partial:
+        raise SuiteError(f"Shard{'s' if len(missing) > 1 else ''} {', '.join(f'{i}/{n}' for i in missing)} "
+                         f"missing: {len(shards_of)} of {n} shards given, so their cases were never compared. "
+                         "Pass every shard's results file, or --allow-partial to report the shards given.")
+    return missing
+
+
+def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row], list[int]]:
+    """``merge``, also returning the missing shard numbers (only ever non-empty with ``allow_partial``)."""
     paths = list(paths)
     if not paths:
         raise SuiteError("No results files given: name one or more files written by --results-json.")
-    profiles, by_key, where = [], {}, {}
+    profiles, by_key, where, shards_of, counts = [], {}, {}, {}, {}
     for path in paths:
-        profile, file_rows = load_results(path)
+        doc, results = load_doc(path)
+        profile, file_rows = _judged(doc, results, path)
         profiles.append(profile)
+        _note_shards(path, doc, counts, shards_of)
         for row in file_rows:
             key = row.result.key  # task/method@model: the same case from two models is two cases
             if key in by_key:
@@ -177,6 +371,7 @@ def merge(paths) -> tuple[str, list[Row]]:
     if len(set(profiles)) > 1:
         raise SuiteError(f"Results files come from different profiles ({', '.join(sorted(set(profiles)))}); "
                          "merge one profile at a time.")
+    missing = _missing_shards(paths, counts, shards_of, allow_partial)
     merged = list(by_key.values())
-    return profiles[0] if profiles else "", rows([r.result for r in merged], {r.result.key: r.verdict for r in merged},
-                                                   {r.result.key: r.throughput_change for r in merged})
+    return profiles[0], rows([r.result for r in merged], {r.result.key: r.verdict for r in merged},
+                             {r.result.key: r.throughput_change for r in merged}), missing

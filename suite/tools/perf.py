@@ -28,7 +28,7 @@ from suite.config.models import load_model, load_tokenizer
 from suite.config.profiles import CaseSpec
 from suite.data.metrics import compute
 from suite.engine.run import encode, length_grouped_batches, prepare_data, run_seed
-from suite.errors import SuiteError
+from suite.errors import SuiteError, shown
 
 TRAINER_SIDES = {
     "trainer-default": dict(group_by_length=False, max_grad_norm=1.0),   # run_glue.py as users run it
@@ -49,14 +49,21 @@ class PerfRow:
     train_samples_per_cpu_s: float = 0.0  # per second of process CPU time: the figure a busy machine moves least
 
 
-def parse_count(flag: str, text, least: int) -> int:
-    """A whole number >= ``least`` for perf's size options, or one SuiteError line."""
+def parse_count(flag: str, text, least: int, most: int | None = None) -> int:
+    """A whole number in least..most for perf's size options, or one SuiteError line."""
     try:
         value = int(str(text).strip())
     except ValueError:
-        value = None
+        try:  # 1e20: a whole number in float notation is still a number; its size is judged below
+            as_float = float(str(text).strip())
+            value = int(as_float) if as_float.is_integer() else None
+        except (ValueError, OverflowError):
+            value = None
     if value is None or value < least:
-        raise SuiteError(f"{flag} must be a whole number >= {least}; got '{text}'.")
+        raise SuiteError(f"{flag} must be a whole number >= {least}; got '{shown(text)}'.")
+    if most is not None and value > most:
+        raise SuiteError(f"{flag} {shown(text)} is larger than any run this command makes sense for (at most "
+                         f"{most:,}); choose a smaller number.")
     return value
 
 
