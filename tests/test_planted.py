@@ -117,7 +117,7 @@ def test_planted_optimizer_that_does_nothing_fails(recorded, monkeypatch):
 
     _, entry = recorded
     monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, closure=None: None)
-    v = judge(run_case(unit_case()), entry)
+    v = judge(run_case(dataclasses.replace(unit_case(), seeds=(0,))), entry)  # one seed is enough to learn nothing
     assert v.failed and v.status in ("degenerate", "regression"), v.message
 
 
