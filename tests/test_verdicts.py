@@ -13,9 +13,13 @@ from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.session.bench import BenchSession
 
+SST2_DEV_ROWS = 872  # the QUIET values below are SST-2 dev noise: the metric moves in steps of 100 / 872 points
+
 
 def with_values(values, **kw):
-    return make_result(tuple(values), **kw)
+    r = make_result(tuple(values), **kw)
+    r.config["eval_size"] = SST2_DEV_ROWS  # the tiny case scores 48 rows (2.08-point steps): too coarse here
+    return r
 
 
 def judge(result, entry, tolerance=1.0, **kw):

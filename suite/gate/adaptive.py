@@ -106,7 +106,7 @@ def plan_for(entry: dict | None, tolerance: float, max_seeds: int, rule: Adaptiv
         return Plan(max_seeds, None, None, rule, source)
     protect = rule.protect
     if protect is None:
-        detectable = vd.calibrated_detectable(entry, tolerance, max_seeds)
+        detectable = vd.calibrated_drop(entry, tolerance, max_seeds)
         if detectable is None:
             metric = entry.get("metric") or "accuracy"
             floor = entry.get("floor", vd.metric_range(metric)[0])
@@ -225,7 +225,7 @@ def run_adaptive(case, entry: dict | None, policy: vd.Policy,
 def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: int, drop: float, *,
              rule: AdaptiveRule = AdaptiveRule(), protect: float | None = None, metric: str = "accuracy",
              reps: int | None = None, rng_seed: int | None = None, shared: float = 0.0,
-             sd_estimate_seeds: int | None = None) -> dict:
+             sd_estimate_seeds: int | None = None, noise_seeds: int | None = None) -> dict:
     """The adaptive rule on ``reps`` simulated comparisons (noise model of ``suite.gate.calibration``; same draws as its
     fixed-rule figures): fraction stopped "regression", mean seed-runs, stops per seed count.
 
@@ -244,7 +244,7 @@ def simulate(mean: float, sd: float, floor: float, tolerance: float, max_seeds: 
     failed, early_pass, runs, stops = 0, 0, 0, [0] * (max_seeds + 1)
     for i in range(reps):
         base, run = cal.simulated_pair(mean, sd, drop, draws[:, i, :], shared=shared, metric=metric)
-        entry = cal.sim_entry(base, floor, metric)
+        entry = cal.sim_entry(base, floor, metric, noise=None if noise_seeds is None else (sd, noise_seeds))
         sd_known = sd
         if sd_estimate_seeds:
             k = sd_estimate_seeds - 1
