@@ -99,7 +99,7 @@ def test_drift_false_alarms_do_not_grow_with_the_history():
     rates = {}
     for length in (10, 100):
         alarms = 0
-        for h in range(150):
+        for _ in range(150):
             pts = [hi.point_of(dated_result(float(m), day=d, seeds=(0,)))
                    for d, m in enumerate(rng.normal(80.0, 1.0, length))]
             alarms += hi.drift(pts[:-1], pts[-1].mean, 3.0) is not None
