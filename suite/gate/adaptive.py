@@ -4,8 +4,9 @@ The rule (docs/verdicts-and-calibration.md, "Adaptive seeds"), at each look afte
 order, each paired with the same seed of the baseline):
 
 1. the gate's own verdict on the n seeds so far (``verdicts.judge``, unchanged) decides what it can decide alone:
-   a failed or degenerate run stops ("regression"); from 2 seeds on, a verdict of ``regression`` stops; at the
-   last planned seed its verdict is the answer;
+   a failed or degenerate run stops ("regression"); from 2 seeds on, a verdict of ``regression`` backed by a
+   noise test stops (without one, the tolerance alone would stop unchanged code on noise); at the last planned
+   seed its verdict is the answer;
 2. no usable baseline (none, stale) or ``--update-baselines``: nothing to stop on, every planned seed runs;
 3. early pass (futility boundary of a group-sequential design): from ``first_look`` seeds on, when the gate
    passes the n seeds **and** the mean paired change d(n) >= -protect + z * sqrt(2) * sd / sqrt(n), the run stops
@@ -136,7 +137,7 @@ def decide(result: CaseResult, entry: dict | None, policy: vd.Policy, plan: Plan
     if n >= plan.max_seeds:
         return Decision(REGRESSION if v.failed else PASS, f"all {n} planned seeds ran: the gate's verdict is "
                         f"{v.status}", v, n)
-    if n >= 2 and v.failed:
+    if n >= 2 and v.failed and v.test is not None:  # without a noise estimate the tolerance alone cries wolf
         return Decision(REGRESSION, f"stop after {n} of {plan.max_seeds} seeds: the gate's rule already fails "
                         f"it ({v.test or 'tolerance'}{'' if v.p_value is None else f' p={v.p_value:.3g}'})", v, n)
     if plan.sd is None or plan.protect is None:

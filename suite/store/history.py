@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS acks (
     note TEXT, added TEXT NOT NULL
 );
 """
+HOLD_P = 0.05         # a step found at changepoints.MAX_P stays found while it holds at this level
 REFERENCE_RUNS = 3    # drift's reference: the median of this many runs (fewer: no drift verdict yet)
 
 
@@ -434,9 +435,29 @@ def latest_change_point(series: list[Point], acks: list[Ack] = (), **kw) -> Chan
     pts = comparable(series)
     if len(pts) < 2 or pts[-1] is not series[-1]:
         return None
-    cps = change_points(pts, **kw)
+    acks = list(acks)
+    max_p = kw.pop("max_p", changepoints.MAX_P)
+    found = _unaccepted_drop(pts, acks, max_p, **kw)
+    if found is not None:
+        return found
+    # hysteresis: a step once found stays found while it holds at HOLD_P, so that one more run near the old
+    # level cannot turn a regressed case green (walk back through the earlier series until it was found)
+    held = _unaccepted_drop(pts, acks, max(max_p, HOLD_P), **kw)
+    if held is None:
+        return None
+    for end in range(len(pts) - 1, changepoints.MIN_POINTS - 1, -1):
+        before = _unaccepted_drop(pts[:end], acks, max_p, **kw)
+        if before is not None and abs(before.index - held.index) <= 2:
+            return held
+        if _unaccepted_drop(pts[:end], acks, max(max_p, HOLD_P), **kw) is None:
+            return None
+    return None
+
+
+def _unaccepted_drop(pts: list[Point], acks: list[Ack], max_p: float, **kw) -> ChangePoint | None:
+    cps = change_points(pts, max_p=max_p, **kw)
     last = cps[-1] if cps else None
-    if last is None or last.size >= 0 or _accepted(last, pts, list(acks)):
+    if last is None or last.size >= 0 or _accepted(last, pts, acks):
         return None
     return last
 
