@@ -221,30 +221,31 @@ def diagnose_rate(n: int, rows: int, *, reps: int, variants: int = 6, rng_seed: 
 def run_grid(reps: int = 2000, history_reps: int = 300, histories=HISTORIES, noise=NOISE, seeds=SEEDS,
              cp_reps: int | None = None) -> Grid:
     g = Grid(reps, history_reps)
-    for source in ("block", "own"):
-        for ratio in noise:
-            for n in seeds:
-                rates, guard = verdict_rates(ratio, n, DROPS, block=source == "block", reps=reps)
-                g.guard[(source, ratio, n)] = guard
-                for drop, r in rates.items():
-                    g.verdict[(source, ratio, n, drop)] = r
-            g.collapse[(source, ratio)] = collapse_rate(ratio, block=source == "block", reps=max(100, reps // 4))
-            g.adaptive.update({(source, ratio, k): v for k, v in
-                               adaptive_rates(ratio, block=source == "block", reps=max(200, reps // 4)).items()})
+    _verdict_part(g, noise, seeds)
     for ratio in noise:
         for n in seeds:
-            for drop, r in gap_rates(ratio, n, DROPS, reps=reps).items():
-                g.gap[(ratio, n, drop)] = r
+            g.gap.update({(ratio, n, d): r for d, r in gap_rates(ratio, n, DROPS, reps=reps).items()})
     for k in DRIFT_K:
         for length in histories:
-            for drop, r in drift_rates(k, length, DROPS, reps=history_reps).items():
-                g.drift[(k, length, drop)] = r
+            g.drift.update({(k, length, d): r for d, r in drift_rates(k, length, DROPS, reps=history_reps).items()})
     for length in histories:
-        for what, r in change_rates(length, reps=cp_reps or max(20, history_reps // 5)).items():
-            g.change[(length, what)] = r
+        cp = change_rates(length, reps=cp_reps or max(20, history_reps // 5))
+        g.change.update({(length, what): r for what, r in cp.items()})
     for n in (2, 3, 5):
         g.diagnose[(n, 872)] = diagnose_rate(n, 872, reps=max(200, reps // 4))
     return g
+
+
+def _verdict_part(g: Grid, noise, seeds) -> None:
+    for source in ("block", "own"):
+        block = source == "block"
+        for ratio in noise:
+            for n in seeds:
+                rates, g.guard[(source, ratio, n)] = verdict_rates(ratio, n, DROPS, block=block, reps=g.reps)
+                g.verdict.update({(source, ratio, n, d): r for d, r in rates.items()})
+            g.collapse[(source, ratio)] = collapse_rate(ratio, block=block, reps=max(100, g.reps // 4))
+            g.adaptive.update({(source, ratio, k): v for k, v in
+                               adaptive_rates(ratio, block=block, reps=max(200, g.reps // 4)).items()})
 
 
 # --- the contract -------------------------------------------------------------------------------------------
@@ -252,63 +253,74 @@ def run_grid(reps: int = 2000, history_reps: int = 300, histories=HISTORIES, noi
 def violations(g: Grid, slack: float) -> list[str]:
     """Every way the grid breaks the contract, beyond Monte Carlo ``slack`` (on a rate near 5%; a power near 50%
     gets 2.5 x that)."""
+    return (_verdict_violations(g, slack) + _gap_violations(g, slack) + _history_violations(g, slack)
+            + [f"diagnose null at {n} seeds on {rows} rows: a verdict in {r:.1%}"
+               for (n, rows), r in sorted(g.diagnose.items()) if r > ALPHA + slack]
+            + [f"adaptive ({source}) sd {ratio:g} x tol: false alarms {r:.1%}"
+               for (source, ratio, what), r in sorted(g.adaptive.items()) if what == "false_alarm"
+               and r > max(g.adaptive[(source, ratio, "fixed_false_alarm")], ALPHA) + slack])
+
+
+def _power_falls(g: Grid, source: str, ratio: float, seeds: list[int], slack: float) -> list[str]:
     out = []
-    power_slack = 2.5 * slack
+    for drop in DROPS[1:]:
+        for a, b in zip(seeds, seeds[1:]):
+            if source == "own" and a < vd.OWN_NOISE_MIN_SEEDS <= b:
+                continue  # from no noise estimate to one: the documented trade (module docstring)
+            pa, pb = g.verdict[(source, ratio, a, drop)], g.verdict[(source, ratio, b, drop)]
+            if pb < pa - slack:
+                out.append(f"verdict ({source}) sd {ratio:g} x tol, drop {drop:g} x tol: power {pa:.1%} at {a} "
+                           f"seeds > {pb:.1%} at {b}")
+    return out
+
+
+def _verdict_violations(g: Grid, slack: float) -> list[str]:
+    out = []
     noise = sorted({k[1] for k in g.verdict})
     seeds = sorted({k[2] for k in g.verdict})
     for source in ("block", "own"):
         for ratio in noise:
-            for drop in DROPS[1:]:
-                for a, b in zip(seeds, seeds[1:]):
-                    if source == "own" and a < vd.OWN_NOISE_MIN_SEEDS <= b:
-                        continue  # from no noise estimate to one: the documented trade (module docstring)
-                    pa, pb = g.verdict[(source, ratio, a, drop)], g.verdict[(source, ratio, b, drop)]
-                    if pb < pa - power_slack:
-                        out.append(f"verdict ({source}) sd {ratio:g} x tol, drop {drop:g} x tol: power {pa:.1%} at "
-                                   f"{a} seeds > {pb:.1%} at {b}")
+            out += _power_falls(g, source, ratio, seeds, 2.5 * slack)
             for n in seeds:
                 fa = g.verdict[(source, ratio, n, 0.0)]
-                has_noise = source == "block" or n >= vd.OWN_NOISE_MIN_SEEDS
-                if has_noise and fa > ALPHA + slack:
+                if (source == "block" or n >= vd.OWN_NOISE_MIN_SEEDS) and fa > ALPHA + slack:
                     out.append(f"verdict ({source}) sd {ratio:g} x tol, {n} seeds: false alarms {fa:.1%} > 5%")
                 if g.guard[(source, ratio, n)] > vd.GUARD_ALPHA + slack:
                     out.append(f"per-seed guard ({source}) sd {ratio:g} x tol, {n} seeds: "
                                f"{g.guard[(source, ratio, n)]:.1%} of unchanged runs")
-            if source == "own" and 1 in seeds and 2 in seeds:
-                for drop in DROPS[1:]:
-                    if g.verdict[(source, ratio, 2, drop)] < g.verdict[(source, ratio, 1, drop)] - power_slack:
-                        out.append(f"2 seeds weaker than 1 without a noise block at sd {ratio:g} x tol")
-            c = g.collapse.get((source, ratio))
+            if source == "own" and {1, 2} <= set(seeds) and any(
+                    g.verdict[(source, ratio, 2, d)] < g.verdict[(source, ratio, 1, d)] - 2.5 * slack
+                    for d in DROPS[1:]):
+                out.append(f"2 seeds weaker than 1 without a noise block at sd {ratio:g} x tol")
             # a 30-point collapse of one seed, with noise at most the tolerance: the known noise of a block catches
             # it nearly always, the baseline's own 3 seeds (2 degrees of freedom) most of the time
+            c = g.collapse.get((source, ratio))
             if c is not None and ratio <= 1.0 and c < (0.95 if source == "block" else 0.8):
                 out.append(f"one collapsed seed of 3 ({source}, sd {ratio:g} x tol) caught only {c:.1%}")
-    for (ratio, n, drop), r in sorted(g.gap.items()):
-        if drop == 0.0 and n >= vd.OWN_NOISE_MIN_SEEDS and r > ALPHA + slack:
-            out.append(f"gap gate sd {ratio:g} x tol, {n} seeds: false alarms {r:.1%}")
-    for (k, length, drop), r in g.drift.items():
+    return out
+
+
+def _gap_violations(g: Grid, slack: float) -> list[str]:
+    return [f"gap gate sd {ratio:g} x tol, {n} seeds: false alarms {r:.1%}"
+            for (ratio, n, drop), r in sorted(g.gap.items())
+            if drop == 0.0 and n >= vd.OWN_NOISE_MIN_SEEDS and r > ALPHA + slack]
+
+
+def _history_violations(g: Grid, slack: float) -> list[str]:
+    out = []
+    for (k, length, drop), r in sorted(g.drift.items()):
         if drop == 0.0 and k >= 2.0 and r > ALPHA + slack:
             out.append(f"drift --max-drift {k:g} sd after {length} runs: false alarms {r:.1%}")
     lengths = sorted({k[1] for k in g.drift})
-    for k in {k for k, _, _ in g.drift}:
+    for k in sorted({k[0] for k in g.drift}):
         rates = [g.drift[(k, n, 0.0)] for n in lengths]
         if max(rates) - min(rates) > 2 * slack:
             out.append(f"drift false alarms depend on the history length: {rates}")
-    for (length, what), r in g.change.items():
+    for (length, what), r in sorted(g.change.items()):
         if what == "false_alarm" and r > ALPHA + slack:
             out.append(f"change point after {length} runs: false alarms {r:.1%}")
         if what in ("stays_red", "green_after_ack") and not math.isnan(r) and r < 1.0 - slack:
             out.append(f"change point after {length} runs: {what} only {r:.1%}")
-    for key, r in g.diagnose.items():
-        if r > ALPHA + slack:
-            out.append(f"diagnose null at {key[0]} seeds on {key[1]} rows: a verdict in {r:.1%}")
-    for source in ("block", "own"):
-        for ratio in noise:
-            a = {k[2]: v for k, v in g.adaptive.items() if k[:2] == (source, ratio)}
-            if not a:
-                continue
-            if a["false_alarm"] > max(a["fixed_false_alarm"], ALPHA) + slack:
-                out.append(f"adaptive ({source}) sd {ratio:g} x tol: false alarms {a['false_alarm']:.1%}")
     return out
 
 
@@ -343,7 +355,8 @@ def render(g: Grid) -> str:
               "1 degree of freedom would make 2 seeds weaker than 1); from 3 seeds the run's own seeds are tested. "
               "With a block even 1 seed is tested against the known noise.", "",
               "## Per-seed guard alone: share of unchanged runs it fails", "",
-              "| noise source | seed sd | " + " | ".join(f"{n}" for n in seeds) + " |", "|---|---|" + "---|" * len(seeds)]
+              "| noise source | seed sd | " + " | ".join(f"{n}" for n in seeds) + " |",
+              "|---|---|" + "---|" * len(seeds)]
     for source in ("block", "own"):
         for ratio in noise:
             lines.append(f"| {source} | {ratio:g} x tol | " + " | ".join(_p(g.guard[(source, ratio, n)])
@@ -381,7 +394,7 @@ def render(g: Grid) -> str:
                              f"{_p(a['power_2x'])} / {_p(a['fixed_power_2x'])} | {_p(a['power_2x_detectable'])} |")
     lines += ["", "## Diagnose: a null diagnosis (no factor matters, 6 variants) on accuracy over 872 eval rows", "",
               "| seeds | any verdict |", "|---|---|"]
-    for (n, rows), r in sorted(g.diagnose.items()):
+    for (n, _rows), r in sorted(g.diagnose.items()):
         lines.append(f"| {n} | {_p(r)} |")
     bad = violations(g, slack=2.5 * math.sqrt(ALPHA * (1 - ALPHA) / g.reps))
     lines += ["", "Contract check on this grid: " + ("holds." if not bad else "; ".join(bad))]
