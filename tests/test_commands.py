@@ -289,6 +289,22 @@ def test_history_show_plot_blame_import(tmp_path, capsys):
     assert code == 0 and "0 new record" in out
 
 
+
+def test_history_ack_accepts_the_step_and_the_change_point_gate_turns_green(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    rng = np.random.default_rng(3)
+    record_history(db, [90.0] * 10 + [87.0] * 4, sd=0.2, rng=rng)
+    rerun = dated_result(87.0, day=20, sd=0.2, rng=rng)
+    assert "python -m suite history ack sst2/seq_bn --profile smoke" in hi.change_point_for(db, rerun)
+    code, out, err = _cli(capsys, "history", "ack", "sst2/seq_bn", "--profile", "smoke", "--note", "intended",
+                          "--history", str(db))
+    assert code == 0 and "acknowledged" in out and "accepted step -3." in out
+    assert hi.change_point_for(db, rerun) is None
+    assert hi.case_acks(db, "smoke", "sst2/seq_bn")[0].note == "intended"
+    code, out, err = _cli(capsys, "history", "ack", "nope/none", "--history", str(db))
+    assert code != 0 and "nope/none" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",
                                      "missing results", "bad results"])
 def test_history_mistakes_are_one_line(tmp_path, capsys, problem):
