@@ -284,3 +284,13 @@ def test_fewer_seeds_than_the_baseline_are_judged_paired_on_the_seeds_that_ran()
     v = judge(r, e, tolerance=1.0)
     assert v.baseline == pytest.approx(82.2) and v.status == "pass" and v.test == "t against calibrated noise"
     assert "baseline restricted to the 2 of its 3 seeds that ran" in v.message
+
+
+def test_a_collapse_under_deterministic_replay_fails_whatever_the_noise():
+    # unit-profile noise (seed sd ~6 on 3 seeds): the noise-derived guard cannot tell a 20-point fall from noise,
+    # but on CPU the other seeds reproduce their baseline values exactly: no noise, the fall is a change
+    base = [85.0, 78.0, 90.0]
+    v = judge(with_values([85.0, 58.0, 90.0]), baseline_of(base), tolerance=2.0)
+    assert v.status == "regression" and "seed 1 fell 20.00" in v.message and "reproduce their baseline" in v.message
+    assert judge(with_values([85.0, 77.0, 90.0]), baseline_of(base), tolerance=2.0).status == "pass"
+    assert judge(with_values([85.1, 58.0, 90.2]), baseline_of(base), tolerance=2.0).status == "pass"  # noise: no replay

@@ -23,7 +23,9 @@ The rule (docs/verdicts-and-calibration.md):
 * per-seed guard: with the same seeds on both sides and a noise estimate (the calibrated block, else the
   baseline's own seeds), one seed falling more than tolerance + q x sqrt(2) x sd below its own baseline seed is a
   regression, even when the mean test cannot tell (one collapsed seed out of three); q is set so that all the
-  seeds of an unchanged run trip it with probability <= ``GUARD_ALPHA`` together;
+  seeds of an unchanged run trip it with probability <= ``GUARD_ALPHA`` together; and when >= ``REPLAY_SEEDS``
+  other seeds reproduce their baseline values exactly (a deterministic replay, as on CPU), any seed falling
+  beyond the tolerance;
 * ``no-baseline`` and ``stale`` compare nothing: never a pass. They are skipped with the reason, and fail under
   strict mode (``--strict-baselines``).
 """
@@ -45,6 +47,10 @@ OWN_NOISE_MIN_SEEDS = 3     # the run's own paired seeds estimate the noise from
 # threshold grows with the seed count). A collapse that a mean over 2-3 seeds hides (p of the mean test ~0.1) is
 # many noise sd below its seed, not seed noise.
 GUARD_ALPHA = 0.01
+# Deterministic replay (CPU training: the same seed gives the same numbers): when this many other seeds reproduce
+# their baseline values exactly, a seed that fell beyond the tolerance fell for a reason. Under run noise two seeds
+# coincide exactly with probability well under 1% (continuous metrics: never).
+REPLAY_SEEDS = 2
 DEFAULT_RESOLUTION = 0.1    # points: a metric's step when its eval rows are not known (one example in 1,000)
 
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
@@ -479,6 +485,16 @@ def _compare(v: Verdict, result: CaseResult, entry: dict) -> Verdict:
             v.reasons.append("per-seed guard: " + ", ".join(f"seed {s} fell {drop:.2f} points" for s, drop in collapsed)
                              + f" (more than {limit:.2f}: tolerance {tol:.2f} + what {noise.source} lets one of "
                                f"{v.n} seeds fall with probability {GUARD_ALPHA:g})")
+            return v
+    replayed = [s for s, x in run_seeds.items() if base_seeds and x == base_seeds[s]]
+    if len(replayed) >= REPLAY_SEEDS:
+        fell = [(s, base_seeds[s] - x) for s, x in run_seeds.items() if base_seeds[s] - x > tol + res]
+        if fell:
+            v.status = "regression"
+            v.reasons.append("per-seed guard: " + ", ".join(f"seed {s} fell {drop:.2f} points" for s, drop in fell)
+                             + f" while seeds {', '.join(map(str, replayed))} reproduce their baseline values exactly "
+                               f"(a deterministic replay: no seed noise, so a fall beyond the tolerance {tol:.2f} "
+                               f"is a change)")
     return v
 
 
