@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS acks (
     note TEXT, added TEXT NOT NULL
 );
 """
-HOLD_P = 0.05         # a step found at changepoints.MAX_P stays found while it holds at this level
+HOLD_P = 0.10         # a step found at changepoints.MAX_P stays found while it holds at this level
 REFERENCE_RUNS = 3    # drift's reference: the median of this many runs (fewer: no drift verdict yet)
 
 
