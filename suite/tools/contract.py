@@ -336,6 +336,39 @@ def _p(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
+def _history_and_adaptive_lines(g: Grid) -> list[str]:
+    lines: list[str] = []
+    noise = sorted({k[1] for k in g.verdict})
+    lengths = sorted({k[1] for k in g.drift})
+    lines += ["", "## Drift (`--max-drift`): fails at drop 0 / 1x / 2x max-drift, by history length", "",
+              "| --max-drift | " + " | ".join(f"{n} runs" for n in lengths) + " |", "|---|" + "---|" * len(lengths)]
+    for k in sorted({k[0] for k in g.drift}):
+        lines.append(f"| {k:g} x run-mean sd | " + " | ".join(" / ".join(_p(g.drift[(k, n, d)]) for d in DROPS)
+                                                              for n in lengths) + " |")
+    clen = sorted({k[0] for k in g.change})
+    lines += ["", "## Change point (`--fail-on-change-point`), step of 3 run-mean sd 5 runs before the end", "",
+              "| history | false alarm | detected by the end | reruns after detection still red | green after "
+              "`history ack` |", "|---|---|---|---|---|"]
+    for n in clen:
+        lines.append(f"| {n} runs | {_p(g.change[(n, 'false_alarm')])} | {_p(g.change[(n, 'detected')])} | "
+                     f"{_p(g.change[(n, 'stays_red')])} | {_p(g.change[(n, 'green_after_ack')])} |")
+    lines += ["", "## Adaptive seeds (3 planned) against the fixed 3-seed rule", "",
+              "| noise source | seed sd | seed-runs saved (no change) | false alarm adaptive / fixed | caught at 1x "
+              "tol adaptive / fixed | at 2x tol adaptive / fixed | at 2x detectable |", "|---|---|---|---|---|---|---|"]
+    for source in ("block", "own"):
+        for ratio in noise:
+            a = {k[2]: v for k, v in g.adaptive.items() if k[:2] == (source, ratio)}
+            if a:
+                lines.append(f"| {source} | {ratio:g} x tol | {a['saved']:.0%} | {_p(a['false_alarm'])} / "
+                             f"{_p(a['fixed_false_alarm'])} | {_p(a['power_1x'])} / {_p(a['fixed_power_1x'])} | "
+                             f"{_p(a['power_2x'])} / {_p(a['fixed_power_2x'])} | {_p(a['power_2x_detectable'])} |")
+    lines += ["", "## Diagnose: a null diagnosis (no factor matters, 6 variants) on accuracy over 872 eval rows", "",
+              "| seeds | any verdict |", "|---|---|"]
+    for (n, _rows), r in sorted(g.diagnose.items()):
+        lines.append(f"| {n} | {_p(r)} |")
+    return lines
+
+
 def render(g: Grid) -> str:
     noise = sorted({k[1] for k in g.verdict})
     seeds = sorted({k[2] for k in g.verdict})
@@ -375,33 +408,7 @@ def render(g: Grid) -> str:
     for ratio in noise:
         lines.append(f"| {ratio:g} x tol | " + " | ".join(" / ".join(_p(g.gap[(ratio, n, d)]) for d in DROPS)
                                                       for n in seeds) + " |")
-    lengths = sorted({k[1] for k in g.drift})
-    lines += ["", "## Drift (`--max-drift`): fails at drop 0 / 1x / 2x max-drift, by history length", "",
-              "| --max-drift | " + " | ".join(f"{n} runs" for n in lengths) + " |", "|---|" + "---|" * len(lengths)]
-    for k in DRIFT_K:
-        lines.append(f"| {k:g} x run-mean sd | " + " | ".join(" / ".join(_p(g.drift[(k, n, d)]) for d in DROPS)
-                                                              for n in lengths) + " |")
-    clen = sorted({k[0] for k in g.change})
-    lines += ["", "## Change point (`--fail-on-change-point`), step of 3 run-mean sd 5 runs before the end", "",
-              "| history | false alarm | detected by the end | reruns after detection still red | green after "
-              "`history ack` |", "|---|---|---|---|---|"]
-    for n in clen:
-        lines.append(f"| {n} runs | {_p(g.change[(n, 'false_alarm')])} | {_p(g.change[(n, 'detected')])} | "
-                     f"{_p(g.change[(n, 'stays_red')])} | {_p(g.change[(n, 'green_after_ack')])} |")
-    lines += ["", "## Adaptive seeds (3 planned) against the fixed 3-seed rule", "",
-              "| noise source | seed sd | seed-runs saved (no change) | false alarm adaptive / fixed | caught at 1x "
-              "tol adaptive / fixed | at 2x tol adaptive / fixed | at 2x detectable |", "|---|---|---|---|---|---|---|"]
-    for source in ("block", "own"):
-        for ratio in noise:
-            a = {k[2]: v for k, v in g.adaptive.items() if k[:2] == (source, ratio)}
-            if a:
-                lines.append(f"| {source} | {ratio:g} x tol | {a['saved']:.0%} | {_p(a['false_alarm'])} / "
-                             f"{_p(a['fixed_false_alarm'])} | {_p(a['power_1x'])} / {_p(a['fixed_power_1x'])} | "
-                             f"{_p(a['power_2x'])} / {_p(a['fixed_power_2x'])} | {_p(a['power_2x_detectable'])} |")
-    lines += ["", "## Diagnose: a null diagnosis (no factor matters, 6 variants) on accuracy over 872 eval rows", "",
-              "| seeds | any verdict |", "|---|---|"]
-    for (n, _rows), r in sorted(g.diagnose.items()):
-        lines.append(f"| {n} | {_p(r)} |")
+    lines += _history_and_adaptive_lines(g)
     bad = violations(g, slack_for(g.reps), slack_for(g.history_reps))
     lines += ["", "Contract check on this grid: " + ("holds." if not bad else "; ".join(bad))]
     return "\n".join(lines) + "\n"
