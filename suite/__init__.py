@@ -5,7 +5,7 @@ Layers, each importing only the ones below it (checked by the import-linter cont
     __main__, pytest_plugin   entry points: `python -m suite` / `glue-bench`, the pytest11 plugin
     commands/                 one module per subcommand
     session/                  a benchmark session: preflight checks, case selection, running, judging, finishing
-    tools/                    diagnose, perf, gpu_check
+    tools/                    diagnose, perf, gpu_check, contract (the gates' error-rate grid)
     report/                   terminal and Markdown tables, HTML report, plots
     store/                    results files, the SQLite history, change points, pytest-benchmark JSON
     gate/                     verdicts, baselines, calibration, adaptive seeds, statistics, outcome (fails or not)

@@ -505,11 +505,12 @@ def _done(proc) -> tuple[int, str]:
 
 
 @pytest.mark.e2e
-def test_two_ci_runs_carry_the_history_and_the_second_catches_a_planted_drop(tmp_path):
-    """The workflow's own steps, read from it, for two CI runs of 2 shards: shard -> merge -> history import ->
-    history gates, the history handed from run 1 to run 2 as the cache steps hand it. Run 1 trains (tiny model, one
-    case per shard); run 2's shards are run 1's results files 7 days later with every metric 5 points lower (made
-    without training): the drift gate on the carried history fails both cases, naming them."""
+def test_ci_runs_carry_the_history_and_a_later_run_catches_a_planted_drop(tmp_path):
+    """The workflow's own steps, read from it, for CI runs of 2 shards: shard -> merge -> history import -> history
+    gates, the history handed from run to run as the cache steps hand it. Run 1 trains (tiny model, one case per
+    shard); runs 2 and 3 are run 1's results files one and two weeks later, unchanged (made without training): with
+    them the drift gate has its reference (the median of a case's first 3 runs); run 4 is three weeks later with
+    every metric 5 points lower: the drift gate on the carried history fails both cases, naming them."""
     doc = _workflow()
     gate_step = _step(doc, "shard", "Benchmark shard")["run"]
     merge, add, gates = (_step(doc, "report", n)["run"] for n in ("Merge the shards", "Add every shard's results",
@@ -521,7 +522,7 @@ def test_two_ci_runs_carry_the_history_and_the_second_catches_a_planted_drop(tmp
              "PYTEST_ADDOPTS": "-p no:cacheprovider -p small_unit"}
     shard_history = tmp_path / "shard-history.sqlite"  # where a shard would write history without --no-history
 
-    def ci_run(results, shards_from=None):
+    def ci_run(results, shards_from=None, drop=0.0, days=0):
         results.mkdir(parents=True)
         if (cache / "history.sqlite").exists():  # "Restore the results history of the previous runs"
             shutil.copy(cache / "history.sqlite", results / "history.sqlite")
@@ -534,7 +535,7 @@ def test_two_ci_runs_carry_the_history_and_the_second_catches_a_planted_drop(tmp
                 assert (results / f"shard-{i}.json").is_file() and (results / f"junit-{i}.xml").is_file()
         else:
             for i in (1, 2):
-                planted_drop_results_file(shards_from / f"shard-{i}.json", results / f"shard-{i}.json", 5.0)
+                planted_drop_results_file(shards_from / f"shard-{i}.json", results / f"shard-{i}.json", drop, days=days)
         steps = [_done(_bash(script, results)) for script in (merge, add, gates)]
         if (results / "history.sqlite").exists():  # "Save the results history for the next run"
             shutil.copy(results / "history.sqlite", cache / "history.sqlite")
@@ -546,13 +547,18 @@ def test_two_ci_runs_carry_the_history_and_the_second_catches_a_planted_drop(tmp
     assert g1 == 0 and "on 2 case(s), 1 run(s) each in the history" in c1 and c1.endswith(": passed\n"), c1
     assert not shard_history.exists()  # --no-history: the shards left the history to the report job
 
-    (m2, o2), (a2, i2), (g2, c2) = ci_run(tmp_path / "run2" / "results", shards_from=tmp_path / "run1" / "results")
-    assert m2 == 1 and "verdicts: 2 degenerate" in o2, o2
-    assert a2 == 0 and i2.count("1 cases, 1 new record(s)") == 2, i2
-    assert g2 == 1 and "on 2 case(s), 2 run(s) each in the history" in c2 and ": 2 FAILED\n" in c2, c2
+    for n in (2, 3):
+        *_, (g, c) = ci_run(tmp_path / f"run{n}" / "results", shards_from=tmp_path / "run1" / "results",
+                            days=7 * (n - 1))
+        assert g == 0 and f"on 2 case(s), {n} run(s) each in the history" in c, c
+    (m4, o4), (a4, i4), (g4, c4) = ci_run(tmp_path / "run4" / "results", shards_from=tmp_path / "run1" / "results",
+                                          drop=5.0, days=21)
+    assert m4 == 1 and "verdicts: 2 degenerate" in o4, o4
+    assert a4 == 0 and i4.count("1 cases, 1 new record(s)") == 2, i4
+    assert g4 == 1 and "on 2 case(s), 4 run(s) each in the history" in c4 and ": 2 FAILED\n" in c4, c4
     for case in ("sst2/full@tiny", "mnli/full@tiny"):
-        [line] = [x for x in c2.splitlines() if x.startswith(f"{case}: accuracy")]  # accuracy_m for MNLI
-        assert "is 5.00 points below the best" in line and "more than --max-drift 1.00" in line, c2
+        [line] = [x for x in c4.splitlines() if x.startswith(f"{case}: accuracy")]  # accuracy_m for MNLI
+        assert "is 5.00 points below the reference" in line and "more than --max-drift 1.00" in line, c4
     with sqlite3.connect(cache / "history.sqlite") as con:  # both runs in the history the next run will restore
         assert dict(con.execute("SELECT case_key, COUNT(*) FROM records GROUP BY case_key")) == {
-            "sst2/full@tiny": 2, "mnli/full@tiny": 2}
+            "sst2/full@tiny": 4, "mnli/full@tiny": 4}

@@ -352,16 +352,17 @@ def test_report_merge_and_history_keep_two_models_apart(tmp_path, capsys):
 
 def test_history_check_fails_a_drop_and_never_passes_a_case_it_could_not_check(tmp_path, capsys):
     db = tmp_path / "h.sqlite"
-    before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)])
-                   for n, m, d in (("before", 90.0, 1), ("now", 88.0, 8)))
+    # three runs make drift's reference (their median, 90.00), the fourth is 2 points below it
+    *before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)])
+                    for n, m, d in (("a", 90.0, 1), ("b", 90.2, 2), ("c", 89.8, 3), ("now", 88.0, 8)))
     other = handwritten_results_file(tmp_path / "other.json", [dated_result(80.0, day=8, key="mnli/full")])
-    assert _cli(capsys, "history", "import", str(before), "--history", str(db))[0] == 0
+    assert _cli(capsys, "history", "import", *map(str, before), "--history", str(db))[0] == 0
     code, out, err = _cli(capsys, "history", "check", str(other), "--history", str(db), "--max-drift", "1")
     assert code == 1 and "mnli/full@tiny: not in the history" in out and "import the results first" in out
     assert _cli(capsys, "history", "import", str(now), "--history", str(db))[0] == 0
     code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "1")
-    assert code == 1 and out.startswith("history gates (--max-drift 1.00) on 1 case(s), 2 run(s) each")
-    assert "sst2/seq_bn@tiny: accuracy 88.00 is 2.00 points below the best 90.00" in out
+    assert code == 1 and out.startswith("history gates (--max-drift 1.00) on 1 case(s), 4 run(s) each")
+    assert "sst2/seq_bn@tiny: accuracy 88.00 is 2.00 points below the reference 90.00" in out
     code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(db), "--max-drift", "2.5",
                           "--fail-on-change-point")
     assert code == 0 and out.rstrip().endswith(": passed")
@@ -370,6 +371,21 @@ def test_history_check_fails_a_drop_and_never_passes_a_case_it_could_not_check(t
     code, out, err = _cli(capsys, "history", "check", str(now), "--history", str(tmp_path / "none.sqlite"),
                           "--max-drift", "1")
     assert code == 2 and "No results history" in err  # no history: an error, never a pass
+
+
+def test_history_ack_accepts_the_step_and_the_change_point_gate_turns_green(tmp_path, capsys):
+    db = tmp_path / "h.sqlite"
+    rng = np.random.default_rng(3)
+    record_history(db, [90.0] * 10 + [87.0] * 4, sd=0.2, rng=rng)
+    rerun = dated_result(87.0, day=20, sd=0.2, rng=rng)
+    assert "python -m suite history ack sst2/seq_bn@tiny --profile smoke" in hi.change_point_for(db, rerun)
+    code, out, err = _cli(capsys, "history", "ack", "sst2/seq_bn", "--profile", "smoke", "--note", "intended",
+                          "--history", str(db))
+    assert code == 0 and "acknowledged" in out and "accepted step -3." in out
+    assert hi.change_point_for(db, rerun) is None
+    assert hi.case_acks(db, "smoke", "sst2/seq_bn@tiny")[0].note == "intended"
+    code, out, err = _cli(capsys, "history", "ack", "nope/none", "--history", str(db))
+    assert code != 0 and "nope/none" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "foreign", "empty", "unknown case", "unknown profile",

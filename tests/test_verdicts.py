@@ -13,9 +13,13 @@ from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.session.bench import BenchSession
 
+SST2_DEV_ROWS = 872  # the QUIET values below are SST-2 dev noise: the metric moves in steps of 100 / 872 points
+
 
 def with_values(values, **kw):
-    return make_result(tuple(values), **kw)
+    r = make_result(tuple(values), **kw)
+    r.config["eval_size"] = SST2_DEV_ROWS  # the tiny case scores 48 rows (2.08-point steps): too coarse here
+    return r
 
 
 def judge(result, entry, tolerance=1.0, **kw):
@@ -219,3 +223,78 @@ def test_bert_base_random_is_never_gated_nor_recorded(tmp_path):
     assert num_layers("bert-base-random") == 12
     net = load_model("bert-base-random", get_task("sst2"))
     assert net.config.hidden_size == 768 and net.config.num_hidden_layers == 12
+
+
+# --- issue 22: the audit's examples, each as the contract says (tests/test_contract.py: the whole grid) -------
+
+def test_two_seeds_are_never_weaker_than_one_without_a_noise_block():
+    # quick full SST-2 noise (seed sd 1.06), tolerance 1.5: [79.0, 76.1] passed with a df-1 paired t (p = 0.10)
+    # while the single seed [78.0] failed
+    two = judge(with_values([79.0, 76.1]), baseline_of([82.0, 82.0]), tolerance=1.5)
+    assert two.status == "regression" and two.test is None and "too few degrees of freedom" in two.message
+    assert judge(with_values([78.0]), baseline_of([82.0]), tolerance=1.5).status == "regression"
+    three = judge(with_values([79.0, 76.1, 77.9]), baseline_of([82.0, 82.0, 82.0]), tolerance=1.5)
+    assert three.status == "regression" and three.test == "paired t"
+
+
+def test_power_does_not_fall_from_one_to_two_seeds_and_a_noise_block_tests_even_one_seed():
+    from suite.gate import calibration as cal
+
+    sim = cal.Simulator(82.0, 1.06, 50.0, reps=600, rng_seed=5)
+    one, two = sim.rate(3.0, 1, 1.5), sim.rate(3.0, 2, 1.5)
+    assert one > 0.8 and two >= one - 0.03                    # was 84.5% -> 37.9%
+    block = cal.Simulator(82.0, 1.06, 50.0, reps=600, rng_seed=5, noise_seeds=5)
+    rates = [block.rate(3.0, n, 1.5) for n in (1, 2, 3, 5)]
+    assert all(b >= a - 0.03 for a, b in zip(rates, rates[1:])), rates
+    assert all(block.false_alarm(n, 1.5) <= 0.05 + 0.02 for n in (1, 2, 3))
+    e = baseline_of([82.0])
+    e["noise"] = {"sd": 1.06, "n_seeds": 5}
+    v = judge(with_values([78.0]), e, tolerance=1.5)
+    assert v.test == "t against calibrated noise" and v.p_value < 0.05 and v.status == "regression"
+    assert judge(with_values([79.0]), e, tolerance=1.5).status == "pass"   # p = 0.06: inside the known noise
+
+
+def test_the_per_seed_guard_follows_the_noise_and_the_seed_count():
+    from suite.gate import calibration as cal
+
+    # smoke full fine-tuning noise (sd 6.77) against tolerance 2: the 4 x tolerance guard failed 43-69% of
+    # unchanged runs; now the whole gate stays near 5% at 3 and 5 seeds, and the guard alone near 1%
+    for n in (3, 5):
+        assert cal.Simulator(80.0, 6.77, 30.0, reps=400, rng_seed=9).false_alarm(n, 2.0) <= 0.05 + 0.03
+    # --tolerance 0 no longer fails a seed 0.1 below its baseline
+    v = judge(with_values([81.9, 82.1, 82.2]), baseline_of([82.0, 82.0, 82.0]), tolerance=0.0)
+    assert v.status == "pass", v.message
+    # the threshold grows with the seed count (Bonferroni) and with the noise
+    noise = vd.Noise(1.0, 4, "test")
+    assert vd.guard_threshold(1.0, 5, noise) > vd.guard_threshold(1.0, 2, noise) > 1.0
+    assert vd.guard_threshold(1.0, 3, vd.Noise(2.0, 4, "test")) > vd.guard_threshold(1.0, 3, noise)
+
+
+def test_identical_per_seed_differences_are_not_zero_noise():
+    # three seeds each one example lower (872 rows): the old rule read zero spread as certainty (p = 0)
+    step = 100 / SST2_DEV_ROWS
+    v = judge(with_values([x - step for x in QUIET]), baseline_of(QUIET), tolerance=0.0)
+    assert v.p_value > 0.05 and v.status == "pass"
+    v = judge(with_values([x - 2.0 for x in QUIET]), baseline_of(QUIET), tolerance=0.5)
+    assert v.status == "regression" and 0 < v.p_value < 0.05
+
+
+def test_fewer_seeds_than_the_baseline_are_judged_paired_on_the_seeds_that_ran():
+    # adaptive seeds after 2 of 3 seeds: the baseline restricted to seeds 0 and 1, never Welch with seed 2 mixed in
+    e = baseline_of([82.0, 82.4, 70.0])
+    e["noise"] = {"sd": 0.4, "n_seeds": 5}
+    r = with_values([81.9, 82.5])
+    r.config_hash = e["config_hash"]   # adaptive seeds: the planned case's config, two of its seeds ran
+    v = judge(r, e, tolerance=1.0)
+    assert v.baseline == pytest.approx(82.2) and v.status == "pass" and v.test == "t against calibrated noise"
+    assert "baseline restricted to the 2 of its 3 seeds that ran" in v.message
+
+
+def test_a_collapse_under_deterministic_replay_fails_whatever_the_noise():
+    # unit-profile noise (seed sd ~6 on 3 seeds): the noise-derived guard cannot tell a 20-point fall from noise,
+    # but on CPU the other seeds reproduce their baseline values exactly: no noise, the fall is a change
+    base = [85.0, 78.0, 90.0]
+    v = judge(with_values([85.0, 58.0, 90.0]), baseline_of(base), tolerance=2.0)
+    assert v.status == "regression" and "seed 1 fell 20.00" in v.message and "reproduce their baseline" in v.message
+    assert judge(with_values([85.0, 77.0, 90.0]), baseline_of(base), tolerance=2.0).status == "pass"
+    assert judge(with_values([85.1, 58.0, 90.2]), baseline_of(base), tolerance=2.0).status == "pass"  # noise: no replay

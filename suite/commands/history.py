@@ -1,4 +1,5 @@
-"""``python -m suite history import|show|plot|blame``: the results history (SQLite), its drift and change points."""
+"""``python -m suite history import|show|plot|blame|ack``: the results history (SQLite), its drift and change points,
+and accepting a step (``ack``) so that the history gates stop failing it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from suite.store import history as hi
 from suite.store import results_files
 
 NAME = "history"
-HELP = "results history (SQLite): import, show, plot, blame; check: the drift and change-point gates"
+HELP = "results history (SQLite): import, show, plot, blame, ack; check: the drift and change-point gates"
 CASE_HELP = "task/method@model, e.g. sst2/seq_bn@minilm (task/method: every model's)"
 
 
@@ -38,9 +39,14 @@ def add_arguments(parser) -> None:
     blame = actions.add_parser("blame", formatter_class=fmt,
                                help="the first run after a case's largest change point, and what changed")
     blame.add_argument("case", help=CASE_HELP)
-    for p in (show, plot, blame):
+    ack = actions.add_parser("ack", formatter_class=fmt,
+                             help="accept a case's current level: its change points stop failing "
+                                  "--fail-on-change-point and --max-drift's reference restarts there")
+    ack.add_argument("case", help=CASE_HELP)
+    ack.add_argument("--note", default="", help="why the change is accepted (stored with the acknowledgement)")
+    for p in (show, plot, blame, ack):
         p.add_argument("--profile", default=None, help="only this profile's runs (default: every profile)")
-    for p in (imp, show, plot, check, blame):
+    for p in (imp, show, plot, check, blame, ack):
         p.add_argument("--history", default=None, metavar="PATH",
                        help="the history database (default: $GLUE_BENCH_HISTORY, else results/history.sqlite in "
                             "the project)")
@@ -100,4 +106,6 @@ def history_command(args) -> str:
         return hi.show(path, profile=args.profile, case=args.case)
     if args.action == "plot":
         return "\n".join(f"wrote {f}" for f in write_plots(path, args.out, profile=args.profile, case=args.case))
+    if args.action == "ack":
+        return "\n".join(hi.ack(path, args.case, profile=args.profile, note=args.note))
     return hi.blame(path, args.case, profile=args.profile)

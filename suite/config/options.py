@@ -198,10 +198,11 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--history", "history", "results history (SQLite) every run appends to. Default: $GLUE_BENCH_HISTORY or "
         "results/history.sqlite", parse_path, "PATH"),
     Opt("--no-history", "no_history", "do not append this run to the results history"),
-    Opt("--max-drift", "max_drift", "fail a case more than POINTS below the best value its config ever recorded in "
-        "the history (catches slow drift that each baseline update re-anchored)", None, "POINTS"),
-    Opt("--fail-on-change-point", "fail_on_change_point", "fail a case whose history shows a new step down that "
-        "ends in this run"),
+    Opt("--max-drift", "max_drift", "fail a case more than POINTS below its reference in the history (median of its "
+        "config's first 3 runs since the last 'history ack'; catches slow drift that each baseline update "
+        "re-anchored; use >= 2.5 x the sd of a run mean)", None, "POINTS"),
+    Opt("--fail-on-change-point", "fail_on_change_point", "fail a case whose latest run lies after a step down in "
+        "its history, on every rerun until 'python -m suite history ack' or a baseline update accepts it"),
     Opt("--adaptive-seeds", "adaptive_seeds", "run a case's seeds one at a time and stop as soon as the verdict is "
         "clear (sequential rule with stated error rates, docs/verdicts-and-calibration.md); needs a baseline entry"),
 )

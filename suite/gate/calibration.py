@@ -73,19 +73,26 @@ def sim_result(values: list[float], floor: float, metric: str = "accuracy", seed
                       config_hash="", runs=runs, floor={metric: floor})
 
 
-def sim_entry(values: list[float], floor: float, metric: str = "accuracy", seeds=None) -> dict:
-    """A baseline entry as the suite records it: mean, sd, n, per-seed values and their seeds, floor."""
+def sim_entry(values: list[float], floor: float, metric: str = "accuracy", seeds=None, *,
+              noise: tuple[float, int] | None = None) -> dict:
+    """A baseline entry as the suite records it: mean, sd, n, per-seed values and their seeds, floor; with
+    ``noise`` = (sd, calibration seeds), the noise block ``calibrate --write-baselines`` adds."""
     seeds = list(seeds if seeds is not None else range(len(values)))
-    return {"metric": metric, "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1
-            else 0.0, "n": len(values), "values": list(values), "provenance": {"seeds": seeds}, "floor": floor}
+    e = {"metric": metric, "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1
+         else 0.0, "n": len(values), "values": list(values), "provenance": {"seeds": seeds}, "floor": floor}
+    if noise is not None:
+        e["noise"] = {"sd": float(noise[0]), "n_seeds": int(noise[1])}
+    return e
 
 
 def gate_rates(mean: float, sd: float, floor: float, tolerance: float, n_seeds: int, drop: float, *,
                metric: str = "accuracy", reps: int = REPS, rng_seed: int = RNG_SEED, shared: float = 0.0,
-               _draws_cache: dict | None = None) -> dict[str, float]:
+               noise_seeds: int | None = None, _draws_cache: dict | None = None) -> dict[str, float]:
     """Fractions of ``reps`` simulated comparisons (baseline and run on the same ``n_seeds`` seeds, the run's true
     mean ``drop`` points lower) that ``verdicts.judge`` fails ("fail": regression or degenerate), calls
-    "regression", or leaves unjudged (the simulated baseline itself too close to the floor)."""
+    "regression", or leaves unjudged (the simulated baseline itself too close to the floor). ``noise_seeds``:
+    the baseline entry carries a calibrated noise block of ``sd`` measured on that many seeds (the gate then
+    tests against known noise); None: no block, the gate uses the run's own seeds."""
     key = (reps, n_seeds, rng_seed)
     draws = (_draws_cache or {}).get(key)
     if draws is None:
@@ -96,7 +103,8 @@ def gate_rates(mean: float, sd: float, floor: float, tolerance: float, n_seeds: 
     counts = {"fail": 0, "regression": 0, "unjudged": 0}
     for i in range(reps):
         base, run = simulated_pair(mean, sd, drop, draws[:, i, :], shared=shared, metric=metric)
-        v = vd.judge(sim_result(run, floor, metric), sim_entry(base, floor, metric), policy)
+        noise = None if noise_seeds is None else (sd, noise_seeds)
+        v = vd.judge(sim_result(run, floor, metric), sim_entry(base, floor, metric, noise=noise), policy)
         counts["fail"] += v.failed
         counts["regression"] += v.status == "regression"
         counts["unjudged"] += v.unjudged
@@ -114,11 +122,13 @@ class Simulator:
     reps: int = REPS
     rng_seed: int = RNG_SEED
     shared: float = 0.0
+    noise_seeds: int | None = None   # the entry carries a calibrated noise block of this many seeds
     _cache: dict = field(default_factory=dict, repr=False)
 
     def rate(self, drop: float, n_seeds: int, tolerance: float) -> float:
         return gate_rates(self.mean, self.sd, self.floor, tolerance, n_seeds, drop, metric=self.metric,
-                          reps=self.reps, rng_seed=self.rng_seed, shared=self.shared, _draws_cache=self._cache)["fail"]
+                          reps=self.reps, rng_seed=self.rng_seed, shared=self.shared, noise_seeds=self.noise_seeds,
+                          _draws_cache=self._cache)["fail"]
 
     def false_alarm(self, n_seeds: int, tolerance: float) -> float:
         return self.rate(0.0, n_seeds, tolerance)
@@ -205,7 +215,10 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
     c = Calibration(key, metric, [float(v) for v in values], list(seeds or range(len(values))), floor, tolerance,
                     at_seeds, detect, sd=statistics.stdev(values),
                     measured=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
-    sim = Simulator(c.mean, c.sd, floor, metric, reps=reps, shared=shared)
+    # the figures describe the gate as it will judge with this calibration written into the entry: against known
+    # noise when it has enough seeds for a noise block
+    block = len(values) if len(values) >= vd.NOISE_BLOCK_MIN_SEEDS else None
+    sim = Simulator(c.mean, c.sd, floor, metric, reps=reps, shared=shared, noise_seeds=block)
     c.detectable_drop = sim.detectable_drop(at_seeds, tolerance)
     c.false_alarm = sim.false_alarm(at_seeds, tolerance)
     c.recommended_seeds, c.recommended_tolerance = sim.recommend(detect)

@@ -60,3 +60,23 @@ def one_sample_t_p(values: list[float], direction: str) -> float:
     n = len(values)
     t = statistics.fmean(values) / (statistics.stdev(values) / math.sqrt(n))
     return float(special.stdtr(n - 1, t if direction == "less" else -t))
+
+
+def known_noise_p(mean: float, se: float, df: float | None, direction: str) -> float:
+    """One-sided p of ``mean`` against 0 when its standard error ``se`` comes from noise measured elsewhere (a
+    calibration of ``df`` + 1 seeds, independent of this comparison): Student's t with that calibration's degrees
+    of freedom (exact when the noise is normal), the normal distribution when ``df`` is None."""
+    from scipy import special
+
+    t = mean / se
+    t = t if direction == "less" else -t
+    if df is None:
+        return float(special.ndtr(t))
+    return float(special.stdtr(df, t))
+
+
+def t_quantile(p: float, df: float | None) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (normal when None)."""
+    from scipy import special
+
+    return float(special.ndtri(p) if df is None else special.stdtrit(df, p))

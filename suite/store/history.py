@@ -4,8 +4,13 @@ A stored baseline is one point, and each accepted update re-anchors it: a librar
 release passes every gate (tolerance 0.5) while losing 1.5 points over five releases. The history keeps all the
 points, so that
 
-- ``drift`` fails a case whose mean is more than ``max_drift`` points below the best its config ever recorded,
-- ``change_points`` finds step changes in a case's series (E-divisive, see changepoints.py),
+- ``drift`` fails a case whose mean is more than ``max_drift`` points below a stable reference: the median of the
+  first ``REFERENCE_RUNS`` runs of its config since the last acknowledgement (not the best value ever recorded,
+  whose distance to a new run grows with the history), so one ``--max-drift`` means the same false-alarm rate
+  after 10 or 1,000 runs; baseline updates do not move the reference (carrying drift is what they do),
+- ``change_points`` finds step changes in a case's series (E-divisive, see changepoints.py); the gate keeps
+  failing a case whose latest run lies after a downward change point until someone acknowledges it
+  (``python -m suite history ack``) or a baseline update after the step accepts it,
 - ``blame`` names the first run after the largest step and what changed at it.
 
 Storage: stdlib sqlite3 in WAL mode with a busy timeout; one ``BEGIN IMMEDIATE`` transaction per append, so that
@@ -62,7 +67,16 @@ CREATE TABLE IF NOT EXISTS records (
     source TEXT, added TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_case ON records (profile, case_key, date);
+CREATE TABLE IF NOT EXISTS acks (
+    id INTEGER PRIMARY KEY,
+    profile TEXT NOT NULL, case_key TEXT NOT NULL,
+    through_date TEXT NOT NULL,             -- change points whose first run is at or before this date are accepted
+    level_from TEXT NOT NULL,               -- the accepted level starts here: drift's reference window
+    note TEXT, added TEXT NOT NULL
+);
 """
+HOLD_P = 0.10         # a step found at changepoints.MAX_P stays found while it holds at this level
+REFERENCE_RUNS = 3    # drift's reference: the median of this many runs (fewer: no drift verdict yet)
 
 
 # --- storage ------------------------------------------------------------------------------------------------
@@ -483,13 +497,31 @@ def change_points(series: list[Point], *, max_p: float = changepoints.MAX_P,
     return out
 
 
-def latest_change_point(series: list[Point], **kw) -> ChangePoint | None:
-    """The change-point gate (--fail-on-change-point): a step DOWN that the latest run makes significant.
+@dataclass(frozen=True)
+class Ack:
+    """``history ack``: the case's change points up to ``through_date`` are accepted; drift's reference level
+    starts at ``level_from``."""
 
-    Returns the last change point of the series when (1) the latest run lies after it, (2) it is a drop, and
-    (3) it is new: the series without the latest run has no change point there (within one run). None otherwise.
-    The analysis uses the runs with the latest run's config and data only, so that a deliberate config change is
-    not reported as a step.
+    through_date: str
+    level_from: str
+    note: str = ""
+    added: str = ""
+
+
+def _accepted(cp: ChangePoint, pts: list[Point], acks: list[Ack]) -> bool:
+    """A change point is accepted by an acknowledgement made when its first run was already recorded, or by a
+    baseline update at or after that run."""
+    return (any(a.through_date >= cp.point.date for a in acks)
+            or any(p.baseline_updated for p in pts[cp.index:]))
+
+
+def latest_change_point(series: list[Point], acks: list[Ack] = (), **kw) -> ChangePoint | None:
+    """The change-point gate (--fail-on-change-point): the latest run lies after a step DOWN that nobody has
+    accepted. Returns the last change point of the series when (1) the latest run lies after it, (2) it is a
+    drop, and (3) it is not accepted: no ``history ack`` made after its first run, and no baseline update since
+    it. None otherwise. So a regressed build stays red on every rerun until someone acknowledges the step;
+    re-running the CI job does not turn it green. The analysis uses the runs with the latest run's config and
+    data only, so that a deliberate config change is not reported as a step.
 
     Why not "the change point whose first run is the latest run": a single run after a step can never be
     significant in a permutation test: the shuffled series puts that one extreme run at either end with
@@ -500,35 +532,77 @@ def latest_change_point(series: list[Point], **kw) -> ChangePoint | None:
     pts = comparable(series)
     if len(pts) < 2 or pts[-1] is not series[-1]:
         return None
-    cps = change_points(pts, **kw)
-    last = cps[-1] if cps else None
-    if last is None or last.size >= 0:
+    acks = list(acks)
+    max_p = kw.pop("max_p", changepoints.MAX_P)
+    found = _unaccepted_drop(pts, acks, max_p, **kw)
+    if found is not None:
+        return found
+    # hysteresis: a step once found stays found while it holds at HOLD_P, so that one more run near the old
+    # level cannot turn a regressed case green (walk back through the earlier series until it was found)
+    held = _unaccepted_drop(pts, acks, max(max_p, HOLD_P), **kw)
+    if held is None:
         return None
-    earlier = {c.index for c in change_points(pts[:-1], **kw)}
-    return None if earlier & {last.index - 1, last.index, last.index + 1} else last
+    for end in range(len(pts) - 1, changepoints.MIN_POINTS - 1, -1):
+        before = _unaccepted_drop(pts[:end], acks, max_p, **kw)
+        if before is not None and abs(before.index - held.index) <= 2:
+            return held
+        if _unaccepted_drop(pts[:end], acks, max(max_p, HOLD_P), **kw) is None:
+            return None
+    return None
+
+
+def _unaccepted_drop(pts: list[Point], acks: list[Ack], max_p: float, **kw) -> ChangePoint | None:
+    cps = change_points(pts, max_p=max_p, **kw)
+    last = cps[-1] if cps else None
+    if last is None or last.size >= 0 or _accepted(last, pts, acks):
+        return None
+    return last
+
+
+def ack_hint(key: str, profile: str) -> str:
+    return (f"if the change is intended, accept it with: python -m suite history ack {key} --profile {profile} "
+            f"(or update the baseline)")
 
 
 # --- drift --------------------------------------------------------------------------------------------------
 
-def drift(series: list[Point], current_mean: float, max_drift: float, *, config_hash: str | None = None,
-          data_fingerprint: str | None = None) -> str | None:
-    """A failure message when ``current_mean`` is more than ``max_drift`` points below the best mean this config
-    (same config hash and data fingerprint; default: the latest point's) ever recorded, naming the baseline
-    updates since that best which carried the drift; None otherwise (also without history)."""
+def reference(series: list[Point], acks: list[Ack] = (), *, config_hash: str | None = None,
+              data_fingerprint: str | None = None) -> tuple[float, list[Point]] | None:
+    """Drift's reference: the median mean of the first ``REFERENCE_RUNS`` comparable runs since the latest
+    acknowledged level (the start of the config's history when none), and those runs; None with fewer."""
     pts = [p for p in comparable(series, config_hash, data_fingerprint) if p.mean is not None]
-    if not pts or current_mean is None or not math.isfinite(current_mean):
+    start = max((a.level_from for a in acks), default="")
+    window = [p for p in pts if p.date >= start][:REFERENCE_RUNS]
+    if len(window) < REFERENCE_RUNS:
         return None
-    best = max(pts, key=lambda p: p.mean)
-    below = best.mean - current_mean
+    return statistics.median(p.mean for p in window), window
+
+
+def drift(series: list[Point], current_mean: float, max_drift: float, *, config_hash: str | None = None,
+          data_fingerprint: str | None = None, acks: list[Ack] = ()) -> str | None:
+    """A failure message when ``current_mean`` is more than ``max_drift`` points below the reference of this
+    config (same config hash and data fingerprint; default: the latest point's; see ``reference``), naming the
+    baseline updates since the reference that carried the drift; None otherwise (also without enough history)."""
+    if current_mean is None or not math.isfinite(current_mean):
+        return None
+    ref = reference(series, acks, config_hash=config_hash, data_fingerprint=data_fingerprint)
+    if ref is None:
+        return None
+    level, window = ref
+    below = level - current_mean
     if below <= max_drift:
         return None
-    i = pts.index(best)
-    carried = [p for p in pts[i + 1:] if p.baseline_updated]
+    first, last = window[0], window[-1]
+    pts = comparable(series, config_hash, data_fingerprint)
+    carried = [p for p in pts if p.date > last.date and p.baseline_updated]
     steps = ", ".join(f"{p.date[:10]} {p.short_commit} {p.mean:.2f} ({p.releases()})" for p in carried)
-    return (f"{best.key}: {best.metric} {current_mean:.2f} is {below:.2f} points below the best {best.mean:.2f} this "
-            f"config recorded ({best.date[:10]}, commit {best.short_commit}, {best.releases()}), more than --max-drift "
-            f"{max_drift:.2f}; " + (f"baseline updates that carried the drift: {steps}" if carried else
-                                    "no baseline update since the best (a drift of the runs themselves)"))
+    since = "since the last acknowledgement" if acks else "this config's first runs"
+    return (f"{first.key}: {first.metric} {current_mean:.2f} is {below:.2f} points below the reference {level:.2f} "
+            f"(median of the {len(window)} runs {first.date[:10]}..{last.date[:10]}, {since}; from commit "
+            f"{first.short_commit}, {first.releases()}), more than --max-drift {max_drift:.2f}; "
+            + (f"baseline updates that carried the drift: {steps}" if carried else
+               "no baseline update since the reference (a drift of the runs themselves)")
+            + f"; {ack_hint(first.key, first.profile)} to reset the reference")
 
 
 # --- one-call helpers for the session ------------------------------------------------------------------------
@@ -545,19 +619,75 @@ def _with(series: list[Point], result: CaseResult) -> list[Point]:
 
 
 def drift_for(path, result: CaseResult, max_drift: float) -> str | None:
-    """The drift gate for one finished case: None when it passes (or the case has no history)."""
+    """The drift gate for one finished case: None when it passes (or the case has too little history)."""
     if not result.ok:
         return None
     return drift(case_series(path, result), result.metric().mean, max_drift,
-                 config_hash=result.config_hash, data_fingerprint=result.data_fingerprint or "")
+                 config_hash=result.config_hash, data_fingerprint=result.data_fingerprint or "",
+                 acks=case_acks(path, result.profile, result.key))
 
 
 def change_point_for(path, result: CaseResult) -> str | None:
-    """The change-point gate for one finished case: a message when this run starts a new downward step."""
+    """The change-point gate for one finished case: a message while this run lies after a downward step that
+    nobody has acknowledged."""
     if not result.ok:
         return None
-    cp = latest_change_point(_with(case_series(path, result), result))
-    return None if cp is None else cp.describe()
+    cp = latest_change_point(_with(case_series(path, result), result), case_acks(path, result.profile, result.key))
+    if cp is None:
+        return None
+    return (f"{cp.describe()}; the case stays red on every rerun until the step is accepted: "
+            f"{ack_hint(result.key, result.profile)}")
+
+
+# --- acknowledgements ---------------------------------------------------------------------------------------
+
+def case_acks(path, profile: str, key: str) -> list[Ack]:
+    """The acknowledgements of one case, oldest first; [] without a database or an acks table (no
+    acknowledgement: the gates stay as strict as they are)."""
+    if not Path(path).is_file():
+        return []
+    try:
+        con = open_for_read(path)
+        with closing(con):
+            if not con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'acks'").fetchone():
+                return []
+            rows = con.execute("SELECT through_date, level_from, note, added FROM acks WHERE profile = ? AND "
+                               "case_key = ? ORDER BY id", (profile, key)).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(Path(path), exc) from None
+    return [Ack(*r) for r in rows]
+
+
+def ack(path, case: str, *, profile: str | None = None, note: str = "") -> list[str]:
+    """``history ack CASE``: accept the case's current level in every selected profile: every change point up to
+    its latest run stops failing --fail-on-change-point, and drift's reference restarts at the last change point
+    (the latest run when there is none). Returns one line per acknowledged series."""
+    series = load(path, profile=profile, case=case)
+    records, out = [], []
+    for (prof, key), pts in sorted(series.items()):
+        ok = comparable(pts)
+        if not ok:
+            continue
+        cps = change_points(ok)
+        level = ok[cps[-1].index] if cps else ok[-1]
+        records.append((prof, key, ok[-1].date, level.date, note, _now()))
+        out.append(f"{key} (profile {prof}): acknowledged through the run of {ok[-1].date[:19]}; "
+                   + (f"accepted step {cps[-1].size:+.2f} points first seen {level.date[:19]} (commit "
+                      f"{level.short_commit}); " if cps else "no change point; ")
+                   + f"drift's reference restarts at {level.date[:19]}")
+    if not records:
+        raise SuiteError(f"{case}: no successful run recorded in {path}; nothing to acknowledge.")
+    try:
+        with closing(_connect(Path(path))) as con:
+            con.execute("BEGIN IMMEDIATE")
+            for stmt in filter(str.strip, _DDL.split(";")):
+                con.execute(stmt)
+            con.executemany("INSERT INTO acks (profile, case_key, through_date, level_from, note, added) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", records)
+            con.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(Path(path), exc) from None
+    return out
 
 
 # --- text for the CLI ---------------------------------------------------------------------------------------

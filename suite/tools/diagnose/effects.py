@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from suite.errors import SuiteError
 from suite.gate.statistics import ALPHA, holm, t_tests
+from suite.gate.verdicts import DEFAULT_RESOLUTION
 from suite.tools.diagnose.grid import CAUSE, FACTORS, GRID
 
 STATISTICS = ("each variant is compared with the case itself on the same seeds: per seed, variant minus case "
@@ -38,14 +39,20 @@ class GapStat:
         return self.verdict in ("trails", "ahead")
 
 
-def gap_stat(diffs: list[float], alpha: float = ALPHA) -> GapStat:
+def _se(sd: float, n: int, resolution: float) -> float:
+    """The standard error of a mean of ``n`` per-seed differences, never below the metric's resolution: identical
+    differences (accuracy moves in whole examples) are not "no noise"."""
+    return max(sd / math.sqrt(n), resolution)
+
+
+def gap_stat(diffs: list[float], alpha: float = ALPHA, resolution: float = DEFAULT_RESOLUTION) -> GapStat:
     if not diffs:
         raise SuiteError("diagnose: the case and full fine-tuning share no successful seed; nothing to compare.")
     mean = statistics.fmean(diffs)
     if len(diffs) < 2:
         return GapStat(list(diffs), mean, None, None, None, "one seed")
     sd = statistics.stdev(diffs)
-    [p], [ci] = t_tests([mean], [sd / math.sqrt(len(diffs))], [len(diffs) - 1], [alpha])
+    [p], [ci] = t_tests([mean], [_se(sd, len(diffs), resolution)], [len(diffs) - 1], [alpha])
     verdict = "inside seed noise" if ci[0] <= 0 <= ci[1] else ("trails" if mean < 0 else "ahead")
     return GapStat(list(diffs), mean, sd, ci, p, verdict)
 
@@ -85,7 +92,8 @@ class FactorEffect:
 
 
 def judge_effects(gap: GapStat, rows: list[tuple[str, str, list[float]]], skipped: dict[str, str],
-                  factors=FACTORS, alpha: float = ALPHA) -> tuple[list[VariantEffect], list[FactorEffect]]:
+                  factors=FACTORS, alpha: float = ALPHA,
+                  resolution: float = DEFAULT_RESOLUTION) -> tuple[list[VariantEffect], list[FactorEffect]]:
     """Per variant (factor, label, per-seed differences to the case) its paired effect and Holm-corrected verdict;
     per factor the verdict of its variants. The report and the tests' null simulation both judge through this."""
     out = []
@@ -98,7 +106,7 @@ def judge_effects(gap: GapStat, rows: list[tuple[str, str, list[float]]], skippe
     tested = [v for v in out if v.n >= 2]
     if tested:
         means = [v.mean for v in tested]
-        ses = [v.sd / math.sqrt(v.n) for v in tested]
+        ses = [_se(v.sd, v.n, resolution) for v in tested]
         dofs = [v.n - 1 for v in tested]
         ps, cis = t_tests(means, ses, dofs, [alpha] * len(tested))
         adjusted, levels = holm(ps, alpha)

@@ -13,6 +13,7 @@ from suite.config.profiles import CaseSpec, Profile
 from suite.engine.results import CaseResult
 from suite.errors import SuiteError
 from suite.gate.statistics import ALPHA
+from suite.gate.verdicts import resolution
 from suite.tools.diagnose.checks import Finding, pitfall_checks
 from suite.tools.diagnose.effects import (
     ONE_SEED,
@@ -100,7 +101,8 @@ def diagnose(case: CaseSpec, full_case: CaseSpec, profile: Profile, run: Callabl
     for r in (full, base):
         if not r.ok:
             raise SuiteError(f"diagnose: the reference run {r.key} failed ({r.error}); fix that first.")
-    gap = gap_stat(base.paired_diffs(full), alpha)
+    res = resolution(base)  # one eval example: the smallest standard error a paired effect is given
+    gap = gap_stat(base.paired_diffs(full), alpha, res)
     vs, skipped = variants(case, full_case, num_layers(case.model), factors, budget)
     rows, runs, results = [], [], [full, base]
     for v in vs:
@@ -112,7 +114,7 @@ def diagnose(case: CaseSpec, full_case: CaseSpec, profile: Profile, run: Callabl
                      "epochs": v.case.epochs, "metric": r.metric().mean if r.ok else None,
                      "gap": statistics.fmean(g) if g else None, "error": r.error, "config_hash": v.case.config_hash,
                      "time_s": round(_run_seconds(r), 1)})
-    per_variant, effects = judge_effects(gap, rows, skipped, factors, alpha)
+    per_variant, effects = judge_effects(gap, rows, skipped, factors, alpha, res)
     tested = sum(v.n >= 2 for v in per_variant)
     basis = ONE_SEED if gap.verdict == "one seed" else STATISTICS.format(m=tested, alpha=alpha,
                                                                          level=100 * (1 - alpha))
