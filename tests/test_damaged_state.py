@@ -467,3 +467,52 @@ def test_a_step_summary_naming_a_folder_is_a_warning_and_the_verdicts_decide(tmp
     bad = results_file(tmp_path / "f.json", [failed])
     code, text = cli(capsys, "report", bad, "--out", tmp_path / "rep2")
     assert code == 1 and "run failed" in text and "GITHUB_STEP_SUMMARY" in text
+
+
+# --- results files that contradict themselves (found by the second attack) ----------------------------------------
+
+def _self_contradicting(tmp_path, mutate):
+    path = results_file(tmp_path / "r.json", RESULTS[:1])  # sst2/full, seeds 0 and 1
+    doc = json.loads(path.read_text())
+    mutate(doc["cases"][0])
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.update(key="sst2/full@someone-else"), "is not its task/method@model"),
+    (lambda c: c.update(runs=c["runs"][1:]), "each planned seed runs once"),            # a cherry-picked seed
+    (lambda c: [r.update(seed=0) for r in c["runs"]], "each planned seed runs once"),  # one seed counted twice
+    (lambda c: c.update(baseline_entry={"metric": "accuracy", "mean": 95.0, "n": 2, "sd": 1000.0}),
+     "not one a baseline file can hold"),                                               # an sd that hides any drop
+], ids=["renamed-case", "cherry-picked-seed", "duplicate-seed", "entry-without-values"])
+def test_a_results_file_that_contradicts_itself_is_refused(tmp_path, capsys, mutate, message):
+    path = _self_contradicting(tmp_path, mutate)
+    for argv in (["report", path, "--out", tmp_path / "rep"], ["baselines", "update", path, "--baselines-dir",
+                                                                tmp_path / "bl"]):
+        code, out = cli(capsys, *argv)
+        assert code == 2 and message in out, out
+    assert not (tmp_path / "bl" / "smoke.json").exists()
+
+
+def test_a_recorded_update_never_hides_a_regression(tmp_path, capsys):
+    """A case recorded as "updated" whose runs fell 20 points below the entry it was judged with: a regression."""
+    def fell(case):
+        case["verdict"]["status"] = "updated"
+        for run in case["runs"]:
+            run["metrics"]["accuracy"] -= 20.0
+
+    code, out = cli(capsys, "report", _self_contradicting(tmp_path, fell), "--out", tmp_path / "rep")
+    assert code == 1 and "regression" in out and "verdicts: 1 regression" in out, out
+
+
+def test_an_empty_shard_never_completes_a_merge_and_history_check_of_nothing_fails(tmp_path, capsys):
+    one = results_file(tmp_path / "s1.json", RESULTS[:1], shard=(1, 2))
+    empty = results_file(tmp_path / "s2.json", [], shard=(2, 2))
+    code, out = cli(capsys, "report", "merge", one, empty, "--out", tmp_path / "rep")
+    assert code == 2 and "holds no case" in out, out
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0)])
+    code, out = cli(capsys, "history", "check", results_file(tmp_path / "none.json", []), "--history", db,
+                    "--max-drift", "1")
+    assert code == 1 and "compared nothing" in out, out

@@ -210,7 +210,7 @@ def test_changed_glue_file_invalidates_the_cache(tmp_path, monkeypatch):
     d = tmp_path / "glue" / "SST-2"
     d.mkdir(parents=True)
     (d / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
-    (d / "dev.tsv").write_text("sentence\tlabel\nfine\t1\n")
+    (d / "dev.tsv").write_text("sentence\tlabel\nfine\t1\nawful\t0\n")  # two classes: a one-class dev set is refused
     args = ("sst2", "glue", str(tmp_path / "glue"), None, None, "tiny", 32)
     prepare_data.cache_clear()
     prepare_data(*args)

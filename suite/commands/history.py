@@ -81,6 +81,9 @@ def history_check(results_paths, path: Path, *, max_drift: float | None, change_
         if change_points:
             failures.append(hi.change_point_for(path, r))
     failures = [f for f in failures if f]
+    if not checked:  # a gate that compared nothing never passes
+        failures.append("no case with a successful run in " + ", ".join(map(str, results_paths))
+                        + ": the history gates compared nothing")
     gates = ", ".join(g for g, on in ((f"--max-drift {max_drift:.2f}" if max_drift is not None else "", True),
                                       ("--fail-on-change-point", change_points)) if g and on)
     runs = sorted({len(series.get((r.profile, r.key), [])) for r in checked})

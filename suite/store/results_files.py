@@ -14,8 +14,9 @@ from pathlib import Path
 from suite.config.methods import get_method
 from suite.config.profiles import get_profile
 from suite.config.tasks import get_task
-from suite.engine.results import CaseResult
+from suite.engine.results import CaseResult, case_key
 from suite.errors import SuiteError
+from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.gate.baselines import ENTRY_SCHEMA, locked, one_line, parse_strict, write_atomic, write_target
 from suite.gate.verdicts import Row, Verdict, rows
@@ -233,9 +234,11 @@ def load_doc(path: str | Path) -> tuple[dict, list[CaseResult]]:
         get_profile(doc["profile"])
     except SuiteError as exc:
         raise SuiteError(f"{path} is not a results file this suite can read ({exc})") from None
+    _entries_valid(path, doc)
     try:
         results = [CaseResult.from_dict(c) for c in doc["cases"]]
         _known_names(path, results)
+        _identities(path, results)
         for r in results:
             r.metric()  # per-seed metrics must be numbers
             _in_range(path, r)
@@ -275,9 +278,11 @@ def rejudge(result: CaseResult, case: dict, profile) -> Verdict:
     if entry is None and recorded is not None and isinstance(recorded.baseline, (int, float)):
         entry = {"metric": recorded.metric or result.primary_metric, "mean": recorded.baseline, "n": 1}
     tol = recorded.tolerance if recorded is not None and isinstance(recorded.tolerance, (int, float)) else None
-    policy = vd.Policy(tolerance=profile.tolerance_for(result.task), tolerance_override=tol,
-                       updating=recorded is not None and recorded.status == "updated")
+    # judged as a plain run: a recorded "updated" (the run re-recorded its baseline) exempts nothing here
+    policy = vd.Policy(tolerance=profile.tolerance_for(result.task), tolerance_override=tol)
     verdict = vd.judge(result, entry, policy)
+    if recorded is not None and recorded.status == "updated" and verdict.status in ("pass", "improved"):
+        return recorded
     if recorded is None or _SEVERITY[recorded.status] <= _SEVERITY[verdict.status]:
         return verdict
     if recorded.status in vd.FAILING:  # recorded failing, not shown by the runs now: still failing, and says why
@@ -287,6 +292,36 @@ def rejudge(result: CaseResult, case: dict, profile) -> Verdict:
     verdict.status = recorded.status  # recorded unjudged (stale, no baseline): it compared nothing
     verdict.reasons = [r for r in recorded.reasons if isinstance(r, str)] or [f"recorded as {recorded.status}"]
     return verdict
+
+
+def _entries_valid(path, doc: dict) -> None:
+    """The baseline entry recorded with each case obeys the baseline file's own rules (ranges, finiteness, values
+    for n >= 2): a verdict is recomputed against it, so an entry no baseline file could hold is a damaged file."""
+    for i, case in enumerate(doc["cases"]):
+        entry = case.get("baseline_entry")
+        if entry is None:
+            continue
+        problem = bl.schema_problem({"entries": {str(case.get("key")): entry}})
+        if problem:
+            raise SuiteError(f"{path}: case {i}: its baseline_entry is not one a baseline file can hold ({problem}); "
+                             f"expected {WHAT}.")
+
+
+def _identities(path, results: list[CaseResult]) -> None:
+    """Each case's key is its task/method@model, and its runs are distinct seeds of its config (all of them, or the
+    first ones of an adaptive run): a renamed case or a cherry-picked seed is a damaged file, never a result."""
+    for r in results:
+        model = (r.config or {}).get("model")
+        if r.key not in (case_key(r.task, r.method, model), f"{r.task}/{r.method}"):
+            raise SuiteError(f"{path}: case {r.key!r} is not its task/method@model ({case_key(r.task, r.method, model)}"
+                             f"); expected {WHAT}.")
+        seeds = [run.seed for run in r.runs]
+        planned = list((r.config or {}).get("seeds") or seeds)
+        adaptive = isinstance(r.provenance, dict) and "adaptive" in r.provenance
+        if (len(set(seeds)) != len(seeds) or any(type(s) is not int for s in seeds)
+                or seeds != planned[:len(seeds)] or (len(seeds) < len(planned) and not adaptive)):
+            raise SuiteError(f"{path}: case {r.key}: its runs have seeds {seeds}, its config seeds {planned}: "
+                             f"each planned seed runs once, in order; expected {WHAT}.")
 
 
 def _in_range(path, r: CaseResult) -> None:
@@ -359,6 +394,9 @@ def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row],
     profiles, by_key, where, shards_of, counts = [], {}, {}, {}, {}
     for path in paths:
         doc, results = load_doc(path)
+        if not results and len(paths) > 1:  # alone, it reports "no cases" and fails (suite.gate.outcome)
+            raise SuiteError(f"{path} holds no case: a shard or run that compared nothing; rerun it (merging it "
+                             "would count its shard as done).")
         profile, file_rows = _judged(doc, results, path)
         profiles.append(profile)
         _note_shards(path, doc, counts, shards_of)
