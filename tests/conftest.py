@@ -19,6 +19,7 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = "1"
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # a test that asks for 2 threads waits asleep, not spinning
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
     if "GLUE_BENCH_TEST_RUNS" not in os.environ:

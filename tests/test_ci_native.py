@@ -26,7 +26,8 @@ def no_benchmark_run(tmp_path_factory):  # its tests share one xdist worker (xdi
     """One tiny case without pytest-benchmark, with JUnit XML, in an 80-column terminal (COLUMNS), no -s."""
     tmp = tmp_path_factory.mktemp("nobench")
     junit = tmp / "junit.xml"
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80", "GLUE_BENCH_HEARTBEAT": "1"}
+    # a heartbeat every step: the tiny case trains in about a second on idle cores
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1", "COLUMNS": "80", "GLUE_BENCH_HEARTBEAT": "0.001"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-p",
                            "no:benchmark", *TINY, "-k", "sst2-full", "--baselines-dir", str(tmp), "--junitxml",
                            str(junit)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
