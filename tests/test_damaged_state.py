@@ -516,3 +516,24 @@ def test_an_empty_shard_never_completes_a_merge_and_history_check_of_nothing_fai
     code, out = cli(capsys, "history", "check", results_file(tmp_path / "none.json", []), "--history", db,
                     "--max-drift", "1")
     assert code == 1 and "compared nothing" in out, out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_lock_file_that_is_not_a_plain_file_is_one_line_and_harms_nothing(tmp_path, capsys, kind):
+    """A FIFO at smoke.json.lock hung every update; a symlink there had its target truncated."""
+    results = results_file(tmp_path / "r.json", RESULTS[:1])
+    lock, victim = tmp_path / "bl" / "smoke.json.lock", tmp_path / "victim.txt"
+    lock.parent.mkdir()
+    victim.write_text("keep me\n")
+    os.mkfifo(lock) if kind == "fifo" else lock.symlink_to(victim)
+    code, out = cli(capsys, "baselines", "update", results, "--baselines-dir", tmp_path / "bl")
+    assert code == 2 and "smoke.json.lock" in out and "move" in out, out
+    assert victim.read_text() == "keep me\n" and not (tmp_path / "bl" / "smoke.json").exists()
+
+
+def test_history_plot_never_writes_into_the_current_folder(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0)])
+    monkeypatch.chdir(tmp_path)
+    code, out = cli(capsys, "history", "plot", "--history", db, "--out", "")
+    assert code == 2 and "--out is empty" in out and not list(tmp_path.glob("*.png"))

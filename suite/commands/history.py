@@ -108,6 +108,8 @@ def history_command(args) -> str:
     if args.action == "show":
         return hi.show(path, profile=args.profile, case=args.case)
     if args.action == "plot":
+        if not args.out.strip():  # '' would write into the current folder
+            raise SuiteError("history plot: --out is empty; name a folder for the PNGs, e.g. --out results/history.")
         return "\n".join(f"wrote {f}" for f in write_plots(path, args.out, profile=args.profile, case=args.case))
     if args.action == "ack":
         return "\n".join(hi.ack(path, args.case, profile=args.profile, note=args.note))

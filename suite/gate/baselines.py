@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -239,12 +240,23 @@ def locked(path: Path):
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock_path = path.with_name(path.name + ".lock")
+    # never truncate (a symlink's target would be emptied), never follow a link, never block opening a FIFO
+    try:
+        fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise SuiteError(f"Cannot take the lock {lock_path} ({exc.strerror}): it must be a plain file (or absent); "
+                         "move away what is there.") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SuiteError(f"The lock {lock_path} is not a plain file (a FIFO, device or socket); move it away.")
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 # --- entries ------------------------------------------------------------------------------------------------
