@@ -537,3 +537,19 @@ def test_history_plot_never_writes_into_the_current_folder(tmp_path, capsys, mon
     monkeypatch.chdir(tmp_path)
     code, out = cli(capsys, "history", "plot", "--history", db, "--out", "")
     assert code == 2 and "--out is empty" in out and not list(tmp_path.glob("*.png"))
+
+
+def test_csv_tables_write_through_a_symlink_and_never_over_a_fifo(tmp_path, capsys):
+    """report --format csv wrote with a fixed temporary name and replaced a symlinked table with a regular file."""
+    results, out = results_file(tmp_path / "r.json", RESULTS[:1]), tmp_path / "tables"
+    out.mkdir()
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("old\n")
+    (out / "cases.csv").symlink_to(target)
+    code, text = cli(capsys, "report", results, "--format", "csv", "--out", out)
+    assert code == 0, text
+    assert (out / "cases.csv").is_symlink() and target.read_text().startswith("profile,task,method,model,case,")
+    os.unlink(out / "results_long.csv")
+    os.mkfifo(out / "results_long.csv")
+    code, text = cli(capsys, "report", results, "--format", "csv", "--out", out)
+    assert code == 2 and "results_long.csv" in text and "not a regular file" in text, text

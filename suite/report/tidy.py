@@ -14,11 +14,12 @@ empty cell (pandas reads it as NaN). ``pandas.read_csv(path)`` needs no options.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
 
-from suite.gate.baselines import key_of
+from suite.gate.baselines import key_of, write_text_atomic
 from suite.gate.verdicts import Row
 
 LONG_COLUMNS = ["profile", "task", "method", "model", "case", "seed", "status", "kind", "metric", "value", "primary"]
@@ -80,13 +81,14 @@ def case_rows(table_rows: list[Row]) -> list[dict]:
 
 
 def _write(path: Path, columns: list[str], records: list[dict]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for rec in records:
-            writer.writerow({k: "" if rec.get(k) is None else rec[k] for k in columns})
-    os.replace(tmp, path)  # a reader never sees half a table
+    """One CSV table, written as every suite file is (``write_text_atomic``: a unique temporary file, through a
+    symlink, never over a FIFO or device)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: "" if rec.get(k) is None else rec[k] for k in columns})
+    write_text_atomic(path, text.getvalue())
     return path
 
 
