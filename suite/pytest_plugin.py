@@ -22,6 +22,7 @@ import pytest
 from suite import signals
 from suite.config.options import OPTIONS, Options
 from suite.config.paths import ROOT
+from suite.config.profiles import CaseSpec
 from suite.engine import progress
 from suite.engine.results import CaseResult, hardware, package_versions
 from suite.errors import SuiteError
@@ -268,15 +269,38 @@ def pytest_generate_tests(metafunc):
                                       for c in cases])
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Diagnostic sweeps are long: they run only when selected with -m diagnostic."""
-    if not active(config) or "diagnostic" in (config.option.markexpr or ""):
+    """Diagnostic sweeps are long: they run only when selected with -m diagnostic. Then the selected cases' local
+    data is read and range-checked, before the first test runs: after -k and -m have deselected (hence trylast),
+    so that ``-k mnli`` needs no QQP files (under xdist each worker checks what it collected)."""
+    if not active(config):
+        return
+    _hide_diagnostics(config, items)
+    selected = [_item_case(i) for i in items]
+    try:
+        bench_session(config).check_data([c for c in selected if c is not None])
+    except SuiteError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _hide_diagnostics(config, items) -> None:
+    if "diagnostic" in (config.option.markexpr or ""):
         return
     skipped = [i for i in items if i.get_closest_marker("diagnostic")]
     config.stash[HIDDEN_DIAGNOSTICS] = len(skipped)
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [i for i in items if not i.get_closest_marker("diagnostic")]
+
+
+def _item_case(item) -> CaseSpec | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if isinstance(params.get("case"), CaseSpec):
+        return params["case"]
+    if isinstance(params.get("diagnosis"), tuple):
+        return params["diagnosis"][0]
+    return None
 
 
 def pytest_report_collectionfinish(config, start_path, items):

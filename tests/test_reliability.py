@@ -678,3 +678,16 @@ def test_diagnose_refuses_full_fine_tuning_before_training(tmp_path):
     code, out = run(["diagnose", "--task", "sst2", "--method", "full", "--model", "tiny", "--out",
                      str(tmp_path / "d")], baselines_dir=tmp_path, module="suite")
     assert code == 2 and "has no adapter" in out and "seed 0" not in out, out
+
+
+@pytest.mark.e2e
+def test_local_data_is_checked_for_the_selected_cases_only(tmp_path):
+    """`pytest -k sst2` on the quick profile with a GLUE folder that lacks QQP (the shared copy does): the selected
+    task's files are read before training, the deselected tasks' are not asked for; selecting a task whose files
+    are missing still stops in one line before any training."""
+    glue = glue_dir_with(tmp_path, {"SST-2/train.tsv": SST2_OK, "SST-2/dev.tsv": SST2_OK})
+    common = ["--profile", "quick", "--glue-dir", str(glue), "--model", "tiny", "--collect-only", "-q"]
+    code, out = run([*common, "-k", "sst2"], baselines_dir=tmp_path)
+    assert code == 0 and "Missing GLUE file" not in out and "sst2-full" in out, out
+    code, out = run([*common, "-k", "mnli"], baselines_dir=tmp_path)
+    assert code == 4 and "MNLI/train.tsv" in out and "Traceback" not in out, out

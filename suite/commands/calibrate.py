@@ -107,6 +107,7 @@ def calibrate(args) -> tuple[str, int]:
         if out.is_dir():
             raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
     session = BenchSession(options)
+    session.check_data()
     cals = []
     for case in session.cases():
         result = session.run(case)

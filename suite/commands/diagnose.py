@@ -47,6 +47,7 @@ def run(args) -> int:
 
 def run_diagnose(args) -> str:
     session = BenchSession(session_options(args, methods=args.method, tasks=args.task))
+    session.check_data()
     cases = session.cases()
     if len(cases) != 1:
         raise SuiteError(f"diagnose explains one case at a time; --task {args.task} --method {args.method} names "

@@ -31,6 +31,7 @@ def run_cases(args) -> tuple[str, int]:
     number (130, 143). A mistake found in a later case (a SuiteError) keeps the finished cases the same way and is
     then reported as usual."""
     session = BenchSession(session_options(args))
+    session.check_data()
     error = _run_all(session)
     from accelerate import PartialState
 
