@@ -69,9 +69,18 @@ def load_tokenizer(model: str):
         raise SuiteError(_load_failure(model, exc)) from None
 
 
-def load_model(model: str, task, attention: str = "sdpa"):
+POOLINGS = ("cls", "mean")
+
+
+def check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise SuiteError(f"Unknown pooling '{shown(pooling)}'; use one of: {', '.join(POOLINGS)}.")
+
+
+def load_model(model: str, task, attention: str = "sdpa", pooling: str = "cls"):
     """A fresh model with a classification head for ``task``. Call after seeding: the head init draws from torch's RNG.
-    ``attention``: transformers' attention implementation ("sdpa", its default for BERT, or "eager")."""
+    ``attention``: transformers' attention implementation ("sdpa", its default for BERT, or "eager"); ``pooling``:
+    what the head reads (POOLINGS), the first token (adapters' classification head) or the mean over real tokens."""
     import transformers
     from adapters import AutoAdapterModel
 
@@ -88,8 +97,34 @@ def load_model(model: str, task, attention: str = "sdpa"):
             net = AutoAdapterModel.from_pretrained(source, use_safetensors=None, attn_implementation=attention)
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise SuiteError(_load_failure(model, exc)) from None
-    net.add_classification_head(task.name, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)))
+    check_pooling(pooling)
+    head = dict(num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)))
+    if pooling == "mean":
+        net.register_custom_head("mean_pooling_classification", _mean_pooling_head())
+        net.add_custom_head("mean_pooling_classification", task.name, **head)
+    else:
+        net.add_classification_head(task.name, **head)
     return net
+
+
+@functools.cache
+def _mean_pooling_head():
+    """adapters' classification head (same layers, same initialisation) reading the mean of the last hidden states
+    over the tokens the attention mask keeps, as sentence-transformers pools MiniLM, instead of the first token.
+    Registered through adapters' custom-head API (``register_custom_head``/``add_custom_head``); a class built on
+    first use so that importing this module does not import adapters."""
+    from adapters.heads import ClassificationHead
+
+    class MeanPoolingClassificationHead(ClassificationHead):
+        def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):
+            if cls_output is None and attention_mask is not None:
+                hidden = outputs[0]
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                cls_output = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return super().forward(outputs, cls_output=cls_output, attention_mask=attention_mask,
+                                   return_dict=return_dict, **kwargs)
+
+    return MeanPoolingClassificationHead
 
 
 def _load_failure(model: str, exc: Exception) -> str:

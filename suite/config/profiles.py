@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from suite.config.methods import Method, get_method
+from suite.config.models import check_pooling
 from suite.config.tasks import get_task
 from suite.errors import SuiteError, lookup
 
@@ -39,6 +40,10 @@ class Profile:
     eval_batch_size: int = 256              # inference only: large batches are cheap
     lr: Mapping[str, float] = field(default_factory=lambda: {"full": 5e-5, "adapter": 1e-3})  # by method family
     task_lr: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per task: {family or method: rate}
+    # what the classification head reads (suite.config.models.POOLINGS): "cls" (the first token, adapters' default)
+    # or "mean" (the mean of the last layer over real tokens, how a sentence-embedding model such as MiniLM is trained)
+    pooling: str = "cls"
+    task_pooling: Mapping[str, str] = field(default_factory=dict)  # per-task overrides
     warmup_ratio: float = 0.06              # as in the adapter and LoRA papers' GLUE recipes
     weight_decay: float = 0.01
     seeds: tuple[int, ...] = (0,)
@@ -54,6 +59,8 @@ class Profile:
         for what, tol in [("tolerance", self.tolerance), *self.task_tolerance.items()]:
             if tol < 0:
                 raise SuiteError(f"Profile {self.name}: tolerance ({what}) must be >= 0 points, got {tol}.")
+        for pooling in (self.pooling, *self.task_pooling.values()):
+            check_pooling(pooling)
         missing = {"full", "adapter"} - set(self.lr)
         if missing:
             raise SuiteError(f"Profile {self.name}: lr needs a rate for {', '.join(sorted(missing))}.")
@@ -65,6 +72,9 @@ class Profile:
 
     def tolerance_for(self, task: str) -> float:
         return self.task_tolerance.get(task, self.tolerance)
+
+    def pooling_for(self, task: str) -> str:
+        return self.task_pooling.get(task, self.pooling)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ class CaseSpec:
     precision: str = "fp32"            # "bf16" on CUDA; see Profile.precision
     # sorted names from suite.config.speed (bf16 on CPU, compile, attention, AdamW kernel)
     speed: tuple[str, ...] = ()
+    pooling: str = "cls"               # what the head reads: see Profile.pooling
 
     @property
     def key(self) -> str:
@@ -106,6 +117,8 @@ class CaseSpec:
             d.pop("backbone_lr")  # absent unless used, so that adding these fields left existing hashes unchanged
         if d["precision"] == "fp32":
             d.pop("precision")
+        if d["pooling"] == "cls":
+            d.pop("pooling")  # absent at the default, so that adding the field left existing hashes unchanged
         if d["speed"]:
             d["speed"] = list(self.speed)
         else:
@@ -227,5 +240,6 @@ def cases(profile: Profile, *, tasks=None, methods: list[Method] | None = None, 
                 glue_dir=str(glue_dir) if glue_dir else None,
                 backbone_lr=(lr_overrides or {}).get("full", profile.lr["full"]) if m.is_hybrid else None,
                 precision=profile.precision, speed=tuple(speed if speed is not None else profile.speed),
+                pooling=profile.pooling_for(t),
             ))
     return out

@@ -283,7 +283,7 @@ def build(case: CaseSpec, seed: int, prepared: PreparedData, result: RunResult,
     method = get_method(case.method)
     reset_cpu_peak()  # so that this run reports its own peak, not the largest earlier one in the process
     set_seed(seed)  # before the model and the adapter exist: head and adapter init draw from this RNG
-    model = load_model(case.model, prepared.task, attention=speed.attention(case.speed))
+    model = load_model(case.model, prepared.task, attention=speed.attention(case.speed), pooling=case.pooling)
     backbone_names = {n for n, _ in model.named_parameters() if not n.startswith("heads.")}
     try:
         method.apply(model)

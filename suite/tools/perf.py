@@ -147,7 +147,7 @@ def trainer_side(case: CaseSpec, side: str = "trainer-tuned") -> PerfRow:
 
     train_ds, eval_ds = to_ds(prepared.data.train), to_ds(prepared.data.evals[""])
     set_seed(0)
-    model = load_model(case.model, task)
+    model = load_model(case.model, task, pooling=case.pooling)
     method = get_method(case.method)
     method.apply(model)
     with tempfile.TemporaryDirectory() as out:

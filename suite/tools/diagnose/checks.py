@@ -104,7 +104,7 @@ def pitfall_checks(case: CaseSpec, full_case: CaseSpec) -> list[Finding]:
 
     def build(seed, spec=case):
         set_seed(seed)
-        model = load_model(spec.model, task)
+        model = load_model(spec.model, task, pooling=spec.pooling)
         get_method(spec.method).apply(model)
         return model
 
