@@ -34,3 +34,18 @@ def test_learning_rate_resolution():
     assert resolve_lr(smoke, get_method("ia3")) == 3e-3                     # the method's own default
     assert resolve_lr(smoke, get_method("ia3"), {"adapter": 1e-2}) == 1e-2  # the family override wins
     assert resolve_lr(smoke, get_method("ia3"), {"ia3": 5e-3, "adapter": 1e-2}) == 5e-3
+
+
+def test_left_out_tasks_are_not_run_by_default_and_say_why_when_named(tmp_path, capfd):
+    """WNLI cannot be gated on the embedded model (measured far below its floor): the quick profile leaves it out of
+    its tasks with the reason, and a run that names it with --tasks still runs it, saying why it is not gated."""
+    from suite.config.options import Options
+    from suite.session.bench import BenchSession
+
+    quick = get_profile("quick")
+    assert "wnli" not in quick.tasks and "below WNLI's majority class" in quick.left_out["wnli"]
+    assert "wnli" not in {c.task for c in cases(quick)}
+    session = BenchSession(Options(profile="quick", model="tiny", tasks="wnli", methods="full", glue_dir=str(tmp_path)))
+    assert [c.task for c in session.cases()] == ["wnli"]
+    out = capfd.readouterr()  # progress lines go to the real stderr
+    assert "note: wnli is left out of the quick profile's gated tasks" in out.out + out.err

@@ -26,6 +26,8 @@ class Profile:
     # data
     data: str = "synthetic"                 # "synthetic" (embedded, offline) or "glue" (--glue-dir or the Hub)
     tasks: tuple[str, ...] = ("sst2", "mnli")
+    # tasks measured and left out of ``tasks`` (not gated by default), each with why; ``--tasks`` still runs them
+    left_out: Mapping[str, str] = field(default_factory=dict)
     train_size: Mapping[str, int | None] = field(default_factory=dict)  # per task; missing or None: all rows
     eval_size: int | None = None            # rows per evaluation split; None: the whole dev set
     max_length: int = 128                   # tokens; batches are padded to their longest member, not to this
@@ -54,7 +56,7 @@ class Profile:
     task_tolerance: Mapping[str, float] = field(default_factory=dict)  # per-task overrides (noisy tasks need more)
 
     def __post_init__(self):
-        for t in self.tasks:
+        for t in (*self.tasks, *self.left_out):
             get_task(t)
         for what, tol in [("tolerance", self.tolerance), *self.task_tolerance.items()]:
             if tol < 0:
@@ -163,7 +165,10 @@ _PROFILES = {
             name="quick",
             description="embedded MiniLM on real GLUE (--glue-dir or the Hub), full dev sets; a laptop or CI",
             data="glue",
-            tasks=("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"),
+            tasks=("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"),
+            left_out={"wnli": "MiniLM scores far below WNLI's majority class (22.54 full, 23.94 seq_bn, floor 56.34): "
+                              "its dev set reuses training sentences with the other label; nothing to gate "
+                              "(docs/measured-results.md)"},
             # every floor cleared by well over the tolerance on the real GLUE copy (docs/measured-results.md,
             # "Floors and baselines of the quick profile"): 2 epochs on 4,000 rows left full FT on CoLA at MCC 0
             # and RTE at chance, so the small tasks train on all their rows for longer
