@@ -216,7 +216,7 @@ def test_an_sts_b_score_out_of_range_stops_the_run_before_training(tmp_path, sco
     d = glue_dir(tmp_path, STSB_OK + f"x\ty\t{score}\n", STSB_OK)
     with pytest.raises(SuiteError, match=rf"train.tsv:42: score '{score}' is outside 0..5"):
         BenchSession(Options(profile="quick", model="tiny", tasks="stsb", methods="full", glue_dir=str(d),
-                             history=str(tmp_path / "h.sqlite")))
+                             history=str(tmp_path / "h.sqlite"))).check_data()  # as the plugin, after -k
 
 
 def test_a_dev_file_of_one_class_stops_the_run_before_training(tmp_path):
@@ -225,7 +225,7 @@ def test_a_dev_file_of_one_class_stops_the_run_before_training(tmp_path):
     d = glue_dir(tmp_path, rows, one_class, task_dir="SST-2")
     with pytest.raises(SuiteError, match="has the same label"):
         BenchSession(Options(profile="quick", model="tiny", tasks="sst2", methods="full", glue_dir=str(d),
-                             history=str(tmp_path / "h.sqlite")))
+                             history=str(tmp_path / "h.sqlite"))).check_data()
 
 
 @pytest.mark.e2e
@@ -387,7 +387,8 @@ def test_a_recorded_verdict_contradicted_by_its_runs_is_recomputed(tmp_path, cap
     ("key-null", lambda d: d["cases"][0].update(key=None), "None is not of type 'string'"),
     ("provenance-list", lambda d: d["cases"][0].update(provenance=[1]), "is not of type 'object'"),
     ("metric-abc", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy="abc"), "'abc' is not of type"),
-    ("metric-1e308", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=1e308), "is outside 0..100"),
+    ("metric-1e308", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=1e308), "is out of range"),
+    ("metric-200", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=200.0), "is outside 0..100"),
     ("config-list", lambda d: d["cases"][0].update(config=[1]), "is not of type 'object'"),
     ("hardware-string", lambda d: d["cases"][0]["provenance"].update(hardware="gpu"), "'gpu' is not of type"),
     ("cases-object", lambda d: d.update(cases={"a": 1}), "is not of type 'array'"),
@@ -418,7 +419,7 @@ def test_a_missing_verdict_is_recomputed_not_a_key_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["report", "/dev/zero", "--out", "{t}/rep"], "is not a regular file"),
+    (["report", "/dev/zero", "--out", "{t}/rep"], "is a character device, not a regular file"),
     (["report", "{baseline}", "--out", "{t}/rep"], "is a baseline file, not a results file"),
     (["history", "import", "{baseline}", "--history", "{t}/h.sqlite"], "is a baseline file, not a results file"),
     (["report", "{results}", "--out", ""], "--out is empty"),
@@ -553,3 +554,147 @@ def test_csv_tables_write_through_a_symlink_and_never_over_a_fifo(tmp_path, caps
     os.mkfifo(out / "results_long.csv")
     code, text = cli(capsys, "report", results, "--format", "csv", "--out", out)
     assert code == 2 and "results_long.csv" in text and "not a regular file" in text, text
+
+
+# --- the third attack: non-regular and unbounded state files, numbers out of range, history schema and types,
+# --- a run of no case, shard bookkeeping, legacy baseline keys, control characters in messages -------------------
+
+@pytest.fixture
+def no_hang():
+    """A blocking open of a FIFO (or a read of /dev/zero) fails the test after 30 s instead of hanging it."""
+    import signal
+
+    def timeout(signum, frame):
+        raise TimeoutError("hung: a FIFO or device was opened or read as a file")
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)
+
+
+ODD_FILES = {  # kind -> what the one line says
+    "fifo": "is a FIFO, not a regular file",
+    "dev-zero": "is a character device (it links to /dev/zero), not a regular file",
+    "huge": "is 300 MiB, larger than such a file can be",
+}
+
+
+def odd_file(path, kind):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:  # sparse: 300 MiB that take no disk
+        with open(path, "wb") as f:
+            f.truncate(300 * 2**20)
+    return path
+
+
+@pytest.mark.parametrize("kind", list(ODD_FILES))
+def test_state_files_that_are_not_regular_or_too_large_are_one_line_never_a_hang(tmp_path, capsys, no_hang, kind):
+    """A FIFO hung the run, a link to /dev/zero read forever: every state file goes through one bounded reader."""
+    baseline = odd_file(tmp_path / "bl" / "smoke.json", kind)
+    code, text = cli(capsys, "baselines", "show", "--baselines-dir", baseline.parent)
+    assert code == 2 and f"{baseline} {ODD_FILES[kind]}" in error_line(text), text
+    with pytest.raises(SuiteError, match=ODD_FILES[kind].replace("(", r"\(").replace(")", r"\)")):
+        session(tmp_path, baselines_dir=str(baseline.parent))  # the pytest path: before any training
+    for argv in (["report", odd_file(tmp_path / "r.json", kind), "--out", tmp_path / "rep"],
+                 ["calibrate", "--from-json", odd_file(tmp_path / "cal.json", kind), "--write-baselines"],
+                 ["history", "import", tmp_path / "r.json", "--history", tmp_path / "h.sqlite"]):
+        code, text = cli(capsys, *argv)
+        assert code == 2 and ODD_FILES[kind] in error_line(text), (argv, text)
+    assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "rep").exists()
+    if kind != "huge":
+        hist = odd_file(tmp_path / "hist" / "h.sqlite", kind)
+        for argv in (["history", "show"], ["history", "ack", "sst2/seq_bn"]):
+            code, text = cli(capsys, *argv, "--history", hist)
+            assert code == 2 and "is a folder or a special file" in error_line(text), text
+
+
+def test_outputs_that_are_fifos_are_refused_or_a_warning_never_a_hang(tmp_path, capsys, monkeypatch, no_hang):
+    results = results_file(tmp_path / "r.json", RESULTS[:2])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(odd_file(tmp_path / "summary", "fifo")))
+    code, text = cli(capsys, "report", results, "--out", tmp_path / "rep")
+    assert code == 0 and "sst2" in text and "pass" in text, text
+    [warning] = [line for line in text.splitlines() if "GITHUB_STEP_SUMMARY" in line]
+    assert "is a FIFO, not a regular file" in warning
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0)])
+    from suite.report.history_plot import file_name
+    odd_file(tmp_path / "plots" / file_name("smoke", "sst2/seq_bn@tiny"), "fifo")
+    code, text = cli(capsys, "history", "plot", "--history", db, "--out", tmp_path / "plots")
+    assert code == 2 and "special file" in error_line(text), text
+    code, text = cli(capsys, "calibrate", "--model", "tiny", "--tasks", "sst2", "--methods", "seq_bn", "--seeds",
+                     "2", "--out", odd_file(tmp_path / "cal.json", "fifo"))
+    assert code == 2 and "--out" in error_line(text) and "special file" in text, text
+
+
+BIG = "9" * 400
+
+
+def _literal_in(path, where, literal):
+    """The JSON file at ``path`` with the value at ``where`` (a list of keys) replaced by the literal text."""
+    doc = json.loads(path.read_text())
+    node = doc
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = "@@LITERAL@@"
+    path.write_text(json.dumps(doc).replace('"@@LITERAL@@"', literal))
+    return path
+
+
+@pytest.mark.parametrize("where, literal, message", [
+    (["cases", 0, "runs", 0, "metrics", "accuracy"], BIG, "cases/0/runs/0/metrics/accuracy: 999999999999... (400 "
+                                                          "digits) is out of range"),
+    (["cases", 0, "runs", 0, "seed"], BIG, "cases/0/runs/0/seed: 999999999999... (400 digits) is out of range"),
+    (["cases", 0, "runs", 0, "train_samples_per_s"], "1.5e308", "train_samples_per_s: 1.5e+308 is out of range"),
+    (["cases", 0, "runs", 1, "train_samples_per_s"], "1e999", "train_samples_per_s: 1e999 is out of range"),
+    (["cases", 0, "verdict", "tolerance"], "1e9", "tolerance: 1000000000.0 is greater than the maximum of 50"),
+    (["cases", 0, "prepare_time_s"], "-" + BIG, "prepare_time_s: -99999999999... (400 digits) is out of range"),
+], ids=["metric-400-digits", "seed-400-digits", "throughput-1.5e308", "throughput-1e999", "verdict-tolerance-1e9",
+        "negative-400-digits"])
+@pytest.mark.parametrize("command", ["report", "history import", "baselines update"])
+def test_numbers_out_of_range_in_a_results_file_are_one_line_naming_the_field(tmp_path, capsys, where, literal,
+                                                                             message, command):
+    path = _literal_in(results_file(tmp_path / "r.json", RESULTS[:1]), where, literal)
+    extra = {"report": ["--out", tmp_path / "rep"], "history import": ["--history", tmp_path / "h.sqlite"],
+             "baselines update": ["--baselines-dir", tmp_path]}
+    code, text = cli(capsys, *command.split(), path, *extra[command])
+    line = error_line(text)
+    assert code == 2 and str(path) in line and message in line, text
+    assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "smoke.json").exists()
+
+
+@pytest.mark.parametrize("field, literal, message", [
+    ("mean", BIG, "mean: 999999999999... (400 digits) is out of range"),
+    ("mean", "1e999", "mean: 1e999 is out of range"),
+    ("tolerance", "1e9", "tolerance: 1000000000.0 is greater than the maximum of 50"),
+    ("tolerance", "51", "tolerance: 51 is greater than the maximum of 50"),
+    ("tolerance", "-1", "tolerance: -1 is less than the minimum of 0"),
+    ("sd", "1e999", "sd: 1e999 is out of range"),
+], ids=["mean-400-digits", "mean-1e999", "tolerance-1e9", "tolerance-51", "tolerance-negative", "sd-1e999"])
+def test_numbers_out_of_range_in_a_baseline_file_are_one_line_naming_the_field(tmp_path, capsys, field, literal,
+                                                                              message):
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    _literal_in(path, ["entries", "sst2/seq_bn@tiny", field], literal)
+    before = path.read_bytes()
+    for argv in (["baselines", "show"], ["baselines", "check"]):
+        code, text = cli(capsys, *argv, "--baselines-dir", tmp_path)
+        assert code == 2 and message in error_line(text) and str(path) in text, text
+    with pytest.raises(SuiteError, match=message.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
+        session(tmp_path, baselines_dir=str(tmp_path))
+    code, text = cli(capsys, "baselines", "update", results_file(tmp_path / "r.json", RESULTS[1:2]),
+                     "--baselines-dir", tmp_path)
+    assert code == 2 and message in error_line(text)
+    assert path.read_bytes() == before
+
+
+def test_a_calibration_file_with_an_infinite_number_is_refused(tmp_path, capsys):
+    path = tmp_path / "cal.json"
+    path.write_text('{"profile": "smoke", "cases": [{"key": "sst2/seq_bn@tiny", "values": [80.0, 1e999]}]}')
+    code, text = cli(capsys, "calibrate", "--from-json", path, "--write-baselines", "--baselines-dir", tmp_path)
+    assert code == 2 and "cases/0/values/1: 1e999 is out of range" in error_line(text), text

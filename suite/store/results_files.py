@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import stat
 from pathlib import Path
 
+from suite import files
 from suite.config.methods import get_method
 from suite.config.profiles import get_profile
 from suite.config.tasks import get_task
@@ -144,7 +144,8 @@ VERDICT_SCHEMA = {
         "key": _STR, "metric": _STR,
         "status": {"enum": ["pass", "regression", "improved", "degenerate", "failed", "no-baseline", "stale", "updated",
                             "not-gated"]}, "message": _STR, "test": _OPT_STR,
-        **{k: _OPT_NUM for k in ("measured", "baseline", "tolerance", "delta", "p_value", "floor", "detectable")},
+        **{k: _OPT_NUM for k in ("measured", "baseline", "delta", "p_value", "floor", "detectable")},
+        "tolerance": {"type": ["number", "null"], "minimum": 0, "maximum": vd.MAX_TOLERANCE},
         "n": _INT, "baseline_n": _INT, "reasons": _STRS, "suspects": _STRS,
     },
 }
@@ -182,14 +183,13 @@ def results_problem(doc) -> str | None:
     import jsonschema
 
     try:
+        problem = bl.number_problem(doc)  # 1e999, a 400-digit integer: refused before anything sums them
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(RESULTS_FILE_SCHEMA).iter_errors(doc))
     except RecursionError:
         return "nested too deeply"
-    if error is None:
-        return None
-    where = "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p)
-                         for p in error.absolute_path) or "top level"  # repr: a key may hold a newline
-    return f"{where}: {one_line(error.message)}"
+    if problem or error is None:
+        return problem
+    return f"{bl.where(error.absolute_path)}: {one_line(error.message)}"
 
 
 WHAT = "a results file written by pytest benchmarks --results-json PATH"
@@ -200,20 +200,13 @@ def _read_doc(path: str | Path) -> dict:
     ``baselines diff/update`` and ``history import``. Every problem is one SuiteError line."""
     path = Path(path)
     try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise SuiteError(f"{path} is a folder; expected {WHAT}.")
-        if not stat.S_ISREG(st.st_mode):
-            raise SuiteError(f"{path} is not a regular file (a device, FIFO or socket); expected {WHAT}.")
-        if st.st_size > MAX_BYTES:
-            raise SuiteError(f"{path} is {st.st_size / 2**20:.0f} MiB, larger than any results file "
-                             f"({MAX_BYTES // 2**20} MiB at most); expected {WHAT}.")
-        with open(path, encoding="utf-8") as f:
-            doc = parse_strict(f.read(MAX_BYTES + 1))
-    except FileNotFoundError:
-        raise SuiteError(f"Results file {path} does not exist; "
-                         "write one with pytest benchmarks --results-json PATH.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        doc = parse_strict(files.read_text(path, limit=MAX_BYTES))
+    except files.Unreadable as exc:
+        if exc.kind == "missing":
+            raise SuiteError(f"Results file {path} does not exist; "
+                             "write one with pytest benchmarks --results-json PATH.") from None
+        raise SuiteError(f"{path} {exc}; expected {WHAT}.") from None
+    except ValueError as exc:
         raise SuiteError(f"{path} is not {WHAT} ({one_line(exc)}).") from None
     if isinstance(doc, dict) and "entries" in doc and "cases" not in doc:
         raise SuiteError(f"{path} is a baseline file, not a results file; pass {WHAT}.")
