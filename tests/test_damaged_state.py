@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -698,3 +699,60 @@ def test_a_calibration_file_with_an_infinite_number_is_refused(tmp_path, capsys)
     path.write_text('{"profile": "smoke", "cases": [{"key": "sst2/seq_bn@tiny", "values": [80.0, 1e999]}]}')
     code, text = cli(capsys, "calibrate", "--from-json", path, "--write-baselines", "--baselines-dir", tmp_path)
     assert code == 2 and "cases/0/values/1: 1e999 is out of range" in error_line(text), text
+
+
+def _drop_column(con, table, column):
+    con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def _ack_table_without_note(con):
+    con.execute("DROP TABLE acks")
+    con.execute("CREATE TABLE acks (id INTEGER PRIMARY KEY, profile TEXT, case_key TEXT, through_date TEXT, "
+                "level_from TEXT, added TEXT)")
+
+
+def _blob_ack_date(con):
+    con.execute("INSERT INTO acks (profile, case_key, through_date, level_from, note, added) VALUES "
+                "('smoke', 'sst2/seq_bn@tiny', X'00ff', '2025-01-01', NULL, '2025-01-01')")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda con: _drop_column(con, "records", "model"), "table records lacks the column model"),
+    (lambda con: _drop_column(con, "records", "train_samples_per_s"), "lacks the column train_samples_per_s"),
+    (_ack_table_without_note, "table acks lacks the column note"),
+    (lambda con: con.execute("UPDATE records SET n = 'three' WHERE id = 2"), "record 2 cannot be read (n = 'three' "
+                                                                            "is not an integer)"),
+    (lambda con: con.execute("UPDATE records SET sd = 'wide' WHERE id = 1"), "sd = 'wide' is not a finite number"),
+    (lambda con: con.execute("UPDATE records SET train_samples_per_s = 'fast' WHERE id = 3"),
+     "train_samples_per_s = 'fast' is not a finite number"),
+    (lambda con: con.execute("UPDATE records SET train_samples_per_s = 1.5e308 WHERE id = 3"),
+     "train_samples_per_s = 1.5e+308 is outside 0..1e+18"),
+    (lambda con: con.execute("UPDATE records SET date = X'00ff' WHERE id = 1"), "date = b'\\x00\\xff' is not text"),
+    (_blob_ack_date, "acknowledgement 1 cannot be read (through_date = b'\\x00\\xff' is not text)"),
+], ids=["no-model-column", "no-throughput-column", "acks-without-note", "n-text", "sd-text", "throughput-text",
+        "throughput-1.5e308", "date-blob", "ack-date-blob"])
+def test_a_history_of_another_schema_or_wrong_types_fails_every_reader_before_it_reads(tmp_path, capsys, damage,
+                                                                                      message):
+    """Missing columns and values of the wrong type passed the integrity check and tracebacked later; every history
+    command (ack would even write into the file) now runs the same check first, and the gates fail on it."""
+    path = tmp_path / "h.sqlite"
+    record_history(path, [80.0, 81.0, 80.5])
+    with sqlite3.connect(path) as con:
+        damage(con)
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        session(tmp_path, history=str(path), max_drift=1.0)  # the pytest path, before any training
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        hi.check(path)
+    from suite.config.profiles import get_profile
+    from suite.session.judging import Judging
+    [failure] = Judging(Options(history=str(path), max_drift=1.0, fail_on_change_point=True),
+                        get_profile("smoke")).history_failures([dated_result(80.0, day=999)])
+    assert "could not read the history" in failure and message in failure
+    results = results_file(tmp_path / "r.json", [dated_result(80.0, day=9)])
+    for argv in (["show"], ["blame", "sst2/seq_bn"], ["plot", "--out", tmp_path / "plots"], ["ack", "sst2/seq_bn"],
+                 ["import", results], ["check", results, "--max-drift", "1"]):
+        code, text = cli(capsys, "history", *argv, "--history", path)
+        assert code == 2 and message in error_line(text), (argv, text)
+    assert path.read_bytes() == before and not (tmp_path / "plots").exists()
