@@ -756,3 +756,26 @@ def test_a_history_of_another_schema_or_wrong_types_fails_every_reader_before_it
         code, text = cli(capsys, "history", *argv, "--history", path)
         assert code == 2 and message in error_line(text), (argv, text)
     assert path.read_bytes() == before and not (tmp_path / "plots").exists()
+
+
+def test_shard_bookkeeping_that_contradicts_itself_is_refused(tmp_path, capsys):
+    def edited(name, change, shard=None):
+        path = results_file(tmp_path / name, RESULTS[:1], shard=shard)
+        doc = json.loads(path.read_text())
+        change(doc)
+        path.write_text(json.dumps(doc))
+        return path
+
+    seventh = edited("s7.json", lambda d: d.update(shards=[7]))
+    code, text = cli(capsys, "report", "merge", seventh, "--out", tmp_path / "rep")
+    assert code == 2 and "records shard 7 of shard_count 1" in error_line(text), text
+    other_profile = edited("p.json", lambda d: d["cases"][0].update(profile="quick"))
+    code, text = cli(capsys, "report", "merge", other_profile, "--out", tmp_path / "rep")
+    assert code == 2 and "is of profile quick, the file of profile smoke" in error_line(text), text
+    from factories import handwritten_results_file
+    legacy = handwritten_results_file(tmp_path / "old.json", [report_result("sst2", "seq_bn", [89.0], 100)])
+    code, text = cli(capsys, "report", "merge", legacy, "--out", tmp_path / "rep")
+    assert code == 2 and "records no shard (results schema 1" in error_line(text) and "--allow-partial" in text
+    assert not (tmp_path / "rep").exists()
+    code, text = cli(capsys, "report", "merge", legacy, "--out", tmp_path / "rep", "--allow-partial")
+    assert code == 0, text

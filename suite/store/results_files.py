@@ -228,6 +228,7 @@ def load_doc(path: str | Path) -> tuple[dict, list[CaseResult]]:
     except SuiteError as exc:
         raise SuiteError(f"{path} is not a results file this suite can read ({exc})") from None
     _entries_valid(path, doc)
+    _shards_valid(path, doc)
     try:
         results = [CaseResult.from_dict(c) for c in doc["cases"]]
         _known_names(path, results)
@@ -300,6 +301,22 @@ def _entries_valid(path, doc: dict) -> None:
                              f"expected {WHAT}.")
 
 
+def _shards_valid(path, doc: dict) -> None:
+    """The shards a file says it holds are shards of its own run (1..shard_count; a whole run is shard 1 of 1), and
+    every case is of the file's profile: a file that contradicts its own bookkeeping is a damaged file."""
+    n = doc.get("shard_count")
+    if n is not None:
+        beyond = [i for i in doc["shards"] if i > n]
+        if beyond:
+            raise SuiteError(f"{path} records shard {beyond[0]} of shard_count {n}: not a shard of its own run; "
+                             f"expected {WHAT}.")
+    for i, case in enumerate(doc["cases"]):
+        if case.get("profile") != doc["profile"]:
+            raise SuiteError(f"{path}: case {i} ({case.get('key')}) is of profile {case.get('profile')}, the file of "
+                             f"profile {doc['profile']}: a case judged under another profile's tolerances; expected "
+                             f"{WHAT}.")
+
+
 def _identities(path, results: list[CaseResult]) -> None:
     """Each case's key is its task/method@model, and its runs are distinct seeds of its config (all of them, or the
     first ones of an adaptive run): a renamed case or a cherry-picked seed is a damaged file, never a result."""
@@ -345,9 +362,13 @@ def merge(paths, *, allow_partial: bool = False) -> tuple[str, list[Row]]:
     return profile, file_rows
 
 
-def _note_shards(path, doc: dict, counts: dict, shards_of: dict) -> None:
-    if "shard_count" not in doc:
-        return  # schema 1: no shard recorded
+def _note_shards(path, doc: dict, counts: dict, shards_of: dict, allow_partial: bool) -> None:
+    if "shard_count" not in doc:  # schema 1: no shard recorded, so a missing shard could not be named
+        if not allow_partial:
+            raise SuiteError(f"{path} records no shard (results schema 1, written by an older suite): whether shards "
+                             "of its run are missing cannot be told. Rerun it with this suite, or pass --allow-partial "
+                             "to report the files as they are.")
+        return
     counts[path] = doc["shard_count"]
     if doc["shard_count"] == 1:
         return  # a whole run: several whole runs (two models, say) merge as long as no case repeats
@@ -392,7 +413,7 @@ def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row],
                              "would count its shard as done).")
         profile, file_rows = _judged(doc, results, path)
         profiles.append(profile)
-        _note_shards(path, doc, counts, shards_of)
+        _note_shards(path, doc, counts, shards_of, allow_partial)
         for row in file_rows:
             key = row.result.key  # task/method@model: the same case from two models is two cases
             if key in by_key:
