@@ -779,3 +779,39 @@ def test_shard_bookkeeping_that_contradicts_itself_is_refused(tmp_path, capsys):
     assert not (tmp_path / "rep").exists()
     code, text = cli(capsys, "report", "merge", legacy, "--out", tmp_path / "rep", "--allow-partial")
     assert code == 0, text
+
+
+def test_baselines_check_counts_only_the_keys_the_judge_uses_and_refuses_unknown_schemas(tmp_path, capsys):
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    doc = json.loads(path.read_text())
+    entry = doc["entries"].pop("sst2/seq_bn@tiny")
+    doc["entries"]["sst2/seq_bn"] = entry  # as recorded before keys named the model: never looked up
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 1 and "no smoke baselines yet" in text and "1 legacy task/method entry (sst2/seq_bn)" in text
+    assert "--update-baselines" in text and "task/method@MODEL" in text
+    doc["entries"]["sst2/full@tiny"] = entry
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 0 and "1 entry to gate against; 1 legacy" in text, text
+    path.write_text(json.dumps({**doc, "schema": 99}))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 2 and "baseline schema 99; this suite reads schemas 1, 2" in error_line(text), text
+    with pytest.raises(SuiteError, match="baseline schema 99"):  # the judge's loader says the same
+        session(tmp_path, baselines_dir=str(tmp_path))
+
+
+def test_control_characters_in_paths_and_keys_stay_escaped_on_one_line(tmp_path, capsys):
+    odd = tmp_path / "two\nlines\x1b[31m.json"
+    odd.write_text("{not json")
+    code, text = cli(capsys, "report", odd, "--out", tmp_path / "rep")
+    assert code == 2 and "two\\nlines\\x1b[31m.json" in error_line(text) and "\x1b" not in text, text
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    doc = json.loads(path.read_text())
+    doc["entries"]["sst2/x\n# pwned <script>|@tiny"] = doc["entries"]["sst2/seq_bn@tiny"]
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "show", "--baselines-dir", tmp_path)
+    assert code == 0 and "\n# pwned" not in text and "<script>" not in text, text
+    assert "sst2/x\\n# pwned &lt;script&gt;\\|@tiny" in text

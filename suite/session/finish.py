@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suite import signals
-from suite.errors import SuiteError
+from suite.errors import SuiteError, printable
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.report.files import write_report
@@ -44,7 +44,8 @@ class _Steps:
         except OSError as exc:  # name the file: "No space left on device" alone does not say where
             self.broken = True
             where = exc.filename or target
-            self.lines.append(f"ERROR ({what}): {exc.strerror or exc}" + (f" ({where})" if where else ""))
+            self.lines.append(f"ERROR ({what}): {printable(exc.strerror or exc)}"
+                              + (f" ({printable(where)})" if where else ""))
 
 
 def _write_outputs(session, interrupted: bool) -> tuple[list[str], bool]:
