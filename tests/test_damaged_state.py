@@ -758,6 +758,23 @@ def test_a_history_of_another_schema_or_wrong_types_fails_every_reader_before_it
     assert path.read_bytes() == before and not (tmp_path / "plots").exists()
 
 
+def test_a_run_of_no_case_never_replaces_a_results_file(tmp_path):
+    """pytest --collect-only --results-json F overwrote F with an empty cases list."""
+    path = results_file(tmp_path / "r.json", RESULTS[:2])
+    before = path.read_bytes()
+    s = session(tmp_path, results_json=str(path), no_history=True)  # nothing ran (collect-only, all deselected)
+    lines, broken = s.finish()
+    assert not broken and any("no case ran" in line and "left as it was" in line for line in lines), lines
+    assert path.read_bytes() == before
+    s = session(tmp_path, results_json=str(path), no_history=True)
+    s.interrupted, s.interrupted_by = True, "SIGINT"  # Ctrl-C before the first case finished
+    lines, _ = s.finish(interrupted=True)
+    assert "left as it was" in lines[0] and path.read_bytes() == before, lines
+    fresh = tmp_path / "new.json"  # no file yet: the run's (empty) file is written, as a shard that ran nothing
+    session(tmp_path, results_json=str(fresh), no_history=True).finish()
+    assert json.loads(fresh.read_text())["cases"] == []
+
+
 def test_shard_bookkeeping_that_contradicts_itself_is_refused(tmp_path, capsys):
     def edited(name, change, shard=None):
         path = results_file(tmp_path / name, RESULTS[:1], shard=shard)
