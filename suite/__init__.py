@@ -12,7 +12,8 @@ Layers, each importing only the ones below it (checked by the import-linter cont
     engine/                   one run: build, train, measure, evaluate; FLOPs; progress; result objects
     data/                     GLUE sources, synthetic data, the tokenized-data cache, the metric module
     config/                   options, tasks, methods, models, profiles, speed options, paths
-    hub, errors, signals      ground: used by every layer
+    hub, errors, signals,     ground: used by every layer (files: state files opened as regular files only, read
+    files                     with a size limit)
 
 Import policy: project modules are imported at the top of a module, absolutely (``from suite.gate import
 verdicts as vd``). Heavy third-party modules (torch, transformers, adapters, datasets, evaluate, accelerate,

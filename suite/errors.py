@@ -14,8 +14,21 @@ SHOWN = 80  # characters of a user's value quoted in a message; longer values ar
 class SuiteError(Exception):
     """A problem the user can fix. Its message is one line that says what is wrong and what to do.
 
-    The CLI and the pytest layer print it without a traceback.
+    The CLI and the pytest layer print it without a traceback. Control characters in the message (a newline in a
+    path or a case key) are shown escaped (``printable``), so that it stays one line whatever it quotes.
     """
+
+    def __init__(self, message="", *args):
+        super().__init__(printable(message), *args)
+
+
+def printable(value) -> str:
+    """``value`` as text with every control or other non-printable character escaped as Python writes it in a
+    string literal (a newline as \\n, ESC as \\x1b): one line on a terminal, whatever a path or key holds."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def shown(value, limit: int = SHOWN) -> str:

@@ -166,10 +166,11 @@ def unjudged_results_file(tmp_path, name="r.json", **changes):
     return path
 
 
-def handwritten_results_file(path, results, *, updated=(), extra=None):
-    """A schema-1 results file written by hand: verdict "updated" for the keys in ``updated``, else "pass";
-    ``extra`` fields added to every run."""
-    doc = {"schema": 1, "profile": "smoke", "created": "2025-03-01T00:00:00+00:00",
+def handwritten_results_file(path, results, *, updated=(), extra=None, schema=1):
+    """A results file written by hand, schema 1 (no shard recorded) or 2 (a whole run, shard 1 of 1): verdict
+    "updated" for the keys in ``updated``, else "pass"; ``extra`` fields added to every run."""
+    doc = {"schema": schema, "profile": "smoke", "created": "2025-03-01T00:00:00+00:00",
+           **({"shard_count": 1, "shards": [1]} if schema == 2 else {}),
            "cases": [{**r.to_dict(), "verdict": {"key": r.key, "status": "updated" if r.key in updated else "pass"}}
                      for r in results]}
     for c in doc["cases"]:

@@ -155,9 +155,10 @@ def test_baselines_update_from_results_files_applies_the_same_checks(tmp_path):
     --update-baselines refuses: failed and degenerate runs."""
     res = tmp_path / "results.json"
     good, dead = make_result((81.0,)), make_result((50.0,), key_method="lora")
-    res.write_text(json.dumps({"profile": "smoke",
-                               "cases": [good.to_dict(), dead.to_dict(),
-                                         make_result(status="failed", key_method="full").to_dict()]}))
+    failed = make_result(status="failed", key_method="full")
+    for r in (good, dead, failed):
+        r.profile = "smoke"  # a case is of its file's profile
+    res.write_text(json.dumps({"profile": "smoke", "cases": [good.to_dict(), dead.to_dict(), failed.to_dict()]}))
     text, refused = cli.baselines_update([res], tmp_path)
     entries = bl.load(tmp_path / "smoke.json")["entries"]
     assert set(entries) == {bl.entry_key(good)} and entries[bl.entry_key(good)]["mean"] == 81.0
@@ -353,9 +354,9 @@ def test_report_merge_and_history_keep_two_models_apart(tmp_path, capsys):
 def test_history_check_fails_a_drop_and_never_passes_a_case_it_could_not_check(tmp_path, capsys):
     db = tmp_path / "h.sqlite"
     # three runs make drift's reference (their median, 90.00), the fourth is 2 points below it
-    *before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)])
+    *before, now = (handwritten_results_file(tmp_path / f"{n}.json", [dated_result(m, day=d)], schema=2)
                     for n, m, d in (("a", 90.0, 1), ("b", 90.2, 2), ("c", 89.8, 3), ("now", 88.0, 8)))
-    other = handwritten_results_file(tmp_path / "other.json", [dated_result(80.0, day=8, key="mnli/full")])
+    other = handwritten_results_file(tmp_path / "other.json", [dated_result(80.0, day=8, key="mnli/full")], schema=2)
     assert _cli(capsys, "history", "import", *map(str, before), "--history", str(db))[0] == 0
     code, out, err = _cli(capsys, "history", "check", str(other), "--history", str(db), "--max-drift", "1")
     assert code == 1 and "mnli/full@tiny: not in the history" in out and "import the results first" in out

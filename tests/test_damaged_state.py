@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -216,7 +217,7 @@ def test_an_sts_b_score_out_of_range_stops_the_run_before_training(tmp_path, sco
     d = glue_dir(tmp_path, STSB_OK + f"x\ty\t{score}\n", STSB_OK)
     with pytest.raises(SuiteError, match=rf"train.tsv:42: score '{score}' is outside 0..5"):
         BenchSession(Options(profile="quick", model="tiny", tasks="stsb", methods="full", glue_dir=str(d),
-                             history=str(tmp_path / "h.sqlite")))
+                             history=str(tmp_path / "h.sqlite"))).check_data()  # as the plugin, after -k
 
 
 def test_a_dev_file_of_one_class_stops_the_run_before_training(tmp_path):
@@ -225,7 +226,7 @@ def test_a_dev_file_of_one_class_stops_the_run_before_training(tmp_path):
     d = glue_dir(tmp_path, rows, one_class, task_dir="SST-2")
     with pytest.raises(SuiteError, match="has the same label"):
         BenchSession(Options(profile="quick", model="tiny", tasks="sst2", methods="full", glue_dir=str(d),
-                             history=str(tmp_path / "h.sqlite")))
+                             history=str(tmp_path / "h.sqlite"))).check_data()
 
 
 @pytest.mark.e2e
@@ -387,7 +388,8 @@ def test_a_recorded_verdict_contradicted_by_its_runs_is_recomputed(tmp_path, cap
     ("key-null", lambda d: d["cases"][0].update(key=None), "None is not of type 'string'"),
     ("provenance-list", lambda d: d["cases"][0].update(provenance=[1]), "is not of type 'object'"),
     ("metric-abc", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy="abc"), "'abc' is not of type"),
-    ("metric-1e308", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=1e308), "is outside 0..100"),
+    ("metric-1e308", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=1e308), "is out of range"),
+    ("metric-200", lambda d: d["cases"][0]["runs"][0]["metrics"].update(accuracy=200.0), "is outside 0..100"),
     ("config-list", lambda d: d["cases"][0].update(config=[1]), "is not of type 'object'"),
     ("hardware-string", lambda d: d["cases"][0]["provenance"].update(hardware="gpu"), "'gpu' is not of type"),
     ("cases-object", lambda d: d.update(cases={"a": 1}), "is not of type 'array'"),
@@ -418,7 +420,7 @@ def test_a_missing_verdict_is_recomputed_not_a_key_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["report", "/dev/zero", "--out", "{t}/rep"], "is not a regular file"),
+    (["report", "/dev/zero", "--out", "{t}/rep"], "is a character device, not a regular file"),
     (["report", "{baseline}", "--out", "{t}/rep"], "is a baseline file, not a results file"),
     (["history", "import", "{baseline}", "--history", "{t}/h.sqlite"], "is a baseline file, not a results file"),
     (["report", "{results}", "--out", ""], "--out is empty"),
@@ -553,3 +555,280 @@ def test_csv_tables_write_through_a_symlink_and_never_over_a_fifo(tmp_path, caps
     os.mkfifo(out / "results_long.csv")
     code, text = cli(capsys, "report", results, "--format", "csv", "--out", out)
     assert code == 2 and "results_long.csv" in text and "not a regular file" in text, text
+
+
+# --- the third attack: non-regular and unbounded state files, numbers out of range, history schema and types,
+# --- a run of no case, shard bookkeeping, legacy baseline keys, control characters in messages -------------------
+
+@pytest.fixture
+def no_hang():
+    """A blocking open of a FIFO (or a read of /dev/zero) fails the test after 30 s instead of hanging it."""
+    import signal
+
+    def timeout(signum, frame):
+        raise TimeoutError("hung: a FIFO or device was opened or read as a file")
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)
+
+
+ODD_FILES = {  # kind -> what the one line says
+    "fifo": "is a FIFO, not a regular file",
+    "dev-zero": "is a character device (it links to /dev/zero), not a regular file",
+    "huge": "is 300 MiB, larger than such a file can be",
+}
+
+
+def odd_file(path, kind):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:  # sparse: 300 MiB that take no disk
+        with open(path, "wb") as f:
+            f.truncate(300 * 2**20)
+    return path
+
+
+@pytest.mark.parametrize("kind", list(ODD_FILES))
+def test_state_files_that_are_not_regular_or_too_large_are_one_line_never_a_hang(tmp_path, capsys, no_hang, kind):
+    """A FIFO hung the run, a link to /dev/zero read forever: every state file goes through one bounded reader."""
+    baseline = odd_file(tmp_path / "bl" / "smoke.json", kind)
+    code, text = cli(capsys, "baselines", "show", "--baselines-dir", baseline.parent)
+    assert code == 2 and f"{baseline} {ODD_FILES[kind]}" in error_line(text), text
+    with pytest.raises(SuiteError, match=ODD_FILES[kind].replace("(", r"\(").replace(")", r"\)")):
+        session(tmp_path, baselines_dir=str(baseline.parent))  # the pytest path: before any training
+    for argv in (["report", odd_file(tmp_path / "r.json", kind), "--out", tmp_path / "rep"],
+                 ["calibrate", "--from-json", odd_file(tmp_path / "cal.json", kind), "--write-baselines"],
+                 ["history", "import", tmp_path / "r.json", "--history", tmp_path / "h.sqlite"]):
+        code, text = cli(capsys, *argv)
+        assert code == 2 and ODD_FILES[kind] in error_line(text), (argv, text)
+    assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "rep").exists()
+    if kind != "huge":
+        hist = odd_file(tmp_path / "hist" / "h.sqlite", kind)
+        for argv in (["history", "show"], ["history", "ack", "sst2/seq_bn"]):
+            code, text = cli(capsys, *argv, "--history", hist)
+            assert code == 2 and "is a folder or a special file" in error_line(text), text
+
+
+def test_outputs_that_are_fifos_are_refused_or_a_warning_never_a_hang(tmp_path, capsys, monkeypatch, no_hang):
+    results = results_file(tmp_path / "r.json", RESULTS[:2])
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(odd_file(tmp_path / "summary", "fifo")))
+    code, text = cli(capsys, "report", results, "--out", tmp_path / "rep")
+    assert code == 0 and "sst2" in text and "pass" in text, text
+    [warning] = [line for line in text.splitlines() if "GITHUB_STEP_SUMMARY" in line]
+    assert "is a FIFO, not a regular file" in warning
+    db = tmp_path / "h.sqlite"
+    hi.append(db, [dated_result(90.0, day=0)])
+    from suite.report.history_plot import file_name
+    odd_file(tmp_path / "plots" / file_name("smoke", "sst2/seq_bn@tiny"), "fifo")
+    code, text = cli(capsys, "history", "plot", "--history", db, "--out", tmp_path / "plots")
+    assert code == 2 and "special file" in error_line(text), text
+    code, text = cli(capsys, "calibrate", "--model", "tiny", "--tasks", "sst2", "--methods", "seq_bn", "--seeds",
+                     "2", "--out", odd_file(tmp_path / "cal.json", "fifo"))
+    assert code == 2 and "--out" in error_line(text) and "special file" in text, text
+
+
+BIG = "9" * 400
+
+
+def _literal_in(path, where, literal):
+    """The JSON file at ``path`` with the value at ``where`` (a list of keys) replaced by the literal text."""
+    doc = json.loads(path.read_text())
+    node = doc
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = "@@LITERAL@@"
+    path.write_text(json.dumps(doc).replace('"@@LITERAL@@"', literal))
+    return path
+
+
+@pytest.mark.parametrize("where, literal, message", [
+    (["cases", 0, "runs", 0, "metrics", "accuracy"], BIG, "cases/0/runs/0/metrics/accuracy: 999999999999... (400 "
+                                                          "digits) is out of range"),
+    (["cases", 0, "runs", 0, "seed"], BIG, "cases/0/runs/0/seed: 999999999999... (400 digits) is out of range"),
+    (["cases", 0, "runs", 0, "train_samples_per_s"], "1.5e308", "train_samples_per_s: 1.5e+308 is out of range"),
+    (["cases", 0, "runs", 1, "train_samples_per_s"], "1e999", "train_samples_per_s: 1e999 is out of range"),
+    (["cases", 0, "verdict", "tolerance"], "1e9", "tolerance: 1000000000.0 is greater than the maximum of 50"),
+    (["cases", 0, "prepare_time_s"], "-" + BIG, "prepare_time_s: -99999999999... (400 digits) is out of range"),
+], ids=["metric-400-digits", "seed-400-digits", "throughput-1.5e308", "throughput-1e999", "verdict-tolerance-1e9",
+        "negative-400-digits"])
+@pytest.mark.parametrize("command", ["report", "history import", "baselines update"])
+def test_numbers_out_of_range_in_a_results_file_are_one_line_naming_the_field(tmp_path, capsys, where, literal,
+                                                                             message, command):
+    path = _literal_in(results_file(tmp_path / "r.json", RESULTS[:1]), where, literal)
+    extra = {"report": ["--out", tmp_path / "rep"], "history import": ["--history", tmp_path / "h.sqlite"],
+             "baselines update": ["--baselines-dir", tmp_path]}
+    code, text = cli(capsys, *command.split(), path, *extra[command])
+    line = error_line(text)
+    assert code == 2 and str(path) in line and message in line, text
+    assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "smoke.json").exists()
+
+
+@pytest.mark.parametrize("field, literal, message", [
+    ("mean", BIG, "mean: 999999999999... (400 digits) is out of range"),
+    ("mean", "1e999", "mean: 1e999 is out of range"),
+    ("tolerance", "1e9", "tolerance: 1000000000.0 is greater than the maximum of 50"),
+    ("tolerance", "51", "tolerance: 51 is greater than the maximum of 50"),
+    ("tolerance", "-1", "tolerance: -1 is less than the minimum of 0"),
+    ("sd", "1e999", "sd: 1e999 is out of range"),
+], ids=["mean-400-digits", "mean-1e999", "tolerance-1e9", "tolerance-51", "tolerance-negative", "sd-1e999"])
+def test_numbers_out_of_range_in_a_baseline_file_are_one_line_naming_the_field(tmp_path, capsys, field, literal,
+                                                                              message):
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    _literal_in(path, ["entries", "sst2/seq_bn@tiny", field], literal)
+    before = path.read_bytes()
+    for argv in (["baselines", "show"], ["baselines", "check"]):
+        code, text = cli(capsys, *argv, "--baselines-dir", tmp_path)
+        assert code == 2 and message in error_line(text) and str(path) in text, text
+    with pytest.raises(SuiteError, match=message.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
+        session(tmp_path, baselines_dir=str(tmp_path))
+    code, text = cli(capsys, "baselines", "update", results_file(tmp_path / "r.json", RESULTS[1:2]),
+                     "--baselines-dir", tmp_path)
+    assert code == 2 and message in error_line(text)
+    assert path.read_bytes() == before
+
+
+def test_a_calibration_file_with_an_infinite_number_is_refused(tmp_path, capsys):
+    path = tmp_path / "cal.json"
+    path.write_text('{"profile": "smoke", "cases": [{"key": "sst2/seq_bn@tiny", "values": [80.0, 1e999]}]}')
+    code, text = cli(capsys, "calibrate", "--from-json", path, "--write-baselines", "--baselines-dir", tmp_path)
+    assert code == 2 and "cases/0/values/1: 1e999 is out of range" in error_line(text), text
+
+
+def _drop_column(con, table, column):
+    con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def _ack_table_without_note(con):
+    con.execute("DROP TABLE acks")
+    con.execute("CREATE TABLE acks (id INTEGER PRIMARY KEY, profile TEXT, case_key TEXT, through_date TEXT, "
+                "level_from TEXT, added TEXT)")
+
+
+def _blob_ack_date(con):
+    con.execute("INSERT INTO acks (profile, case_key, through_date, level_from, note, added) VALUES "
+                "('smoke', 'sst2/seq_bn@tiny', X'00ff', '2025-01-01', NULL, '2025-01-01')")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda con: _drop_column(con, "records", "model"), "table records lacks the column model"),
+    (lambda con: _drop_column(con, "records", "train_samples_per_s"), "lacks the column train_samples_per_s"),
+    (_ack_table_without_note, "table acks lacks the column note"),
+    (lambda con: con.execute("UPDATE records SET n = 'three' WHERE id = 2"), "record 2 cannot be read (n = 'three' "
+                                                                            "is not an integer)"),
+    (lambda con: con.execute("UPDATE records SET sd = 'wide' WHERE id = 1"), "sd = 'wide' is not a finite number"),
+    (lambda con: con.execute("UPDATE records SET train_samples_per_s = 'fast' WHERE id = 3"),
+     "train_samples_per_s = 'fast' is not a finite number"),
+    (lambda con: con.execute("UPDATE records SET train_samples_per_s = 1.5e308 WHERE id = 3"),
+     "train_samples_per_s = 1.5e+308 is outside 0..1e+18"),
+    (lambda con: con.execute("UPDATE records SET date = X'00ff' WHERE id = 1"), "date = b'\\x00\\xff' is not text"),
+    (_blob_ack_date, "acknowledgement 1 cannot be read (through_date = b'\\x00\\xff' is not text)"),
+], ids=["no-model-column", "no-throughput-column", "acks-without-note", "n-text", "sd-text", "throughput-text",
+        "throughput-1.5e308", "date-blob", "ack-date-blob"])
+def test_a_history_of_another_schema_or_wrong_types_fails_every_reader_before_it_reads(tmp_path, capsys, damage,
+                                                                                      message):
+    """Missing columns and values of the wrong type passed the integrity check and tracebacked later; every history
+    command (ack would even write into the file) now runs the same check first, and the gates fail on it."""
+    path = tmp_path / "h.sqlite"
+    record_history(path, [80.0, 81.0, 80.5])
+    with sqlite3.connect(path) as con:
+        damage(con)
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        session(tmp_path, history=str(path), max_drift=1.0)  # the pytest path, before any training
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        hi.check(path)
+    from suite.config.profiles import get_profile
+    from suite.session.judging import Judging
+    [failure] = Judging(Options(history=str(path), max_drift=1.0, fail_on_change_point=True),
+                        get_profile("smoke")).history_failures([dated_result(80.0, day=999)])
+    assert "could not read the history" in failure and message in failure
+    results = results_file(tmp_path / "r.json", [dated_result(80.0, day=9)])
+    for argv in (["show"], ["blame", "sst2/seq_bn"], ["plot", "--out", tmp_path / "plots"], ["ack", "sst2/seq_bn"],
+                 ["import", results], ["check", results, "--max-drift", "1"]):
+        code, text = cli(capsys, "history", *argv, "--history", path)
+        assert code == 2 and message in error_line(text), (argv, text)
+    assert path.read_bytes() == before and not (tmp_path / "plots").exists()
+
+
+def test_a_run_of_no_case_never_replaces_a_results_file(tmp_path):
+    """pytest --collect-only --results-json F overwrote F with an empty cases list."""
+    path = results_file(tmp_path / "r.json", RESULTS[:2])
+    before = path.read_bytes()
+    s = session(tmp_path, results_json=str(path), no_history=True)  # nothing ran (collect-only, all deselected)
+    lines, broken = s.finish()
+    assert not broken and any("no case ran" in line and "left as it was" in line for line in lines), lines
+    assert path.read_bytes() == before
+    s = session(tmp_path, results_json=str(path), no_history=True)
+    s.interrupted, s.interrupted_by = True, "SIGINT"  # Ctrl-C before the first case finished
+    lines, _ = s.finish(interrupted=True)
+    assert "left as it was" in lines[0] and path.read_bytes() == before, lines
+    fresh = tmp_path / "new.json"  # no file yet: the run's (empty) file is written, as a shard that ran nothing
+    session(tmp_path, results_json=str(fresh), no_history=True).finish()
+    assert json.loads(fresh.read_text())["cases"] == []
+
+
+def test_shard_bookkeeping_that_contradicts_itself_is_refused(tmp_path, capsys):
+    def edited(name, change, shard=None):
+        path = results_file(tmp_path / name, RESULTS[:1], shard=shard)
+        doc = json.loads(path.read_text())
+        change(doc)
+        path.write_text(json.dumps(doc))
+        return path
+
+    seventh = edited("s7.json", lambda d: d.update(shards=[7]))
+    code, text = cli(capsys, "report", "merge", seventh, "--out", tmp_path / "rep")
+    assert code == 2 and "records shard 7 of shard_count 1" in error_line(text), text
+    other_profile = edited("p.json", lambda d: d["cases"][0].update(profile="quick"))
+    code, text = cli(capsys, "report", "merge", other_profile, "--out", tmp_path / "rep")
+    assert code == 2 and "is of profile quick, the file of profile smoke" in error_line(text), text
+    from factories import handwritten_results_file
+    legacy = handwritten_results_file(tmp_path / "old.json", [report_result("sst2", "seq_bn", [89.0], 100)])
+    code, text = cli(capsys, "report", "merge", legacy, "--out", tmp_path / "rep")
+    assert code == 2 and "records no shard (results schema 1" in error_line(text) and "--allow-partial" in text
+    assert not (tmp_path / "rep").exists()
+    code, text = cli(capsys, "report", "merge", legacy, "--out", tmp_path / "rep", "--allow-partial")
+    assert code == 0, text
+
+
+def test_baselines_check_counts_only_the_keys_the_judge_uses_and_refuses_unknown_schemas(tmp_path, capsys):
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    doc = json.loads(path.read_text())
+    entry = doc["entries"].pop("sst2/seq_bn@tiny")
+    doc["entries"]["sst2/seq_bn"] = entry  # as recorded before keys named the model: never looked up
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 1 and "no smoke baselines yet" in text and "1 legacy task/method entry (sst2/seq_bn)" in text
+    assert "--update-baselines" in text and "task/method@MODEL" in text
+    doc["entries"]["sst2/full@tiny"] = entry
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 0 and "1 entry to gate against; 1 legacy" in text, text
+    path.write_text(json.dumps({**doc, "schema": 99}))
+    code, text = cli(capsys, "baselines", "check", "--baselines-dir", tmp_path)
+    assert code == 2 and "baseline schema 99; this suite reads schemas 1, 2" in error_line(text), text
+    with pytest.raises(SuiteError, match="baseline schema 99"):  # the judge's loader says the same
+        session(tmp_path, baselines_dir=str(tmp_path))
+
+
+def test_control_characters_in_paths_and_keys_stay_escaped_on_one_line(tmp_path, capsys):
+    odd = tmp_path / "two\nlines\x1b[31m.json"
+    odd.write_text("{not json")
+    code, text = cli(capsys, "report", odd, "--out", tmp_path / "rep")
+    assert code == 2 and "two\\nlines\\x1b[31m.json" in error_line(text) and "\x1b" not in text, text
+    path = tmp_path / "smoke.json"
+    bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+    doc = json.loads(path.read_text())
+    doc["entries"]["sst2/x\n# pwned <script>|@tiny"] = doc["entries"]["sst2/seq_bn@tiny"]
+    path.write_text(json.dumps(doc))
+    code, text = cli(capsys, "baselines", "show", "--baselines-dir", tmp_path)
+    assert code == 0 and "\n# pwned" not in text and "<script>" not in text, text
+    assert "sst2/x\\n# pwned &lt;script&gt;\\|@tiny" in text

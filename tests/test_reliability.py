@@ -257,7 +257,7 @@ CLI_FILES = [
                                           str(t / "rep")], "is a baseline file, not a results file"),
     ("diff-a-baseline-file", lambda t: ["baselines", "diff", str(a_file(t, "smoke.json", json.dumps(GOOD_BASELINE)))],
      "is a baseline file, not a results file"),
-    ("diff-a-folder", lambda t: ["baselines", "diff", str(t)], "is a folder; expected a results file"),
+    ("diff-a-folder", lambda t: ["baselines", "diff", str(t)], "is a folder, not a file; expected a results file"),
     ("diff-empty-file", lambda t: ["baselines", "diff", str(a_file(t, "r.json", ""))], "is not a results file"),
     ("diff-unknown-method", lambda t: ["baselines", "diff", str(unjudged_results_file(t, cases=[{
         **json.loads(unjudged_results_file(t, "ok.json").read_text())["cases"][0], "method": "nope"}]))],

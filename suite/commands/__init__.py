@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from suite.commands import baselines, calibrate, diagnose, history, perf, report, run
-from suite.errors import SuiteError
+from suite.errors import SuiteError, printable
 
 SUBCOMMANDS = (run, report, baselines, history, calibrate, diagnose, perf)
 
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m suite") -> int:
     except BrokenPipeError:
         raise  # the reader went away (| head): handled quietly in ``run``, as `cat` would
     except OSError as exc:  # a path the system refuses (name too long, permissions...): one line, never a traceback
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where[:120]}{'...' if len(where) > 120 else ''}", file=sys.stderr)
+        where = f" ({printable(exc.filename)})" if getattr(exc, "filename", None) else ""
+        print(f"error: {printable(exc.strerror or exc)}{where[:120]}{'...' if len(where) > 120 else ''}",
+              file=sys.stderr)
         return 2
 
 

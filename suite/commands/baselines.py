@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from suite.commands import common
 from suite.config.profiles import PROFILES, get_profile
-from suite.errors import SuiteError
+from suite.errors import SuiteError, printable
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.gate.calibration import noise_lines
+from suite.report.files import md_text
 from suite.store import results_files
 
 NAME = "baselines"
@@ -53,15 +54,25 @@ def run(args) -> int:
 
 
 def baselines_check(profile: str, baselines_dir=None) -> tuple[str, bool]:
-    """(one line, whether the profile has entries). A missing file is no entries; a broken one is a SuiteError."""
+    """(one line, whether the profile has entries the gates use). A missing file is no entries; a broken one (an
+    unknown schema version too) is a SuiteError, as the judge's loader (the same ``bl.load``) says. Legacy keys
+    ``task/method`` (before keys named the model) are never looked up by the judge: counted apart, with the fix."""
     prof = get_profile(profile)
     path = bl.baseline_path(common.baselines_dir(baselines_dir), prof.name)
     entries = bl.load(path)["entries"]
-    if entries:
-        return f"{path}: {len(entries)} entries to gate against", True
-    return (f"no {prof.name} baselines yet ({path} has no entries), so nothing is gated; record them: the "
-            f"gpu-benchmarks workflow run with 'record baselines', or pytest benchmarks --bench-profile {prof.name} "
-            "--update-baselines"), False
+    legacy = sorted(k for k in entries if "@" not in k)
+    gated = len(entries) - len(legacy)
+    note = ""
+    if legacy:
+        shown_keys = ", ".join(printable(k) for k in legacy[:5]) + (" ..." if len(legacy) > 5 else "")
+        note = (f"; {len(legacy)} legacy task/method entr{'y' if len(legacy) == 1 else 'ies'} ({shown_keys}) "
+                "never used: the gates look up task/method@model; re-record them with --update-baselines, or "
+                "rename each key to task/method@MODEL")
+    if gated:
+        return f"{path}: {gated} entr{'y' if gated == 1 else 'ies'} to gate against{note}", True
+    return (f"no {prof.name} baselines yet ({path} has no entries the gates use{note}), so nothing is gated; record "
+            f"them: the gpu-benchmarks workflow run with 'record baselines', or pytest benchmarks --bench-profile "
+            f"{prof.name} --update-baselines"), False
 
 
 def baselines_show(profile: str, baselines_dir=None) -> str:
@@ -83,15 +94,20 @@ def baselines_show(profile: str, baselines_dir=None) -> str:
         tol = e.get("tolerance", prof.tolerance_for(key.split("/", 1)[0]))
         floor = e.get("floor")
         margin = "?" if floor is None else f"{e['mean'] - floor:+.2f}" + (" DEAD" if e["mean"] <= floor + tol else "")
-        lines.append(f"| {key} | {e.get('metric', '?')} | {e['mean']:.2f} | {sd_text(e.get('sd'), e.get('n'))} "
-                     f"| {e.get('n', '?')} "
+        lines.append(f"| {cell(key)} | {cell(e.get('metric', '?'))} | {e['mean']:.2f} "
+                     f"| {sd_text(e.get('sd'), e.get('n'))} | {e.get('n', '?')} "
                      f"| {'?' if floor is None else f'{floor:.2f}'} | {margin} | {tol:.2f} "
-                     f"| {e.get('config_hash', '?')} "
-                     f"| {(p.get('date') or '?')[:10]} | {(p.get('git_commit') or '?')[:10]} |")
+                     f"| {cell(e.get('config_hash', '?'))} "
+                     f"| {cell((p.get('date') or '?')[:10])} | {cell((p.get('git_commit') or '?')[:10])} |")
     if any(not (e.get("provenance") or {}).get("git_commit") for e in entries.values()):
         lines.append("commit ?: recorded outside a git checkout (or before commits were recorded); the date and "
                      "versions still say when")
-    return "\n".join(lines + noise_lines(entries, prof))
+    return "\n".join(lines + noise_lines(entries, prof, cell))
+
+
+def cell(value) -> str:
+    """Text from a baseline file in a table cell: control characters escaped, no raw HTML, bars or backticks."""
+    return md_text(printable(value))
 
 
 def sd_text(sd, n) -> str:

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from suite import files
 from suite.config.options import Options
 from suite.config.paths import DEFAULT_BASELINES
 from suite.config.profiles import get_profile
@@ -16,6 +17,7 @@ from suite.errors import SuiteError, shown
 from suite.gate import adaptive
 from suite.gate import baselines as bl
 from suite.gate import calibration as cal
+from suite.session import preflight
 from suite.session.bench import BenchSession
 
 NAME = "calibrate"
@@ -106,6 +108,7 @@ def calibrate(args) -> tuple[str, int]:
         out = Path(args.out)
         if out.is_dir():
             raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
+        preflight.check_file_target(out, "--out")  # a FIFO or device: refused now, not after training
     session = BenchSession(options)
     session.check_data()
     cals = []
@@ -117,13 +120,12 @@ def calibrate(args) -> tuple[str, int]:
     status = 1 if any(c.error for c, _ in cals) else 0
     if args.out:
         try:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"profile": session.profile.name, "seeds": n, "power": cal.POWER,
-                                                  "reps": cal.REPS, "rng_seed": cal.RNG_SEED,
-                                                  "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
+            bl.write_text_atomic(args.out, json.dumps({"profile": session.profile.name, "seeds": n, "power": cal.POWER,
+                                                   "reps": cal.REPS, "rng_seed": cal.RNG_SEED,
+                                                   "cases": [c.to_dict() for c, _ in cals]}, indent=2) + "\n")
             lines.append(f"wrote {args.out}")
-        except OSError as exc:
-            lines.append(f"ERROR: could not write --out {args.out} ({exc.strerror or exc}); the figures are above")
+        except SuiteError as exc:
+            lines.append(f"ERROR: could not write --out ({exc}); the figures are above")
             status = 1
     if args.write_baselines:
         blocks = {c.key: c.noise_block() for c, _ in cals if c.entry_matches and not c.error}
@@ -140,12 +142,17 @@ def calibrate(args) -> tuple[str, int]:
     return "\n".join(lines), status
 
 
-def _read_small(path: Path, limit: int = 64 * 2**20) -> str:
-    """A calibration file (kilobytes): a device such as /dev/zero is refused, never read forever."""
-    if not path.is_file():
-        raise ValueError("not a regular file")
-    with open(path, encoding="utf-8") as f:
-        return f.read(limit)
+def _read_calibration(path):
+    """(profile, cases without an error) of a file written by ``calibrate --out``: the bounded reader of state files,
+    strict JSON, every number finite and in bounds."""
+    try:
+        stored = bl.parse_strict(files.read_text(path))
+        if problem := bl.number_problem(stored):
+            raise ValueError(problem)
+        return get_profile(stored["profile"]), [c for c in stored["cases"] if not c.get("error")]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SuiteError(f"--from-json {path}: not a calibration file written by --out "
+                         f"({getattr(exc, 'strerror', None) or exc}).") from None
 
 
 def from_json(args) -> tuple[str, int]:
@@ -153,13 +160,7 @@ def from_json(args) -> tuple[str, int]:
     Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
     if not args.write_baselines:
         raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
-    try:
-        stored = json.loads(_read_small(Path(args.from_json)))
-        profile = get_profile(stored["profile"])
-        cases = [c for c in stored["cases"] if not c.get("error")]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SuiteError(f"--from-json {args.from_json}: not a calibration file written by --out "
-                         f"({getattr(exc, 'strerror', None) or exc}).") from None
+    profile, cases = _read_calibration(args.from_json)
     if args.profile not in (None, "smoke", profile.name):
         raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
     path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite import files
 from suite.config.tasks import Task
 from suite.data.synthetic import GENERATORS
 from suite.errors import SuiteError, shown
@@ -33,6 +34,7 @@ DATA_SEED = 1234                 # sampling seed for training subsets: the same 
 SYNTHETIC_TRAIN_ROWS = 4000      # rows the synthetic generator makes when a profile asks for "all"
 SYNTHETIC_EVAL_ROWS = 1000
 HUB_DATASET = "nyu-mll/glue"
+GLUE_FILE_BYTES = 2 * 2**30   # the largest GLUE file (QQP, MNLI train) is under 100 MiB
 
 csv.field_size_limit(sys.maxsize)
 
@@ -142,9 +144,9 @@ def _read_text(path: Path) -> str:
     """The file as text; invalid UTF-8 is one line naming the file and line. A leading byte-order mark (MRPC's
     files have one) is dropped."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SuiteError(f"Cannot read GLUE file {path} ({exc.strerror}). Check its permissions.") from None
+        data = files.read_bytes(path, limit=GLUE_FILE_BYTES)  # a FIFO or device is refused, never read forever
+    except files.Unreadable as exc:
+        raise SuiteError(f"GLUE file {path} {exc}. Fix or re-download the file.") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

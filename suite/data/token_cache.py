@@ -22,6 +22,7 @@ from pathlib import Path
 from suite.config.models import NAMED_MODELS
 from suite.data import synthetic
 from suite.data.sources import resolve_glue_dir
+from suite.files import Unreadable, open_regular
 
 FORMAT = 2   # 2: content-hash keys and per-file checksums; 1: size/mtime keys, unchecked
 CHECKSUMS = "checksums.json"
@@ -40,7 +41,7 @@ def root() -> Path | None:
 
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:  # a FIFO: refused (Unreadable), never a blocking open
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -57,7 +58,7 @@ def _source_identity(task, data: str, glue_dir) -> dict:
         p = directory / task.glue_dir / split.tsv_file
         try:
             files[f"{task.glue_dir}/{split.tsv_file}"] = file_sha256(p)
-        except OSError:
+        except (OSError, Unreadable):
             files[f"{task.glue_dir}/{split.tsv_file}"] = None  # missing or unreadable: loading it says so
     return {"dir": str(directory.expanduser().resolve()), "files": files}  # dir: the origin a hit reports
 

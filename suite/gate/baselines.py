@@ -22,11 +22,14 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from suite import files
 from suite.engine.results import CaseResult, case_key
-from suite.errors import SuiteError
-from suite.gate.verdicts import metric_range
+from suite.errors import SuiteError, shown
+from suite.gate.verdicts import MAX_TOLERANCE, metric_range
 
 SCHEMA = 2   # 2: entries keyed task/method@model, with the floor; 1: task/method
+KNOWN_SCHEMAS = (1, 2)
+NUMBER_BOUND = 1e18  # every number in a state file: finite and within this (sums and squares of them stay finite)
 
 _NUM = {"type": "number"}
 _NONNEG = {"type": "number", "minimum": 0}
@@ -54,7 +57,7 @@ ENTRY_SCHEMA = {
         "values": {"type": "array", "items": _NUM, "minItems": 1},
         "metrics": {"type": "object", "additionalProperties": _NUM},
         "floor": _NUM,
-        "tolerance": _NONNEG,
+        "tolerance": {"type": "number", "minimum": 0, "maximum": MAX_TOLERANCE},
         "config_hash": {"type": "string"},
         "config": {"type": "object"},
         "data_fingerprint": {"type": "string"},
@@ -71,7 +74,7 @@ ENTRY_SCHEMA = {
 FILE_SCHEMA = {
     "type": "object",
     "required": ["entries"],
-    "properties": {"schema": {"type": "integer"}, "profile": {"type": "string"},
+    "properties": {"schema": {"enum": list(KNOWN_SCHEMAS)}, "profile": {"type": "string"},
                    "entries": {"type": "object", "additionalProperties": ENTRY_SCHEMA}},
 }
 
@@ -98,14 +101,12 @@ def load(path: str | os.PathLike) -> dict:
     if not path.exists() and not path.is_symlink():
         return {"schema": SCHEMA, "entries": {}}
     try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise SuiteError(f"Baseline file {path} is a folder, not a file. Move it away; baselines are "
-                         f"<profile>.json files.") from None
-    except UnicodeDecodeError as exc:
-        raise SuiteError(f"Baseline file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}). {fix}") from None
-    except OSError as exc:
-        raise SuiteError(f"Baseline file {path} cannot be read ({exc.strerror}). Check its permissions.") from None
+        text = files.read_text(path)
+    except files.Unreadable as exc:
+        hint = {"folder": "Move it away; baselines are <profile>.json files.",
+                "special": "Move it away; baselines are <profile>.json files.",
+                "os": "Check its permissions."}.get(exc.kind, fix)
+        raise SuiteError(f"Baseline file {path} {exc}. {hint}") from None
     try:
         data = parse_strict(text)
     except ValueError as exc:
@@ -135,9 +136,50 @@ def parse_strict(text: str):
         return seen
 
     try:
-        return json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
+        return json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates, parse_float=_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+class _Overflowed(float):
+    """A number literal too large for a float (1e999): infinite, and shown as it was written."""
+
+    def __new__(cls, text: str):
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+    def __repr__(self):
+        return self.text
+
+    __str__ = __repr__
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _Overflowed(text)
+
+
+def where(path) -> str:
+    """A JSON path as a message names it: keys that hold control characters quoted (a key may hold a newline)."""
+    return "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p) for p in path) or "top level"
+
+
+def number_problem(doc) -> str | None:
+    """The first number of a parsed document that is not finite or beyond ``NUMBER_BOUND`` (a 400-digit integer,
+    1e999, 1.5e308 whose sum overflows), named by its path; None when every number is in bounds."""
+    stack = [(doc, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, (*path, k)) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                -NUMBER_BOUND <= value <= NUMBER_BOUND):  # exact for integers of any size; NaN fails too
+            text = str(value) if isinstance(value, float) else f"{str(value)[:12]}... ({len(str(abs(value)))} digits)"
+            return f"{where(path)}: {text} is out of range (numbers in the suite's files are finite, within ±1e18)"
+    return None
 
 
 def schema_problem(data) -> str | None:
@@ -145,34 +187,39 @@ def schema_problem(data) -> str | None:
     import jsonschema
 
     try:
+        problem = number_problem(data)
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(FILE_SCHEMA).iter_errors(data))
     except RecursionError:
         return "nested too deeply"
+    if problem:
+        return problem
+    if isinstance(data, dict) and data.get("schema", SCHEMA) not in KNOWN_SCHEMAS:
+        return (f"baseline schema {shown(data['schema'])}; this suite reads schemas "
+                f"{', '.join(map(str, KNOWN_SCHEMAS))} (written by another version of the suite?)")
     if error is not None:
-        where = "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p)
-                         for p in error.absolute_path) or "top level"  # repr: a key may hold a newline
-        return f"{where}: {one_line(error.message)}"
-    for key, entry in data["entries"].items():
-        checks = [("mean", entry["mean"]), ("floor", entry.get("floor"))]
-        checks += [(f"values[{i}]", v) for i, v in enumerate(entry.get("values") or [])]
-        checks += [(f"metrics.{k}", v) for k, v in (entry.get("metrics") or {}).items()]
-        for name, value in checks:
-            if value is None:
-                continue
-            lo, hi = metric_range(name.split(".", 1)[1] if name.startswith("metrics.") else entry["metric"])
-            if not math.isfinite(value) or not lo <= value <= hi:
-                return f"entry '{key}': {name} = {value} is outside {lo:g}..{hi:g}"
-        for name in ("sd", "tolerance"):
-            if name in entry and not math.isfinite(entry[name]):
-                return f"entry '{key}': {name} is not finite"
-        if entry.get("n", 1) >= 2 and "values" not in entry:
-            return (f"entry '{key}': n = {entry['n']} but no per-seed 'values' (the gate pairs seeds; a mean and sd "
-                    "alone would let any sd hide a drop)")
-        if "n" in entry and "values" in entry and entry["n"] != len(entry["values"]):
-            return f"entry '{key}': n = {entry['n']} but {len(entry['values'])} values"
-        seeds = (entry.get("provenance") or {}).get("seeds")
-        if seeds is not None and "values" in entry and len(seeds) != len(entry["values"]):
-            return f"entry '{key}': {len(seeds)} seeds but {len(entry['values'])} values"
+        return f"{where(error.absolute_path)}: {one_line(error.message)}"
+    return next(filter(None, (_entry_problem(key, entry) for key, entry in data["entries"].items())), None)
+
+
+def _entry_problem(key: str, entry: dict) -> str | None:
+    """What the schema cannot say of one entry: metric values in the metric's range, n and values agreeing."""
+    checks = [("mean", entry["mean"]), ("floor", entry.get("floor"))]
+    checks += [(f"values[{i}]", v) for i, v in enumerate(entry.get("values") or [])]
+    checks += [(f"metrics.{k}", v) for k, v in (entry.get("metrics") or {}).items()]
+    for name, value in checks:
+        if value is None:
+            continue
+        lo, hi = metric_range(name.split(".", 1)[1] if name.startswith("metrics.") else entry["metric"])
+        if not math.isfinite(value) or not lo <= value <= hi:
+            return f"entry '{key}': {name} = {value} is outside {lo:g}..{hi:g}"
+    if entry.get("n", 1) >= 2 and "values" not in entry:
+        return (f"entry '{key}': n = {entry['n']} but no per-seed 'values' (the gate pairs seeds; a mean and sd "
+                "alone would let any sd hide a drop)")
+    if "n" in entry and "values" in entry and entry["n"] != len(entry["values"]):
+        return f"entry '{key}': n = {entry['n']} but {len(entry['values'])} values"
+    seeds = (entry.get("provenance") or {}).get("seeds")
+    if seeds is not None and "values" in entry and len(seeds) != len(entry["values"]):
+        return f"entry '{key}': {len(seeds)} seeds but {len(entry['values'])} values"
     return None
 
 
@@ -202,8 +249,8 @@ def write_atomic(path: str | os.PathLike, data: dict) -> None:
     write_text_atomic(path, dumps(data))
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (through a symlink, see
+def write_text_atomic(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to a temporary file beside ``path`` and rename it over ``path`` (through a symlink, see
     ``write_target``): a reader sees the old file or the new one, never half of one. A failure (disk full, say) is
     one SuiteError that names the file; the old content stays."""
     path = write_target(path)
@@ -214,7 +261,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         raise SuiteError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     try:
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())  # mkstemp makes 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from suite.config.profiles import CaseSpec
 from suite.engine.results import CaseResult, RunResult
-from suite.errors import SuiteError
+from suite.errors import SuiteError, printable
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 
@@ -292,8 +292,9 @@ def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
     return "\n".join(lines + notes)
 
 
-def noise_lines(entries: dict, profile) -> list[str]:
-    """`baselines show`: the calibration figures of the entries that carry a noise block (nothing otherwise)."""
+def noise_lines(entries: dict, profile, cell=printable) -> list[str]:
+    """`baselines show`: the calibration figures of the entries that carry a noise block (nothing otherwise).
+    ``cell``: how text from the file is written in a table cell (escaped)."""
     keys = [k for k in sorted(entries) if isinstance(entries[k].get("noise"), dict)]
     if not keys:
         return []
@@ -305,10 +306,11 @@ def noise_lines(entries: dict, profile) -> list[str]:
         tol = vd.tolerance_for(e, vd.Policy(tolerance=profile.tolerance_for(key.split("/", 1)[0])))
         now = vd.calibrated_detectable(e, tol, z.get("at_seeds") or 0)
         where = "" if now is not None else " (calibrated for another tolerance or config: not used in verdicts)"
-        lines.append(f"| {key} | {_n(z.get('sd'))} | {z.get('n_seeds', '?')} | {_n(z.get('detectable_drop'))}{where} "
+        lines.append(f"| {cell(key)} | {_n(z.get('sd'))} | {z.get('n_seeds', '?')} "
+                     f"| {_n(z.get('detectable_drop'))}{where} "
                      f"| {z.get('at_seeds', '?')} / {_n(z.get('at_tolerance'))} | {_n(z.get('false_alarm'), '{:.1%}')} "
                      f"| {_n(z.get('detect_target'))} | {_n(z.get('recommended_seeds'), '{}')} / "
-                     f"{_n(z.get('recommended_tolerance'))} | {(z.get('measured') or '?')[:10]} |")
+                     f"{_n(z.get('recommended_tolerance'))} | {cell((z.get('measured') or '?')[:10])} |")
     return lines
 
 

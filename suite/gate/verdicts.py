@@ -53,6 +53,7 @@ GUARD_ALPHA = 0.01
 REPLAY_SEEDS = 2
 DEFAULT_RESOLUTION = 0.1    # points: a metric's step when its eval rows are not known (one example in 1,000)
 
+MAX_TOLERANCE = 50.0        # points: a tolerance recorded in a file (entry, verdict) beyond this gates nothing
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
 UNJUDGED = frozenset({"no-baseline", "stale"})                # compared nothing: skipped, or failed when strict
 UNGATED_MODELS = frozenset({"bert-base-random"})             # random weights at a real shape: for speed only

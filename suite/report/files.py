@@ -11,6 +11,7 @@ import html
 import os
 from pathlib import Path
 
+from suite import files
 from suite.config.published import SOURCE as PUBLISHED_SOURCE
 from suite.config.published import published
 from suite.gate.baselines import write_text_atomic
@@ -38,12 +39,13 @@ def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *,
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
-            with open(summary, "a", encoding="utf-8") as f:
+            with files.open_append(summary) as f:  # a FIFO or device is refused, never a blocking open
                 f.write(f"## {md_text(title)}\n\n{report.to_markdown(table_rows)}\n\n")
-        except OSError as exc:
+        except (OSError, files.Unreadable) as exc:
             if warnings is not None:
+                why = exc if isinstance(exc, files.Unreadable) else exc.strerror or exc
                 warnings.append(f"warning: GITHUB_STEP_SUMMARY {md_text(summary)[:200]} cannot be written "
-                                f"({exc.strerror or exc}); the step summary is left out")
+                                f"({why}); the step summary is left out")
     return [md, page, *pngs]
 
 
@@ -196,9 +198,9 @@ def write_plots(table_rows: list[Row], out: Path) -> list[Path]:
     ok = [r for r in table_rows if r.result.ok and r.result.params]
     if not ok:
         return []
-    return [_save(_quality_vs_params(plt, ok), out / "quality_vs_params.png"),
-            _save(_gap_to_full(plt, ok), out / "gap_to_full.png"),
-            _save(_train_throughput(plt, ok), out / "train_throughput.png")]
+    return [save_png(_quality_vs_params(plt, ok), out / "quality_vs_params.png"),
+            save_png(_gap_to_full(plt, ok), out / "gap_to_full.png"),
+            save_png(_train_throughput(plt, ok), out / "train_throughput.png")]
 
 
 def _quality_vs_params(plt, ok: list[Row]):
@@ -262,9 +264,14 @@ def _train_throughput(plt, ok: list[Row]):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """The figure as a PNG, written atomically (a FIFO or device at ``path`` is refused, never written into)."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    write_text_atomic(path, buf.getvalue())
     return path

@@ -13,6 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from suite.report.files import save_png
 from suite.store import history as hi
 
 
@@ -52,9 +53,7 @@ def plot_case(points: list[hi.Point], out_path: str | Path, *, title: str | None
     p0 = points[-1]
     ax.set_title(title or f"{p0.key} ({p0.profile}): {len(points)} runs, {len(cps)} change point(s)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
+    return save_png(fig, out_path)
 
 
 def _mark_changes(ax, ax2, points: list[hi.Point], cps) -> None:

@@ -61,8 +61,7 @@ class BenchSession:
         self.cases()  # no case selected (--shard 9/9): one line, now
 
     def check_data(self, cases: list[CaseSpec] | None = None) -> None:
-        """Read and range-check the local data of ``cases`` (default: all of this session's) before the first
-        training step. Under pytest only the selected cases' data: ``-k mnli`` needs no QQP files."""
+        """The local data of ``cases`` (default: all; under pytest the selected ones) read and checked now."""
         preflight.check_data(self.cases() if cases is None else cases)
 
     @property
@@ -181,10 +180,8 @@ class BenchSession:
     def summary(self, width: int | None = None) -> str:
         """The end-of-run text; ``width``: fit the table to a terminal that wide (None: the full table)."""
         rows = self.table_rows()
-        if not rows:
-            return ""
         return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
-                              strict=self.options.strict_baselines, width=width)
+                              strict=self.options.strict_baselines, width=width) if rows else ""
 
 
 def _run_case(case: CaseSpec, log: Callable[[str], None]) -> CaseResult:

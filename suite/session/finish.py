@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suite import signals
-from suite.errors import SuiteError
+from suite.errors import SuiteError, printable
 from suite.gate import baselines as bl
 from suite.gate import verdicts as vd
 from suite.report.files import write_report
@@ -44,11 +44,13 @@ class _Steps:
         except OSError as exc:  # name the file: "No space left on device" alone does not say where
             self.broken = True
             where = exc.filename or target
-            self.lines.append(f"ERROR ({what}): {exc.strerror or exc}" + (f" ({where})" if where else ""))
+            self.lines.append(f"ERROR ({what}): {printable(exc.strerror or exc)}"
+                              + (f" ({printable(where)})" if where else ""))
 
 
 def _write_outputs(session, interrupted: bool) -> tuple[list[str], bool]:
     options, rows, steps = session.options, session.table_rows(), _Steps()
+    left_alone = bool(options.results_json) and not session.results and _exists(options.results_json)
     if options.results_json:
         steps.run("results file", lambda: _write_results(session, rows), options.results_json)
     written = bool(options.results_json) and not steps.broken
@@ -61,17 +63,24 @@ def _write_outputs(session, interrupted: bool) -> tuple[list[str], bool]:
     if hist is not None and session.results and not interrupted:
         steps.run("history", lambda: _append_history(session, hist, updated), hist)
     if interrupted:
-        steps.lines.insert(0, interrupt_line(session, written))
+        steps.lines.insert(0, interrupt_line(session, written, left_alone))
     return steps.lines, steps.broken
 
 
 def _write_results(session, rows: list[vd.Row]) -> list[str]:
-    """Under a lock; a file another run wrote since this session started is merged, not lost."""
+    """Under a lock; a file another run wrote since this session started is merged, not lost. A run that ran no
+    case (--collect-only, everything deselected, stopped before its first case) never replaces an existing file."""
+    if not session.results and _exists(session.options.results_json):
+        return [f"no case ran: {session.options.results_json} left as it was (an earlier run's cases)"]
     note = results_files.write_results(session.options.results_json, session.profile.name, rows,
                                        shard=session.options.shard,
                                        entries={r.key: session.entry(r) for r in session.results},
                                        since=getattr(session, "results_state", results_files.UNTRACKED))
     return [f"results written to {session.options.results_json}", *([note] if note else [])]
+
+
+def _exists(path) -> bool:
+    return results_files.file_state(path) is not None
 
 
 def _write_report(session, rows: list[vd.Row]) -> list[str]:
@@ -98,13 +107,15 @@ def _update_baselines(session, rows: list[vd.Row], done: list[str]) -> list[str]
     return lines + [f"{path}: NOT updated for {r}" for r in refused]
 
 
-def interrupt_line(session, written: bool) -> str:
+def interrupt_line(session, written: bool, left_alone: bool = False) -> str:
     """One line for a run stopped by Ctrl-C or SIGTERM: what was kept, what was left alone."""
     head = {"SIGTERM": "terminated (SIGTERM)", "SIGINT": "interrupted (SIGINT)",
             "error": "stopped by the error below"}.get(session.interrupted_by or "", "interrupted")
     n, results_json = len(session.results), session.options.results_json
     kept = f"{n} finished case{'s' if n != 1 else ''} "
-    if written:
+    if written and n == 0 and left_alone:
+        kept += f"(none to write: {results_json} left as it was)"
+    elif written:
         kept += f"written to {results_json}"
     elif results_json:
         kept += f"NOT written to {results_json} (see the error below)"

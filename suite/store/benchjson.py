@@ -20,7 +20,7 @@ from pathlib import Path
 
 from suite.config.profiles import CaseSpec
 from suite.gate import verdicts as vd
-from suite.gate.baselines import key_of
+from suite.gate.baselines import key_of, write_text_atomic
 from suite.gate.verdicts import Row
 
 
@@ -86,6 +86,5 @@ def document(table_rows: list[Row], timed: dict[str, tuple[str, float]], *, mach
 
 
 def write(path: str | Path, doc: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=4, default=str, ensure_ascii=True), encoding="utf-8")
+    """Atomically, through a symlink; a FIFO or device is refused (suite.gate.baselines.write_text_atomic)."""
+    write_text_atomic(path, json.dumps(doc, indent=4, default=str, ensure_ascii=True))

@@ -42,39 +42,12 @@ from suite.errors import SuiteError, lookup
 from suite.gate.baselines import one_line
 from suite.gate.verdicts import metric_range
 from suite.store import changepoints, results_files
+from suite.store import history_schema as hs
 
 SCHEMA = 1
 BUSY_TIMEOUT_S = 60
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    id INTEGER PRIMARY KEY,
-    record_key TEXT NOT NULL UNIQUE,        -- hash of what was measured: idempotent appends and imports
-    run_id TEXT NOT NULL,                   -- cases of one session/results file share it
-    date TEXT NOT NULL,                     -- when the case ran (UTC ISO 8601)
-    git_commit TEXT, git_dirty INTEGER,
-    versions TEXT NOT NULL,                 -- JSON {package: release}
-    hardware TEXT NOT NULL,                 -- fingerprint, e.g. "cpu:AMD EPYC x16"
-    profile TEXT NOT NULL, case_key TEXT NOT NULL, task TEXT NOT NULL, method TEXT NOT NULL, model TEXT,
-    config_hash TEXT NOT NULL, data_fingerprint TEXT NOT NULL,
-    metric TEXT NOT NULL,                   -- the primary metric the values are of (points, 0-100)
-    seeds TEXT NOT NULL, seed_values TEXT NOT NULL,   -- JSON lists, ok runs only
-    mean REAL, sd REAL, n INTEGER NOT NULL,
-    status TEXT NOT NULL, error TEXT,
-    train_samples_per_s REAL, train_samples_per_cpu_s REAL,
-    baseline_updated INTEGER NOT NULL DEFAULT 0,
-    source TEXT, added TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_case ON records (profile, case_key, date);
-CREATE TABLE IF NOT EXISTS acks (
-    id INTEGER PRIMARY KEY,
-    profile TEXT NOT NULL, case_key TEXT NOT NULL,
-    through_date TEXT NOT NULL,             -- change points whose first run is at or before this date are accepted
-    level_from TEXT NOT NULL,               -- the accepted level starts here: drift's reference window
-    note TEXT, added TEXT NOT NULL
-);
-"""
+_DDL = hs.DDL
 HOLD_P = 0.10         # a step found at changepoints.MAX_P stays found while it holds at this level
 REFERENCE_RUNS = 3    # drift's reference: the median of this many runs (fewer: no drift verdict yet)
 
@@ -137,6 +110,9 @@ def open_for_read(path: str | os.PathLike) -> sqlite3.Connection:
     """A read-only connection to a results history. An SQLite file with no tables at all (an import interrupted
     before its first commit) reads as an empty history; one with other tables is refused."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SuiteError(f"The results history {path} is a folder or a special file (a FIFO, device or socket), not a "
+                         "database file; point --history at a file.")
     if not path.is_file():
         raise SuiteError(f"No results history at {path}; build one with python -m suite history import RESULTS.json... "
                          "(or point --history at it).")
@@ -170,10 +146,35 @@ def check(path: str | os.PathLike) -> None:
                                  "python -m suite history import RESULTS.json...")
             if not _tables(con):
                 return
+            _columns(path, con)
             con.row_factory = sqlite3.Row
             _points(path, con.execute("SELECT * FROM records ORDER BY date, id").fetchall())
+            if "acks" in _tables(con):
+                _acks(path, con.execute("SELECT * FROM acks ORDER BY id").fetchall())
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from None
+
+
+_MOVE_AWAY = ("the history gates cannot trust it. Move it away and re-import the results files with python -m suite "
+              "history import RESULTS.json...")
+
+
+def _columns(path, con: sqlite3.Connection) -> None:
+    """Every table the suite reads has every column it reads (a table made by another tool or version: refused)."""
+    problem = hs.columns_problem(con)
+    if problem:
+        raise SuiteError(f"{path} is not a results history this suite can read ({problem}); {_MOVE_AWAY}")
+
+
+def _acks(path, rows) -> list[Ack]:
+    """The acknowledgement rows as Acks; a row with a value of the wrong type (a BLOB date) is one SuiteError."""
+    bad = [(row["id"], problem) for row in rows if (problem := hs.row_problem(row, hs.ACK_TYPES))]
+    if bad:
+        ids = ", ".join(str(i) for i, _ in bad[:10])
+        raise SuiteError(f"{path}: acknowledgement{'s' if len(bad) > 1 else ''} {ids} cannot be read ({bad[0][1]}); "
+                         "the history gates cannot trust it. Delete those rows (sqlite3 ... DELETE FROM acks WHERE id "
+                         "IN (...)) or move the file away and re-import the results files.")
+    return [Ack(row["through_date"], row["level_from"], row["note"] or "", row["added"]) for row in rows]
 
 
 def _points(path, rows) -> list[Point]:
@@ -182,6 +183,8 @@ def _points(path, rows) -> list[Point]:
     out, bad = [], []
     for row in rows:
         try:
+            if problem := hs.row_problem(row, hs.RECORD_TYPES):
+                raise ValueError(problem)
             p = _point(row)
             if p.ok and (not isinstance(p.mean, (int, float)) or not math.isfinite(p.mean)):
                 raise ValueError("an ok record without a finite mean")
@@ -380,6 +383,7 @@ def _series(path) -> dict[tuple[str, str], list[Point]]:
         with closing(con):
             if not _tables(con):
                 return {}
+            _columns(path, con)
             con.row_factory = sqlite3.Row
             rows = con.execute("SELECT * FROM records ORDER BY date, id").fetchall()
     except sqlite3.DatabaseError as exc:
@@ -391,7 +395,9 @@ def _series(path) -> dict[tuple[str, str], list[Point]]:
 
 
 def load(path, *, profile: str | None = None, case: str | None = None) -> dict[tuple[str, str], list[Point]]:
-    """(profile, case key) -> its points in date order. An unknown case or profile is a SuiteError."""
+    """(profile, case key) -> its points in date order, after the integrity check (every history command reads
+    through here: show, plot, blame, ack, check). An unknown case or profile is a SuiteError."""
+    check(path)
     series = _series(path)
     if not series:
         raise SuiteError(f"{path} holds no records yet; "
@@ -649,13 +655,15 @@ def case_acks(path, profile: str, key: str) -> list[Ack]:
     try:
         con = open_for_read(path)
         with closing(con):
-            if not con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'acks'").fetchone():
+            if "acks" not in _tables(con):
                 return []
-            rows = con.execute("SELECT through_date, level_from, note, added FROM acks WHERE profile = ? AND "
-                               "case_key = ? ORDER BY id", (profile, key)).fetchall()
+            _columns(path, con)
+            con.row_factory = sqlite3.Row
+            rows = con.execute("SELECT * FROM acks WHERE profile = ? AND case_key = ? ORDER BY id",
+                               (profile, key)).fetchall()
     except sqlite3.DatabaseError as exc:
         raise _corrupt(Path(path), exc) from None
-    return [Ack(*r) for r in rows]
+    return _acks(path, rows)
 
 
 def ack(path, case: str, *, profile: str | None = None, note: str = "") -> list[str]:

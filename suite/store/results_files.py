@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import stat
 from pathlib import Path
 
+from suite import files
 from suite.config.methods import get_method
 from suite.config.profiles import get_profile
 from suite.config.tasks import get_task
@@ -144,7 +144,8 @@ VERDICT_SCHEMA = {
         "key": _STR, "metric": _STR,
         "status": {"enum": ["pass", "regression", "improved", "degenerate", "failed", "no-baseline", "stale", "updated",
                             "not-gated"]}, "message": _STR, "test": _OPT_STR,
-        **{k: _OPT_NUM for k in ("measured", "baseline", "tolerance", "delta", "p_value", "floor", "detectable")},
+        **{k: _OPT_NUM for k in ("measured", "baseline", "delta", "p_value", "floor", "detectable")},
+        "tolerance": {"type": ["number", "null"], "minimum": 0, "maximum": vd.MAX_TOLERANCE},
         "n": _INT, "baseline_n": _INT, "reasons": _STRS, "suspects": _STRS,
     },
 }
@@ -182,14 +183,13 @@ def results_problem(doc) -> str | None:
     import jsonschema
 
     try:
+        problem = bl.number_problem(doc)  # 1e999, a 400-digit integer: refused before anything sums them
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(RESULTS_FILE_SCHEMA).iter_errors(doc))
     except RecursionError:
         return "nested too deeply"
-    if error is None:
-        return None
-    where = "/".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p)
-                         for p in error.absolute_path) or "top level"  # repr: a key may hold a newline
-    return f"{where}: {one_line(error.message)}"
+    if problem or error is None:
+        return problem
+    return f"{bl.where(error.absolute_path)}: {one_line(error.message)}"
 
 
 WHAT = "a results file written by pytest benchmarks --results-json PATH"
@@ -200,20 +200,13 @@ def _read_doc(path: str | Path) -> dict:
     ``baselines diff/update`` and ``history import``. Every problem is one SuiteError line."""
     path = Path(path)
     try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise SuiteError(f"{path} is a folder; expected {WHAT}.")
-        if not stat.S_ISREG(st.st_mode):
-            raise SuiteError(f"{path} is not a regular file (a device, FIFO or socket); expected {WHAT}.")
-        if st.st_size > MAX_BYTES:
-            raise SuiteError(f"{path} is {st.st_size / 2**20:.0f} MiB, larger than any results file "
-                             f"({MAX_BYTES // 2**20} MiB at most); expected {WHAT}.")
-        with open(path, encoding="utf-8") as f:
-            doc = parse_strict(f.read(MAX_BYTES + 1))
-    except FileNotFoundError:
-        raise SuiteError(f"Results file {path} does not exist; "
-                         "write one with pytest benchmarks --results-json PATH.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        doc = parse_strict(files.read_text(path, limit=MAX_BYTES))
+    except files.Unreadable as exc:
+        if exc.kind == "missing":
+            raise SuiteError(f"Results file {path} does not exist; "
+                             "write one with pytest benchmarks --results-json PATH.") from None
+        raise SuiteError(f"{path} {exc}; expected {WHAT}.") from None
+    except ValueError as exc:
         raise SuiteError(f"{path} is not {WHAT} ({one_line(exc)}).") from None
     if isinstance(doc, dict) and "entries" in doc and "cases" not in doc:
         raise SuiteError(f"{path} is a baseline file, not a results file; pass {WHAT}.")
@@ -235,6 +228,7 @@ def load_doc(path: str | Path) -> tuple[dict, list[CaseResult]]:
     except SuiteError as exc:
         raise SuiteError(f"{path} is not a results file this suite can read ({exc})") from None
     _entries_valid(path, doc)
+    _shards_valid(path, doc)
     try:
         results = [CaseResult.from_dict(c) for c in doc["cases"]]
         _known_names(path, results)
@@ -307,6 +301,22 @@ def _entries_valid(path, doc: dict) -> None:
                              f"expected {WHAT}.")
 
 
+def _shards_valid(path, doc: dict) -> None:
+    """The shards a file says it holds are shards of its own run (1..shard_count; a whole run is shard 1 of 1), and
+    every case is of the file's profile: a file that contradicts its own bookkeeping is a damaged file."""
+    n = doc.get("shard_count")
+    if n is not None:
+        beyond = [i for i in doc["shards"] if i > n]
+        if beyond:
+            raise SuiteError(f"{path} records shard {beyond[0]} of shard_count {n}: not a shard of its own run; "
+                             f"expected {WHAT}.")
+    for i, case in enumerate(doc["cases"]):
+        if case.get("profile") != doc["profile"]:
+            raise SuiteError(f"{path}: case {i} ({case.get('key')}) is of profile {case.get('profile')}, the file of "
+                             f"profile {doc['profile']}: a case judged under another profile's tolerances; expected "
+                             f"{WHAT}.")
+
+
 def _identities(path, results: list[CaseResult]) -> None:
     """Each case's key is its task/method@model, and its runs are distinct seeds of its config (all of them, or the
     first ones of an adaptive run): a renamed case or a cherry-picked seed is a damaged file, never a result."""
@@ -352,9 +362,13 @@ def merge(paths, *, allow_partial: bool = False) -> tuple[str, list[Row]]:
     return profile, file_rows
 
 
-def _note_shards(path, doc: dict, counts: dict, shards_of: dict) -> None:
-    if "shard_count" not in doc:
-        return  # schema 1: no shard recorded
+def _note_shards(path, doc: dict, counts: dict, shards_of: dict, allow_partial: bool) -> None:
+    if "shard_count" not in doc:  # schema 1: no shard recorded, so a missing shard could not be named
+        if not allow_partial:
+            raise SuiteError(f"{path} records no shard (results schema 1, written by an older suite): whether shards "
+                             "of its run are missing cannot be told. Rerun it with this suite, or pass --allow-partial "
+                             "to report the files as they are.")
+        return
     counts[path] = doc["shard_count"]
     if doc["shard_count"] == 1:
         return  # a whole run: several whole runs (two models, say) merge as long as no case repeats
@@ -399,7 +413,7 @@ def merge_shards(paths, *, allow_partial: bool = False) -> tuple[str, list[Row],
                              "would count its shard as done).")
         profile, file_rows = _judged(doc, results, path)
         profiles.append(profile)
-        _note_shards(path, doc, counts, shards_of)
+        _note_shards(path, doc, counts, shards_of, allow_partial)
         for row in file_rows:
             key = row.result.key  # task/method@model: the same case from two models is two cases
             if key in by_key:

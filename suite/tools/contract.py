@@ -27,6 +27,7 @@ from suite.engine.results import CaseResult
 from suite.gate import adaptive as ad
 from suite.gate import calibration as cal
 from suite.gate import verdicts as vd
+from suite.gate.baselines import write_text_atomic
 from suite.store import history as hi
 from suite.tools.diagnose.effects import gap_stat, judge_effects
 
@@ -421,7 +422,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(DOC))
     args = p.parse_args(argv)
     text = render(run_grid(args.reps, args.history_reps))
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_text_atomic(args.out, text)
     print(text)
     return 0
 

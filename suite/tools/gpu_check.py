@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from suite.config.options import DEFAULT_BASELINES
 from suite.config.profiles import cases, get_profile
 from suite.engine import run as engine
 from suite.errors import SuiteError
+from suite.gate import baselines as bl
 from suite.tools import perf
 
 
@@ -55,9 +55,10 @@ def _rows(results, baseline=None) -> list[str]:
 
 
 def _smoke_baselines(path: Path) -> dict:
+    """The smoke baselines for context (the one validated loader); none when the file cannot be read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("entries", {})
-    except (OSError, ValueError):
+        return bl.load(path)["entries"]
+    except SuiteError:
         return {}
 
 

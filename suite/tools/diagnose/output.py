@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from suite.gate.baselines import write_atomic
+from suite.gate.baselines import write_atomic, write_text_atomic
+from suite.report.files import save_png
 from suite.tools.diagnose.effects import _interval
 from suite.tools.diagnose.runner import Diagnosis
 
@@ -116,9 +117,7 @@ def plot(d: Diagnosis, path: Path) -> Path:
     ax.set_title(f"{d.method} on {d.task}\ngreen closes, red makes it worse, grey no detectable effect, "
                  "blue one seed (no verdict)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def write(d: Diagnosis, out_dir) -> list[Path]:
@@ -126,7 +125,7 @@ def write(d: Diagnosis, out_dir) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     png = plot(d, out / "diagnosis.png")
     md = out / "diagnosis.md"
-    md.write_text(to_markdown(d, png.name), encoding="utf-8")
+    write_text_atomic(md, to_markdown(d, png.name))
     js = out / "diagnosis.json"
     write_atomic(js, d.to_dict())
     return [md, js, png]
