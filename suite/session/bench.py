@@ -44,10 +44,7 @@ class BenchSession:
         # given but empty ("--methods ''") is a mistake, not "the profile's defaults"
         self.method_list = parse_methods(self.options.methods) if self.options.methods is not None else None
         if self.options.tasks is not None:
-            for task in parse_tasks(self.options.tasks):
-                if task in self.profile.left_out:
-                    progress.line(f"note: {task} is left out of the {self.profile.name} profile's gated tasks "
-                                  f"({self.profile.left_out[task]}); it runs because --tasks names it")
+            preflight.note_left_out(self.profile, parse_tasks(self.options.tasks))
         glue_dir = preflight.check_glue_dir(self.options)
         preflight.check_state(self.options, self.baseline_file)  # --baselines-dir, the history, empty gates
         self.baseline_entries()  # a broken baseline file stops the run before any training, with what to do

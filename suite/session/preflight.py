@@ -21,6 +21,14 @@ from suite.gate.baselines import write_target
 from suite.store.history import check as check_history
 
 
+def note_left_out(profile: Profile, tasks: list[str]) -> None:
+    """A task the profile leaves out (not gated, with why) still runs when --tasks names it: say so once, now."""
+    for task in tasks:
+        if task in profile.left_out:
+            progress.line(f"note: {task} is left out of the {profile.name} profile's gated tasks "
+                          f"({profile.left_out[task]}); it runs because --tasks names it")
+
+
 def check_glue_dir(options: Options) -> Path | None:
     glue_dir = resolve_glue_dir(options.glue_dir)
     if glue_dir is not None and not glue_dir.is_dir():
