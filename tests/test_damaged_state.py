@@ -633,6 +633,25 @@ def test_outputs_that_are_fifos_are_refused_or_a_warning_never_a_hang(tmp_path, 
     assert code == 2 and "--out" in error_line(text) and "special file" in text, text
 
 
+def test_cache_entries_that_are_fifos_are_rebuilt_never_a_hang(tmp_path, no_hang):
+    """The tokenized-data cache and diagnose's run cache read their own files through the same bounded reader: a
+    FIFO (or a damaged file) there is a miss, rebuilt, never a blocking read."""
+    from suite.data import token_cache
+    from suite.tools.diagnose.run_cache import DiskCache
+
+    entry = tmp_path / "entry"
+    odd_file(entry / token_cache.CHECKSUMS, "fifo")
+    (entry / "data.arrow").write_bytes(b"x")
+    assert token_cache.verified(entry) is False
+    runs = []
+    cache = DiskCache(tmp_path / "runs", lambda case: runs.append(case) or make_result((80.0,)))
+    from helpers import tiny_case
+    path, _ = cache._entry(tiny_case())
+    odd_file(path, "fifo")
+    assert cache(tiny_case()).ok and len(runs) == 1 and cache.hits == 0  # recomputed; the FIFO left alone
+    assert not path.is_file()
+
+
 BIG = "9" * 400
 
 
