@@ -16,7 +16,7 @@ import threading
 
 import pytest
 from factories import RESULTS, dated_result, make_result, record_history, report_result, results_file
-from helpers import ROOT, clean_env
+from helpers import ROOT, clean_env, run_pytest_many
 
 from suite.commands import main
 from suite.config.options import Options
@@ -633,6 +633,25 @@ def test_outputs_that_are_fifos_are_refused_or_a_warning_never_a_hang(tmp_path, 
     assert code == 2 and "--out" in error_line(text) and "special file" in text, text
 
 
+def test_cache_entries_that_are_fifos_are_rebuilt_never_a_hang(tmp_path, no_hang):
+    """The tokenized-data cache and diagnose's run cache read their own files through the same bounded reader: a
+    FIFO (or a damaged file) there is a miss, rebuilt, never a blocking read."""
+    from suite.data import token_cache
+    from suite.tools.diagnose.run_cache import DiskCache
+
+    entry = tmp_path / "entry"
+    odd_file(entry / token_cache.CHECKSUMS, "fifo")
+    (entry / "data.arrow").write_bytes(b"x")
+    assert token_cache.verified(entry) is False
+    runs = []
+    cache = DiskCache(tmp_path / "runs", lambda case: runs.append(case) or make_result((80.0,)))
+    from helpers import tiny_case
+    path, _ = cache._entry(tiny_case())
+    odd_file(path, "fifo")
+    assert cache(tiny_case()).ok and len(runs) == 1 and cache.hits == 0  # recomputed; the FIFO left alone
+    assert not path.is_file()
+
+
 BIG = "9" * 400
 
 
@@ -832,3 +851,53 @@ def test_control_characters_in_paths_and_keys_stay_escaped_on_one_line(tmp_path,
     code, text = cli(capsys, "baselines", "show", "--baselines-dir", tmp_path)
     assert code == 0 and "\n# pwned" not in text and "<script>" not in text, text
     assert "sst2/x\\n# pwned &lt;script&gt;\\|@tiny" in text
+
+
+@pytest.mark.e2e
+def test_the_third_attack_through_pytest_is_one_line_and_harms_nothing(tmp_path):
+    """The same classes through `pytest benchmarks` itself (one subprocess, run_pytest_many): a FIFO or /dev/zero as
+    the baseline file (a hang), a 400-digit mean (an INTERNALERROR), 1e999, an unbounded tolerance, schema 99, a
+    history without a column, and --collect-only over an existing results file (emptied)."""
+    def baseline_dir(name, make):
+        d = tmp_path / name
+        d.mkdir()
+        make(d / "smoke.json")
+        return d
+
+    def entry_with(field, literal):
+        def make(path):
+            bl.update(path, "smoke", [report_result("sst2", "seq_bn", [89.0], 100)])
+            _literal_in(path, ["entries", "sst2/seq_bn@tiny", field], literal)
+        return make
+
+    def schema_99(path):
+        path.write_text(json.dumps({"schema": 99, "entries": {}}))
+
+    hist = tmp_path / "h.sqlite"
+    record_history(hist, [80.0, 81.0, 80.5])
+    with sqlite3.connect(hist) as con:
+        con.execute("ALTER TABLE records DROP COLUMN model")
+    con.close()
+    results = results_file(tmp_path / "r.json", RESULTS[:2])
+    kept = {p: p.read_bytes() for p in (hist, results)}
+    cases = {  # name -> (baselines folder, extra arguments, the message)
+        "fifo": (baseline_dir("fifo", lambda p: odd_file(p, "fifo")), [], "is a FIFO, not a regular file"),
+        "dev-zero": (baseline_dir("zero", lambda p: odd_file(p, "dev-zero")), [], "is a character device"),
+        "mean-400-digits": (baseline_dir("big", entry_with("mean", BIG)), [], "(400 digits) is out of range"),
+        "mean-1e999": (baseline_dir("inf", entry_with("mean", "1e999")), [], "mean: 1e999 is out of range"),
+        "tolerance-1e9": (baseline_dir("tol", entry_with("tolerance", "1e9")), [], "greater than the maximum of 50"),
+        "schema-99": (baseline_dir("s99", schema_99), [], "baseline schema 99"),
+        "history-without-a-column": (ROOT / "baselines", ["--history", str(hist), "--max-drift", "1"],
+                                     "table records lacks the column model"),
+        "collect-only-results": (ROOT / "baselines", ["--results-json", str(results), "--no-history"], None),
+    }
+    runs = run_pytest_many({name: ["--baselines-dir", str(d), "--model", "tiny", "--collect-only", "-q", *extra]
+                            for name, (d, extra, _) in cases.items()}, timeout=600)
+    for name, (_, _, message) in cases.items():
+        code, out = runs[name]
+        assert "Traceback" not in out and "INTERNALERROR" not in out, (name, out)
+        if message is None:
+            assert code == 0 and "left as it was" in out, (name, out)
+        else:
+            assert code == 4 and out.count(message) == 1, (name, out)
+    assert all(p.read_bytes() == b for p, b in kept.items())

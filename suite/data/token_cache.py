@@ -22,7 +22,7 @@ from pathlib import Path
 from suite.config.models import NAMED_MODELS
 from suite.data import synthetic
 from suite.data.sources import resolve_glue_dir
-from suite.files import Unreadable, open_regular
+from suite.files import Unreadable, open_regular, read_text
 
 FORMAT = 2   # 2: content-hash keys and per-file checksums; 1: size/mtime keys, unchecked
 CHECKSUMS = "checksums.json"
@@ -85,7 +85,7 @@ def _checksums(folder: Path) -> dict[str, str]:
 
 def verified(folder: Path) -> bool:
     try:
-        recorded = json.loads((folder / CHECKSUMS).read_text())
+        recorded = json.loads(read_text(folder / CHECKSUMS))
         if not isinstance(recorded, dict) or not recorded:
             return False
         return all(file_sha256(folder / rel) == digest for rel, digest in recorded.items())
@@ -125,7 +125,7 @@ def load(entry: str):
     import datasets
 
     try:
-        meta = json.loads((folder / "meta.json").read_text())
+        meta = json.loads(read_text(folder / "meta.json"))
         dd = datasets.load_from_disk(str(folder / "data"))
         if not _valid_meta(meta) or set(dd) != {"train", *(f"eval_{a}" for a in meta["evals"])}:
             raise ValueError("entry does not hold what its metadata says")

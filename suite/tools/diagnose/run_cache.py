@@ -9,11 +9,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from suite import files
 from suite.config.paths import PACKAGE as root
 from suite.config.profiles import CaseSpec
 from suite.config.tasks import get_task
 from suite.data import token_cache as cache
 from suite.engine.results import CaseResult, package_versions
+from suite.errors import SuiteError
 from suite.gate.baselines import write_atomic
 
 
@@ -56,14 +58,17 @@ class DiskCache:
         path, identity = self._entry(case)
         if path.exists():
             try:
-                stored = json.loads(path.read_text(encoding="utf-8"))
+                stored = json.loads(files.read_text(path))  # a FIFO or device: refused, never a hang
                 result = CaseResult.from_dict(stored["result"])
                 if stored.get("identity") == identity and result.config_hash == case.config_hash:
                     self.hits += 1
                     return result
-            except (json.JSONDecodeError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, KeyError, AttributeError):  # ValueError: files.Unreadable, bad JSON
                 pass  # a damaged cache entry is simply recomputed
         result = self._run(case)
         if result.ok:
-            write_atomic(path, {"identity": identity, "result": result.to_dict()})
+            try:
+                write_atomic(path, {"identity": identity, "result": result.to_dict()})
+            except SuiteError:
+                pass  # a cache entry that cannot be written (a FIFO in its place, a full disk) is left out
         return result
