@@ -29,17 +29,20 @@ bench: $(VENV)/.installed
 	$(PY) -m pytest benchmarks $(BENCH_ARGS)
 
 # Benchmarks under test run strict (a case with no usable baseline fails) and leave the results history alone.
+# The real-data step (where $(GLUE_DATA) exists): quick SST-2 (both methods) and quick MNLI seq_bn gated strictly,
+# then the planted regressions on real data (tests marked realdata: an MNLI adapter that stops learning must fail).
 test: $(VENV)/.installed lint
-	$(PY) -m pytest tests -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup -m "not realdata" $(PYTEST_ARGS)
 	$(PY) -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 	@if [ -d "$(GLUE_DATA)" ]; then \
-	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2"; \
-	  $(PY) -m pytest benchmarks --bench-profile quick --glue-dir "$(GLUE_DATA)" --tasks sst2 --strict-baselines \
-	    --no-history $(PYTEST_ARGS); \
+	  echo "real GLUE data at $(GLUE_DATA): quick profile on SST-2 and MNLI (seq_bn), then planted MNLI regression"; \
+	  $(PY) -m pytest benchmarks --bench-profile quick --glue-dir "$(GLUE_DATA)" --tasks sst2,mnli \
+	    -k "sst2 or seq_bn" --strict-baselines --no-history $(PYTEST_ARGS) && \
+	  $(PY) -m pytest tests -m realdata $(PYTEST_ARGS); \
 	else echo "no GLUE data at $(GLUE_DATA): quick-profile check skipped"; fi
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest tests -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup -m "not realdata" $(PYTEST_ARGS)
 
 # ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, complexity) and the import-linter layers contract
 lint: $(VENV)/.installed

@@ -31,12 +31,12 @@ def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST_XDIST"))}
 
 
-def run_pytest(*args, timeout=600, reuse_runs=False):
+def run_pytest(*args, timeout=600, reuse_runs=False, env=None):
     """``pytest benchmarks ARGS`` in a subprocess from the project root (offline): (exit status, stdout + stderr).
 
     ``reuse_runs``: a case another subprocess of this test session already trained (same run identity) is read back,
     not retrained (tests/reuse_runs.py); for tests about what happens around the runs, not the training itself."""
-    env = {**clean_env(), "HF_HUB_OFFLINE": "1"}
+    env = {**clean_env(), "HF_HUB_OFFLINE": "1", **(env or {})}
     plugins = ["-p", "tests.reuse_runs"] if reuse_runs else []
     proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", *plugins, *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
