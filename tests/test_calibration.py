@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from factories import KEY, baseline_of, calibration, file_with_entry, make_result
 
+from suite.config.profiles import get_profile
 from suite.engine.results import CaseResult, RunResult
 from suite.gate import baselines as bl
 from suite.gate import calibration as cal
@@ -154,3 +155,36 @@ def test_detectable_drop_only_where_the_design_keeps_false_alarms_at_5_percent()
     assert "6 seeds at tolerance 4.50 can" in v.message
     e["noise"]["false_alarm"] = 0.04
     assert vd.judge(make_result((79.5,)), e, vd.Policy(tolerance=2.0)).detectable == 1.97
+
+
+def test_recompute_refreshes_stored_figures_from_the_stored_values_and_changes_nothing_measured(tmp_path,
+                                                                                                 monkeypatch):
+    """A noise block written under an older rule: ``calibrate --recompute --write-baselines`` recomputes its
+    figures from the per-seed values it stores (no training), as the current rule judges, and touches nothing
+    measured (the entry, the block's values, sd, date and config hash)."""
+    from suite.__main__ import main
+
+    monkeypatch.setattr(cal, "REPS", 150)
+    path = file_with_entry(tmp_path, tolerance=1.0)
+    c = calibration()
+    stale = {**c.noise_block(), "detectable_drop": 9.99, "false_alarm": 0.4, "recommended_seeds": 7,
+             "measured": "2026-01-01T00:00:00+00:00"}
+    bl.set_noise(path, {KEY: stale})
+    before = json.loads(path.read_text())["entries"][KEY]
+    assert main(["calibrate", "--profile", "unit", "--recompute", "--write-baselines",
+                 "--baselines-dir", str(tmp_path)]) == 0
+    after = json.loads(path.read_text())["entries"][KEY]
+    assert {k: v for k, v in after.items() if k != "noise"} == {k: v for k, v in before.items() if k != "noise"}
+    fresh = cal.calibrate_values(KEY, "accuracy", c.values, 50.0, 1.0, len(get_profile("unit").seeds), 2.0,
+                                 reps=150)
+    for k in ("values", "sd", "n_seeds", "measured", "config_hash"):
+        assert after["noise"][k] == before["noise"][k], k
+    for k in ("detectable_drop", "recommended_seeds", "recommended_tolerance"):
+        assert after["noise"][k] == getattr(fresh, k), k
+    assert after["noise"]["false_alarm"] == round(fresh.false_alarm, 4) and after["noise"]["recomputed"]
+    # a block without stored values cannot be recomputed: said, exit 1, nothing written
+    bl.set_noise(path, {KEY: {"values": [80.0]}})
+    text = path.read_text()
+    assert main(["calibrate", "--profile", "unit", "--recompute", "--write-baselines",
+                 "--baselines-dir", str(tmp_path)]) == 1
+    assert path.read_text() == text

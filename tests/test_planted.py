@@ -49,7 +49,7 @@ def test_null_another_thread_count_passes(recorded):
         v = judge(run_case(unit_case()), entry)
     finally:
         torch.set_num_threads(before)
-    assert v.status == "pass" and v.test == "paired t", v.message
+    assert v.status == "pass" and v.test == "paired/pooled t", v.message
 
 
 def test_null_release_bump_alone_passes_and_is_named(recorded):

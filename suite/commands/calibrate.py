@@ -5,6 +5,7 @@ adaptive-seeds benchmark."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from suite.errors import SuiteError, shown
 from suite.gate import adaptive
 from suite.gate import baselines as bl
 from suite.gate import calibration as cal
+from suite.gate import verdicts as vd
 from suite.session import preflight
 from suite.session.bench import BenchSession
 
@@ -47,6 +49,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--from-json", default=None, metavar="FILE",
                         help="no training: write the figures of an earlier --out FILE into the baselines "
                              "(with --write-baselines), after checking each entry's config hash and data")
+    parser.add_argument("--recompute", action="store_true",
+                        help="no training: recompute the figures of the noise blocks already in the profile's "
+                             "baselines from the per-seed values they store, under the current rule (write them "
+                             "back with --write-baselines)")
     parser.add_argument("--simulate", action="store_true",
                         help="no training: print the adaptive-seeds benchmark (seed-runs saved, regressions caught) "
                              "from simulation")
@@ -97,8 +103,9 @@ def calibrate(args) -> tuple[str, int]:
     if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
         raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
                          "--write-baselines and --from-json do not apply. Drop them, or drop --simulate.")
-    if getattr(args, "from_json", None):
-        return from_json(args)
+    stored = _from_stored_figures(args, detect)
+    if stored is not None:
+        return stored
     if args.simulate:
         return adaptive.benchmark_text(args.profile, max_seeds=n if args.seeds else 3), 0
     options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
@@ -153,6 +160,55 @@ def _read_calibration(path):
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SuiteError(f"--from-json {path}: not a calibration file written by --out "
                          f"({getattr(exc, 'strerror', None) or exc}).") from None
+
+
+def _from_stored_figures(args, detect: float | None) -> tuple[str, int] | None:
+    """The paths without training: --recompute and --from-json; None for neither."""
+    if getattr(args, "recompute", False):
+        return recompute(args, detect)
+    if getattr(args, "from_json", None):
+        return from_json(args)
+    return None
+
+
+def recompute(args, detect: float | None) -> tuple[str, int]:
+    """``--recompute``: the figures of every stored noise block of the profile, recomputed from its stored per-seed
+    values under the current rule (``calibration.recompute_block``); written back with ``--write-baselines``."""
+    if args.simulate or args.out or getattr(args, "from_json", None):
+        raise SuiteError("--recompute rereads the noise blocks already in the baselines; --simulate, --out and "
+                         "--from-json do not apply. Drop them, or drop --recompute.")
+    profile = get_profile(args.profile)
+    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
+    entries = bl.load(path).get("entries", {})
+    cals, lines, status = [], [], 0
+    for key in sorted(k for k, e in entries.items() if isinstance(e.get("noise"), dict)):
+        entry = entries[key]
+        tol = vd.tolerance_for(entry, vd.Policy(tolerance=profile.tolerance_for(key.split("/", 1)[0])))
+        try:
+            cals.append(cal.recompute_block(key, entry, tol, len(profile.seeds), detect))
+        except SuiteError as exc:
+            lines.append(f"{path}: NOT recomputed: {exc}")
+            status = 1
+    if not cals and not lines:
+        return f"{path}: no entry has a noise block (python -m suite calibrate --write-baselines adds them)", 0
+    text = [cal.render(profile.name, cals, len(profile.seeds)) + "\n(recomputed from the stored per-seed values, "
+            "no training)"] if cals else []
+    if args.write_baselines and cals:
+        stamp = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        written, refused = bl.set_noise(path, {c.key: {**c.noise_block(), "recomputed": stamp} for c in cals})
+        if written:
+            lines.append(f"{path}: noise figures rewritten for {', '.join(written)}")
+        lines += [f"{path}: NOT written for {r}" for r in refused]
+        status = 1 if refused else status
+    return "\n".join(text + lines), status
+
+
+def _read_small(path: Path, limit: int = 64 * 2**20) -> str:
+    """A calibration file (kilobytes): a device such as /dev/zero is refused, never read forever."""
+    if not path.is_file():
+        raise ValueError("not a regular file")
+    with open(path, encoding="utf-8") as f:
+        return f.read(limit)
 
 
 def from_json(args) -> tuple[str, int]:

@@ -231,6 +231,27 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
     return c
 
 
+def recompute_block(key: str, entry: dict, tolerance: float, at_seeds: int, detect: float | None = None, *,
+                    reps: int | None = None) -> Calibration:
+    """The figures of an entry's stored ``noise`` block recomputed from the per-seed values it stores, under the
+    gate's current rule, for the design the gate now judges (``at_seeds`` seeds, ``tolerance``): no training, the
+    measured values untouched (``calibrate --recompute``). The block's measurement date and config hash stay; the
+    figures' own date goes to ``recomputed``."""
+    noise = entry.get("noise") if isinstance(entry.get("noise"), dict) else {}
+    values, floor = noise.get("values"), entry.get("floor")
+    if not (isinstance(values, list) and len(values) >= 2 and all(isinstance(v, (int, float)) for v in values)):
+        raise SuiteError(f"{key}: its noise block stores no per-seed values (>= 2) to recompute from; run "
+                         f"python -m suite calibrate --write-baselines for it.")
+    if not isinstance(floor, (int, float)):
+        raise SuiteError(f"{key}: its entry has no floor; re-record it with --update-baselines.")
+    target = detect or noise.get("detect_target") or 2.0 * tolerance
+    c = calibrate_values(key, entry.get("metric") or "accuracy", values, float(floor), tolerance, at_seeds,
+                         float(target), reps=reps or REPS)
+    c.measured, c.config_hash = noise.get("measured") or "", noise.get("config_hash") or entry.get("config_hash", "")
+    c.entry_matches = True
+    return c
+
+
 def calibrate_result(result: CaseResult, entry: dict | None, profile, detect: float | None, *,
                      reps: int = REPS, shared: float = 0.0) -> Calibration:
     """Figures for one measured case (a CaseResult over the calibration seeds) and its baseline entry."""

@@ -15,11 +15,13 @@ The rule (docs/verdicts-and-calibration.md):
 * quality is higher-is-better: ``regression`` needs a mean drop beyond the tolerance and, where there is a
   noise estimate, a one-sided test at ``ALPHA`` that the drop is not seed noise. The best noise estimate wins:
   a calibrated ``noise`` block of >= ``NOISE_BLOCK_MIN_SEEDS`` seeds (known noise: even one seed is tested), else
-  the run's own paired seeds when there are >= ``OWN_NOISE_MIN_SEEDS`` (paired t; Welch for an entry without
-  per-seed values), else none: the tolerance alone decides (one seed, or two: a paired t with 1 degree of
-  freedom would make two seeds weaker than one), said in the message. The baseline is restricted to the seeds
-  that ran (adaptive seeds' early looks stay paired). A standard error is never smaller than the metric's
-  resolution (``resolution``: identical per-seed differences are not "no noise");
+  the run's own paired seeds when there are >= ``OWN_NOISE_MIN_SEEDS`` (``own_seeds_test``: the tolerance alone
+  when their noise is small next to it, else the paired t at ``PAIRED_ALPHA`` or the pooled-sd t at
+  ``POOLED_ALPHA``; Welch for an entry without per-seed values), else none: the tolerance alone decides (one
+  seed, or two: a paired t with 1 degree of freedom would make two seeds weaker than one), said in the message.
+  The baseline is restricted to the seeds that ran (adaptive seeds' early looks stay paired). A standard error
+  is never smaller than the metric's resolution (``resolution``: identical per-seed differences are not "no
+  noise");
 * per-seed guard: with the same seeds on both sides and a noise estimate (the calibrated block, else the
   baseline's own seeds), one seed falling more than tolerance + q x sqrt(2) x sd below its own baseline seed is a
   regression, even when the mean test cannot tell (one collapsed seed out of three); q is set so that all the
@@ -36,6 +38,7 @@ import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from suite.config.methods import get_method
 from suite.engine.results import RELEASE_PACKAGES, CaseResult
@@ -52,6 +55,13 @@ GUARD_ALPHA = 0.01
 # coincide exactly with probability well under 1% (continuous metrics: never).
 REPLAY_SEEDS = 2
 DEFAULT_RESOLUTION = 0.1    # points: a metric's step when its eval rows are not known (one example in 1,000)
+# The run's own >= OWN_NOISE_MIN_SEEDS seeds (no calibrated block): ALPHA split between the paired t on the per-seed
+# differences and the t on the sd pooled over both sides' seeds (``own_seeds_test``); when the seeds' noise is
+# small next to the tolerance, the tolerance alone decides (TOLERANCE_DECIDES).
+PAIRED_ALPHA = 0.01
+POOLED_ALPHA = ALPHA - PAIRED_ALPHA
+TOLERANCE_DECIDES = "tolerance (small seed noise)"
+_Z_ALPHA = NormalDist().inv_cdf(1.0 - ALPHA)
 
 MAX_TOLERANCE = 50.0        # points: a tolerance recorded in a file (entry, verdict) beyond this gates nothing
 FAILING = frozenset({"regression", "failed", "degenerate"})   # always fail the case
@@ -138,6 +148,9 @@ class Verdict:
                    f"block, python -m suite calibrate --write-baselines, tests them against known noise)")
             sure = (f"n={self.n} vs {self.baseline_n} seeds: no seed-noise estimate{why}, the tolerance alone "
                     f"decides")
+        elif self.p_value is None:
+            sure = (f"n={self.n} vs {self.baseline_n} seeds: their own noise is small next to the tolerance (at it, "
+                    f"the tolerance alone fails <= {ALPHA:.0%} of unchanged runs), so the tolerance decides")
         else:
             sure = f"n={self.n} vs {self.baseline_n} seeds, one-sided {self.test} p={self.p_value:.3g}"
         if self.status == "pass" and self.delta is not None and abs(self.delta) > self.tolerance:
@@ -322,38 +335,34 @@ def tolerance_for(entry: dict | None, policy: Policy) -> float:
 
 
 def change_test(run_values: dict[int, float], base_values: dict[int, float], base_mean: float, base_sd: float,
-                base_n: int, direction: str, *, noise: Noise | None = None,
-                resolution: float = DEFAULT_RESOLUTION) -> tuple[float | None, str | None]:
+                base_n: int, direction: str, *, noise: Noise | None = None, resolution: float = DEFAULT_RESOLUTION,
+                tolerance: float | None = None) -> tuple[float | None, str | None]:
     """One-sided test that the run's mean is below ("less") or above ("greater") the baseline's, with the best
     noise estimate there is:
 
     * ``noise`` (a calibrated block): the mean paired difference against that known noise (t with the
       calibration's degrees of freedom); even one seed is tested;
-    * else the run's own seeds: paired t on the per-seed differences when the run's seeds are among the
-      baseline's and there are >= ``OWN_NOISE_MIN_SEEDS``; Welch's t for an entry without per-seed values
-      (>= ``OWN_NOISE_MIN_SEEDS`` on both sides);
+    * else the run's own seeds, when they are among the baseline's and there are >= ``OWN_NOISE_MIN_SEEDS``
+      (``own_seeds_test``): (None, ``TOLERANCE_DECIDES``) when their noise is small next to ``tolerance``, else
+      the paired and the pooled t together;
+    * else Welch's t for an entry without per-seed values (>= ``OWN_NOISE_MIN_SEEDS`` on both sides);
     * else (None, None): no noise estimate.
 
     A standard error is never below ``resolution`` (identical per-seed differences are not "no noise")."""
-    from scipy import special
-
     common = [s for s in run_values if s in base_values]
     paired = bool(run_values) and len(common) == len(run_values)
-    if paired:
-        diffs = [run_values[s] - base_values[s] for s in common]
-        k, mean = len(diffs), statistics.fmean(diffs)
     if noise is not None:
         if paired:
-            se = math.sqrt(2.0) * noise.sd / math.sqrt(k)
+            mean = statistics.fmean(run_values[s] - base_values[s] for s in common)
+            se = math.sqrt(2.0) * noise.sd / math.sqrt(len(common))
         else:
             n = len(run_values)
             mean = statistics.fmean(run_values.values()) - base_mean
             se = noise.sd * math.sqrt(1.0 / n + 1.0 / max(base_n, 1))
         return known_noise_p(mean, max(se, resolution), noise.df, direction), "t against calibrated noise"
-    if paired and k >= OWN_NOISE_MIN_SEEDS:
-        se = max(statistics.stdev(diffs) / math.sqrt(k), resolution)
-        t = mean / se
-        return float(special.stdtr(k - 1, t if direction == "less" else -t)), "paired t"
+    if paired and len(common) >= OWN_NOISE_MIN_SEEDS:
+        return own_seeds_test([run_values[s] for s in common], [base_values[s] for s in common], direction,
+                              resolution=resolution, tolerance=tolerance)
     values = list(run_values.values())
     if paired or len(values) < OWN_NOISE_MIN_SEEDS or base_n < OWN_NOISE_MIN_SEEDS:
         return None, None
@@ -363,6 +372,42 @@ def change_test(run_values: dict[int, float], base_values: dict[int, float], bas
     p = stats.ttest_ind_from_stats(statistics.fmean(values), sd, len(values), base_mean, max(base_sd, resolution),
                                    base_n, equal_var=False, alternative=direction).pvalue
     return float(p), "Welch t"
+
+
+def own_seeds_test(run: list[float], base: list[float], direction: str, *, resolution: float = DEFAULT_RESOLUTION,
+                   tolerance: float | None = None) -> tuple[float | None, str]:
+    """The change test on >= ``OWN_NOISE_MIN_SEEDS`` paired seeds without a calibrated noise block (``run[i]`` and
+    ``base[i]`` the same seed). d = the mean paired difference, s = one seed's sd pooled over the run's and the
+    baseline's seeds (2(k - 1) degrees of freedom), se = s x sqrt(2 / k):
+
+    * when tolerance >= z(1 - ALPHA) x se, at the noise the seeds show the tolerance alone would fail at most
+      ALPHA of unchanged runs: it decides, as with 1-2 seeds: (None, ``TOLERANCE_DECIDES``);
+    * else (p, "paired/pooled t"): p = min(p_paired x ALPHA / PAIRED_ALPHA, p_pooled x ALPHA / POOLED_ALPHA, 1),
+      a weighted Bonferroni p, below ALPHA exactly when the paired t on the differences (k - 1 degrees of freedom)
+      gives p < ``PAIRED_ALPHA`` or the t on the pooled sd gives p < ``POOLED_ALPHA``.
+
+    The pooled sd ignores the seed effect that both sides share, so it can only overstate the noise of a paired
+    difference: whatever that effect, it admits the tolerance alone no more often, and its t cries wolf no more
+    often, than with independent seeds, where the rule as a whole fails <= 5% of unchanged runs at every noise
+    level (docs/gate-contract.md). The paired t keeps the power that a large shared seed effect gives (a CPU replay,
+    every seed shifted alike). Standard errors are never below ``resolution``."""
+    from scipy import special
+
+    k = len(run)
+    diffs = [x - b for x, b in zip(run, base)]
+    mean = statistics.fmean(diffs)
+    pooled = math.sqrt((statistics.variance(run) + statistics.variance(base)) / 2.0)
+    se_pooled = max(pooled * math.sqrt(2.0 / k), resolution)
+    if tolerance is not None and tolerance >= _Z_ALPHA * se_pooled:
+        return None, TOLERANCE_DECIDES
+
+    def p_of(se: float, df: int) -> float:
+        t = mean / se
+        return float(special.stdtr(df, t if direction == "less" else -t))
+
+    p_paired = p_of(max(statistics.stdev(diffs) / math.sqrt(k), resolution), k - 1)
+    p_pooled = p_of(se_pooled, 2 * (k - 1))
+    return min(1.0, p_paired * ALPHA / PAIRED_ALPHA, p_pooled * ALPHA / POOLED_ALPHA), "paired/pooled t"
 
 
 def guard_noise(entry: dict, resolution: float = DEFAULT_RESOLUTION) -> Noise | None:
@@ -477,7 +522,7 @@ def _compare(v: Verdict, result: CaseResult, entry: dict) -> Verdict:
     delta = v.delta
     v.p_value, v.test = change_test(run_seeds, base_seeds, v.baseline, float(entry.get("sd") or 0.0),
                                     int(entry.get("n") or 1), "less" if delta < 0 else "greater",
-                                    noise=calibrated_noise(entry, res), resolution=res)
+                                    noise=calibrated_noise(entry, res), resolution=res, tolerance=tol)
     if abs(delta) > tol and (v.p_value is None or v.p_value < ALPHA):
         v.status = "regression" if delta < 0 else "improved"
     noise = guard_noise(entry, res)

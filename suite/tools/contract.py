@@ -5,9 +5,11 @@ seed noise below, near and well above the tolerance, 1, 2, 3 and 5 seeds, and hi
 
 The contract (README, "How a case is judged"; docs/gate-contract.md holds the table):
 
-* power never falls when seeds are added (at a fixed noise source; without a calibrated noise block the step
-  from 2 seeds, where the tolerance alone decides, to 3, where the run's own seeds give a noise estimate, trades
-  power at 1 x the tolerance for the 5% false-alarm bound; the table shows by how much);
+* power never falls when seeds are added (at a fixed noise source), with one measured exception: without a
+  calibrated noise block, 2 seeds are judged by the tolerance alone and 3 must also hold false alarms to 5%. Where
+  2 seeds already hold them to 5% (seed sd <= 0.6 x tol), 3 seeds lose at most ``TRADE_LOSS`` points of power
+  (3 points up to 0.5 x tol, 8 at 0.6 x tol, all of it near the tolerance: at exactly 1 x tol the tolerance alone
+  catches 50% and no rule that also tests the noise can catch more); where they do not, the 5% bound wins;
 * where a noise estimate exists, false alarms <= 5% at every seed count and history length;
 * a regression stays red until someone acknowledges it.
 
@@ -38,6 +40,10 @@ HISTORIES = (10, 30, 100)
 DROPS = (0.0, 1.0, 2.0)          # x tolerance
 BLOCK_SEEDS = 5                  # the calibrated noise block's seeds
 DRIFT_K = (2.0, 2.5, 3.0)        # --max-drift in run-mean sd
+# 2 -> 3 seeds without a block, where 2 seeds keep false alarms <= 5% (seed sd <= 0.61 x tol): a finer look
+TRADE_NOISE = (0.25, 0.4, 0.5, 0.6)
+TRADE_DROPS = (0.0, 1.0, 1.5, 2.0)
+TRADE_LOSS = ((0.5, 0.03), (0.6, 0.08))   # (up to this seed sd x tol, most power 3 seeds may lose against 2)
 ALPHA = vd.ALPHA
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gate-contract.md"
 
@@ -54,6 +60,7 @@ class Grid:
     change: dict = field(default_factory=dict)     # (length, what) -> rate
     adaptive: dict = field(default_factory=dict)   # (source, ratio, what) -> figure
     diagnose: dict = field(default_factory=dict)   # (n, rows) -> any-verdict rate on a null diagnosis
+    trade: dict = field(default_factory=dict)      # (ratio, n, drop) -> fail rate, own seeds, 2 and 3 seeds
 
 
 def _sim(values, seeds=None) -> CaseResult:
@@ -223,6 +230,7 @@ def run_grid(reps: int = 2000, history_reps: int = 300, histories=HISTORIES, noi
              cp_reps: int | None = None) -> Grid:
     g = Grid(reps, history_reps)
     _verdict_part(g, noise, seeds)
+    trade_part(g)
     for ratio in noise:
         for n in seeds:
             g.gap.update({(ratio, n, d): r for d, r in gap_rates(ratio, n, DROPS, reps=reps).items()})
@@ -235,6 +243,14 @@ def run_grid(reps: int = 2000, history_reps: int = 300, histories=HISTORIES, noi
     for n in (2, 3, 5):
         g.diagnose[(n, 872)] = diagnose_rate(n, 872, reps=max(200, reps // 4))
     return g
+
+
+def trade_part(g: Grid, noise=TRADE_NOISE) -> None:
+    """2 and 3 of the run's own seeds (no block) at the low noise where 2 seeds keep false alarms <= 5%."""
+    for ratio in noise:
+        for n in (2, 3):
+            rates, _ = verdict_rates(ratio, n, TRADE_DROPS, block=False, reps=g.reps)
+            g.trade.update({(ratio, n, d): r for d, r in rates.items()})
 
 
 def _verdict_part(g: Grid, noise, seeds) -> None:
@@ -254,7 +270,7 @@ def _verdict_part(g: Grid, noise, seeds) -> None:
 def violations(g: Grid, slack: float, history_slack: float | None = None) -> list[str]:
     """Every way the grid breaks the contract, beyond Monte Carlo ``slack`` (on a rate near 5%; a power near 50%
     gets 2.5 x that); ``history_slack`` for the history gates (fewer simulated histories; default ``slack``)."""
-    return (_verdict_violations(g, slack) + _gap_violations(g, slack)
+    return (_verdict_violations(g, slack) + _trade_violations(g, 2.5 * slack) + _gap_violations(g, slack)
             + _history_violations(g, slack if history_slack is None else history_slack)
             + [f"diagnose null at {n} seeds on {rows} rows: a verdict in {r:.1%}"
                for (n, rows), r in sorted(g.diagnose.items()) if r > ALPHA + slack]
@@ -263,16 +279,43 @@ def violations(g: Grid, slack: float, history_slack: float | None = None) -> lis
                and r > max(g.adaptive[(source, ratio, "fixed_false_alarm")], ALPHA) + slack])
 
 
+def trade_loss(ratio: float) -> float | None:
+    """The most power 3 of the run's own seeds may lose against 2 at this seed sd (x tol); None: beyond 0.6 x tol,
+    where 2 seeds fail more than 5% of unchanged runs and the 5% bound wins."""
+    return next((loss for upto, loss in TRADE_LOSS if ratio <= upto + 1e-9), None)
+
+
+def _trade_falls(rates: dict, ratio: float, drops, slack: float, what: str) -> list[str]:
+    """2 -> 3 own seeds at one seed sd: ``rates`` maps (n, drop) to the fail rate."""
+    loss = trade_loss(ratio)
+    if loss is None or rates[(2, 0.0)] > ALPHA:
+        return []
+    return [f"{what} sd {ratio:g} x tol, drop {drop:g} x tol: power {rates[(2, drop)]:.1%} at 2 seeds > "
+            f"{rates[(3, drop)]:.1%} at 3 (more than the {loss:.0%} the contract allows there)"
+            for drop in drops if drop > 0 and rates[(3, drop)] < rates[(2, drop)] - loss - slack]
+
+
+def _trade_violations(g: Grid, slack: float) -> list[str]:
+    out = []
+    for ratio in sorted({k[0] for k in g.trade}):
+        rates = {(n, d): r for (x, n, d), r in g.trade.items() if x == ratio}
+        out += _trade_falls(rates, ratio, TRADE_DROPS, slack, "verdict (own, 2 -> 3 seeds)")
+    return out
+
+
 def _power_falls(g: Grid, source: str, ratio: float, seeds: list[int], slack: float) -> list[str]:
     out = []
     for drop in DROPS[1:]:
         for a, b in zip(seeds, seeds[1:]):
             if source == "own" and a < vd.OWN_NOISE_MIN_SEEDS <= b:
-                continue  # from no noise estimate to one: the documented trade (module docstring)
+                continue  # from no noise estimate to one: the measured trade (_trade_falls, below)
             pa, pb = g.verdict[(source, ratio, a, drop)], g.verdict[(source, ratio, b, drop)]
             if pb < pa - slack:
                 out.append(f"verdict ({source}) sd {ratio:g} x tol, drop {drop:g} x tol: power {pa:.1%} at {a} "
                            f"seeds > {pb:.1%} at {b}")
+    if source == "own" and {2, 3} <= set(seeds):
+        rates = {(n, d): g.verdict[(source, ratio, n, d)] for n in (2, 3) for d in DROPS}
+        out += _trade_falls(rates, ratio, DROPS, slack, "verdict (own)")
     return out
 
 
@@ -370,6 +413,33 @@ def _history_and_adaptive_lines(g: Grid) -> list[str]:
     return lines
 
 
+def _trade_lines(g: Grid) -> list[str]:
+    if not g.trade:
+        return []
+    noise = sorted({k[0] for k in g.trade})
+    lines = ["", "### 2 -> 3 seeds without a block, where 2 seeds keep false alarms <= 5%", "",
+             "Fails at drop " + " / ".join(f"{d:g}x" for d in TRADE_DROPS) + " the tolerance:", "",
+             "| seed sd | 2 seeds | 3 seeds | power 3 - 2 (most negative) | the contract allows |",
+             "|---|---|---|---|---|"]
+    for ratio in noise:
+        cells = [" / ".join(_p(g.trade[(ratio, n, d)]) for d in TRADE_DROPS) for n in (2, 3)]
+        worst = min(g.trade[(ratio, 3, d)] - g.trade[(ratio, 2, d)] for d in TRADE_DROPS[1:])
+        loss = trade_loss(ratio)
+        lines.append(f"| {ratio:g} x tol | {cells[0]} | {cells[1]} | {100 * worst:+.1f} points | "
+                     f"{'-' if loss is None else f'-{100 * loss:.0f} points'} |")
+    lines += ["", "Why 3 seeds may lose anything here: 2 seeds are judged by the tolerance alone, so a drop of exactly "
+              "the tolerance is a coin flip for them (50%), and no rule that also asks whether a drop is noise can "
+              "catch more than that; to catch as much at every drop, 3 seeds would need the tolerance alone whenever "
+              "2 seeds keep 5% (seed sd <= 0.61 x tol), but the tolerance alone on 3 seeds fails more than 5% of "
+              "unchanged runs from sd 0.75 x tol on (its standard error is sd x sqrt(2/3): 1.645 x 0.75 x 0.816 = "
+              "1.0 tol), and 3 seeds on each side estimate the sd with 4 degrees of freedom, too few to tell 0.6 from "
+              "0.8 x tol reliably (the estimate's 90% range spans a factor of 3.7). Where 2 seeds fail more than 5% "
+              "of unchanged runs (1 and 3 x tol above) the 5% bound wins outright: even a gate that knew the noise "
+              "exactly would catch less (at 1 x tol, holding 5% on 3 seeds takes a threshold of 1.34 tol, which "
+              "catches a 2x drop 79% of the time against 2 seeds' 84%)."]
+    return lines
+
+
 def render(g: Grid) -> str:
     noise = sorted({k[1] for k in g.verdict})
     seeds = sorted({k[2] for k in g.verdict})
@@ -380,10 +450,10 @@ def render(g: Grid) -> str:
              f"Every figure runs the project's own gate functions on simulated data (tolerance {TOL:g} point, case "
              f"mean {MEAN:g}, floor {FLOOR:g}; seed noise sd as a multiple of the tolerance; paired seeds, "
              f"independent run noise). {g.reps} comparisons per verdict figure, {g.history_reps} histories per "
-             "drift figure. The contract: power never falls when seeds are added; where a noise estimate exists, "
-             "false alarms <= 5% at every seed count and history length; a regression stays red until someone "
-             "acknowledges it. `tests/test_contract.py` asserts it on a smaller grid. Back to the "
-             "[README](../README.md).", "",
+             "drift figure. The contract: power never falls when seeds are added (one measured exception, 2 -> 3 "
+             "seeds without a calibrated block, below); where a noise estimate exists, false alarms <= 5% at every "
+             "seed count and history length; a regression stays red until someone acknowledges it. "
+             "`tests/test_contract.py` asserts it on a smaller grid. Back to the [README](../README.md).", "",
              "## Quality verdict (`verdicts.judge`): fails at drop 0 / 1x / 2x the tolerance", "",
              "| noise source | seed sd | " + " | ".join(f"{n} seed{'s' * (n > 1)}" for n in seeds) + " |",
              "|---|---|" + "---|" * len(seeds)]
@@ -391,9 +461,13 @@ def render(g: Grid) -> str:
         for ratio in noise:
             cells = [" / ".join(_p(g.verdict[(source, ratio, n, d)]) for d in DROPS) for n in seeds]
             lines.append(f"| {label} | {ratio:g} x tol | " + " | ".join(cells) + " |")
-    lines += ["", "Without a block, 1 and 2 seeds have no noise estimate (the tolerance alone decides: a paired t with "
-              "1 degree of freedom would make 2 seeds weaker than 1); from 3 seeds the run's own seeds are tested. "
-              "With a block even 1 seed is tested against the known noise.", "",
+    lines += ["", "With a block even 1 seed is tested against the known noise. Without one, 1 and 2 seeds have no "
+              "noise estimate (the tolerance alone decides: a paired t with 1 degree of freedom would make 2 seeds "
+              "weaker than 1); from 3 seeds the run's own seeds are (`verdicts.own_seeds_test`): the tolerance alone "
+              "when their noise, pooled over both sides' seeds, is small next to it, else a paired t at 1% or a "
+              "pooled-sd t at 4%."]
+    lines += _trade_lines(g)
+    lines += ["",
               "## Per-seed guard alone: share of unchanged runs it fails", "",
               "| noise source | seed sd | " + " | ".join(f"{n}" for n in seeds) + " |",
               "|---|---|" + "---|" * len(seeds)]
