@@ -24,7 +24,7 @@ def test_per_task_tolerance_and_budgets_in_profile():
     quick = get_profile("quick")
     from suite.config.profiles import cases
     by = {(c.task, c.method): c for c in cases(quick)}
-    assert by[("rte", "full")].epochs == quick.task_epochs["rte"] and by[("sst2", "full")].epochs == quick.epochs
+    assert by[("mrpc", "full")].epochs == quick.task_epochs["mrpc"] and by[("sst2", "full")].epochs == quick.epochs
 
 
 def test_learning_rate_resolution():
