@@ -152,7 +152,7 @@ def test_markers_select_cases(expr, expected):
 @pytest.mark.e2e
 def test_quick_profile_cases_are_marked_slow():
     code, out = run_pytest("--profile", "quick", "-m", "slow", "--collect-only", "-q")
-    assert code == 0 and out.count("::test_glue[") == 18, out  # 9 tasks x full, seq_bn
+    assert code == 0 and out.count("::test_glue[") == 14, out  # 7 gated tasks (RTE, WNLI left out) x full, seq_bn
 
 
 @pytest.mark.e2e

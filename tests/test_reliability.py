@@ -461,7 +461,10 @@ KILL_SCRIPT = textwrap.dedent('''
             time.sleep(60)
         def flush(self): self.f.flush()
         def fileno(self): return self.f.fileno()
-    os.fdopen = lambda *a, **k: Slow(real_fdopen(*a, **k))
+    def fdopen(fd, mode="r", *a, **k):  # only the write is slowed; reads (the bounded reader) are real
+        f = real_fdopen(fd, mode, *a, **k)
+        return Slow(f) if "w" in mode else f
+    os.fdopen = fdopen
     bl.update(sys.argv[1], "unit", [make_result((99.0,))])
 ''')
 
@@ -637,7 +640,7 @@ def test_merging_no_cases_or_a_case_twice_fails(tmp_path):
     from suite.store import results_files
 
     empty = tmp_path / "empty.json"
-    empty.write_text(json.dumps({"schema": 1, "profile": "smoke", "cases": []}))
+    empty.write_text(json.dumps({"schema": 2, "profile": "smoke", "shard_count": 1, "shards": [1], "cases": []}))
     code, out = run(["report", "merge", str(empty), "--strict-baselines", "--out", str(tmp_path / "rep")],
                     baselines_dir=tmp_path, module="suite")
     assert code == 1 and "no cases" in out, out
