@@ -436,7 +436,7 @@ def _trade_lines(g: Grid) -> list[str]:
               "0.8 x tol reliably (the estimate's 90% range spans a factor of 3.7). Where 2 seeds fail more than 5% "
               "of unchanged runs (1 and 3 x tol above) the 5% bound wins outright: even a gate that knew the noise "
               "exactly would catch less (at 1 x tol, holding 5% on 3 seeds takes a threshold of 1.34 tol, which "
-              "catches a 2x drop 79% of the time against 2 seeds' 84%)."]
+              "catches a 2x drop 79% of the time; 2 seeds catch it 84%, both exact for normal noise)."]
     return lines
 
 
