@@ -62,13 +62,14 @@ $(VENV)/.installed:
 	@echo $(INSTALL_HASH) > $@
 
 # The oldest supported adapters/transformers pair (constraints/oldest.txt) in its own venv: the unit tests (without
-# the end-to-end ones) and the smoke benchmark. Needs network (or a local wheel index) for the old releases.
+# the end-to-end and real-data ones) and the smoke benchmark. Needs network (or a local wheel index) for the old
+# releases.
 OLDEST_VENV ?= .venv-oldest
 test-oldest:
 	$(MAKE) venv VENV=$(OLDEST_VENV) PINNED=constraints/oldest.txt
 	$(OLDEST_VENV)/bin/python -c "import adapters, transformers; print('adapters', adapters.__version__, \
 	  'transformers', transformers.__version__)"
-	$(OLDEST_VENV)/bin/python -m pytest tests -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
+	$(OLDEST_VENV)/bin/python -m pytest tests -n 2 --dist loadgroup -m "not e2e and not realdata" $(PYTEST_ARGS)
 	$(OLDEST_VENV)/bin/python -m pytest benchmarks --strict-baselines --no-history $(PYTEST_ARGS)
 
 clean:

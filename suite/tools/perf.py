@@ -6,9 +6,9 @@ numbers; no timed assertions anywhere.
 Trainer runs twice, so that the engine is compared with the peer at its best and not only at its defaults:
 ``trainer-default`` is what ``run_glue.py`` users get (random batches, gradient clipping at norm 1.0) and
 ``trainer-tuned`` is Trainer configured well on this hardware: ``group_by_length=True`` (batches of similar
-length: far less padding) and no gradient clipping, like the engine. With ``group_by_length=True``,
-transformers 4.57 length-groups the evaluation set too, so ``predict()`` returns predictions in another order:
-they are scored against the ``label_ids`` of the same output, never against the dataset's labels.
+length: far less padding) and no gradient clipping, like the engine. With ``group_by_length=True``, transformers
+(4.46 and later) length-groups the evaluation set too, so ``predict()`` returns predictions in another order: they
+are scored against the ``label_ids`` of the same output, never against the dataset's labels.
 
 Both sides are timed the same way: samples divided by the wall time of the whole training call (first step
 included) and of the whole prediction call, after one untimed warm-up run of each side so that first-call costs
