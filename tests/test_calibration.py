@@ -188,3 +188,14 @@ def test_recompute_refreshes_stored_figures_from_the_stored_values_and_changes_n
     assert main(["calibrate", "--profile", "unit", "--recompute", "--write-baselines",
                  "--baselines-dir", str(tmp_path)]) == 1
     assert path.read_text() == text
+
+
+def test_the_table_shows_no_detectable_drop_where_the_design_cries_wolf():
+    """Issue 22 item 8: a design failing more than 5% of unchanged runs has no detectable drop to print."""
+    loud = cal.Calibration("rte/seq_bn@minilm", "accuracy", [52.0, 55.0, 49.0], [0, 1, 2], 52.7, 3.0, 1, 6.0,
+                           sd=3.0, detectable_drop=0.0, false_alarm=0.931)
+    quiet = cal.Calibration("sst2/full@minilm", "accuracy", [82.0, 83.0, 81.5], [0, 1, 2], 50.9, 1.5, 1, 3.0,
+                            sd=0.76, detectable_drop=4.45, false_alarm=0.014)
+    text = cal.render("quick", [loud, quiet], 3)
+    assert "| 1 | - | 93.1% |" in text and "| 1 | 4.45 | 1.4% |" in text
+    assert "rte/seq_bn@minilm: no detectable drop: at 1 seed(s) and tolerance 3.00 the gate fails 93.1%" in text

@@ -578,7 +578,7 @@ def test_supported_pairs_workflow_runs_the_pinned_and_the_oldest_pair_with_pinne
     venv its make target uses (so the Makefile does not fetch PyPI's CUDA wheel)."""
     yaml = pytest.importorskip("yaml")
     doc = yaml.safe_load(PAIRS_WORKFLOW.read_text())
-    [job] = doc["jobs"].values()
+    job = doc["jobs"]["pair"]
     entries = {e["pair"]: e for e in job["strategy"]["matrix"]["include"]}
     assert {p: (e["target"], e["venv"]) for p, e in entries.items()} == {
         "pinned": ("test", ".venv"), "oldest": ("test-oldest", ".venv-oldest")}
@@ -597,3 +597,31 @@ def test_supported_pairs_workflow_runs_the_pinned_and_the_oldest_pair_with_pinne
     # the oldest target runs unit tests and the smoke profile strictly, as the workflow's header says
     oldest = makefile.split("\ntest-oldest:", 1)[1].split("\n\n", 1)[0]
     assert "-m pytest tests" in oldest and "-m pytest benchmarks --strict-baselines" in oldest
+
+
+def test_supported_pairs_workflow_checks_that_pip_install_keeps_an_installed_older_pair(tmp_path):
+    """Issue 25's done-when, in CI: the oldest pair installed first, then a plain `pip install -e .` (no
+    constraints), then its version check and the smoke profile. The check's own script runs here: it fails in one
+    line naming both pairs when the installed pair is not constraints/oldest.txt's, and passes when it is."""
+    import adapters
+    import transformers
+
+    yaml = pytest.importorskip("yaml")
+    steps = yaml.safe_load(PAIRS_WORKFLOW.read_text())["jobs"]["keeps-installed-adapters"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    first = next(i for i, r in enumerate(runs) if "-r constraints/oldest.txt" in r)
+    install = next(i for i, r in enumerate(runs) if 'pip install -q -e ".[test]"' in r)
+    smoke = next(i for i, r in enumerate(runs) if "-m pytest benchmarks --strict-baselines" in r)
+    pip_line = next(line for line in runs[install].splitlines() if "pip install" in line)
+    assert first < install < smoke and " -c " not in pip_line   # no constraints: pip's own choice is the subject
+    check = next(line for line in runs[install].splitlines() if "python -c" in line).strip()
+    script = check.replace(".venv/bin/python", sys.executable)
+    (tmp_path / "constraints").mkdir()
+    (tmp_path / "constraints" / "oldest.txt").write_text("# the oldest pair\nadapters==0.0.1\ntransformers==0.0.2\n")
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "pip install -e . replaced the installed pair" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    (tmp_path / "constraints" / "oldest.txt").write_text(
+        f"adapters=={adapters.__version__}\ntransformers=={transformers.__version__}\n")
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

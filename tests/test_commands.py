@@ -247,6 +247,39 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
     assert "noise" not in bl.load(fresh2 / "smoke.json")["entries"]["sst2/full@minilm"]
 
 
+def test_from_json_recomputes_figures_of_an_earlier_rule(tmp_path, capsys):
+    """An --out file written under an earlier rule (its detectable drop and false alarms no longer what the gate
+    does): --from-json stores the figures recomputed from its per-seed values, never the stale ones, and --out
+    rewrites the file with them, the measurement (values, seeds, date, config hash) kept."""
+    values = [71.4, 59.4, 66.8, 59.2, 74.0]
+    stale = {"key": "sst2/full@minilm", "metric": "accuracy", "values": values, "seeds": [0, 1, 2, 3, 4],
+             "floor": 52.4, "tolerance": 2.0, "at_seeds": 1, "detect_target": 4.0, "sd": 6.77,
+             "detectable_drop": 9.68, "false_alarm": 0.4155, "recommended_seeds": None, "recommended_tolerance": None,
+             "config_hash": "abc", "measured": "2026-11-29T13:47:08+00:00", "notes": [], "error": None,
+             "entry_matches": True}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"profile": "smoke", "seeds": 5, "cases": [stale]}))
+    fresh = cal.calibrate_values(stale["key"], "accuracy", values, 52.4, 2.0, 1, 4.0)
+    assert (fresh.detectable_drop, fresh.false_alarm) != (9.68, 0.4155)   # the rule changed since
+    new = tmp_path / "new.json"
+    assert main(["calibrate", "--from-json", str(old), "--out", str(new)]) == 0
+    assert "recomputed from the per-seed values" in capsys.readouterr().out
+    [case] = json.loads(new.read_text())["cases"]
+    assert (case["detectable_drop"], case["false_alarm"]) == (fresh.detectable_drop, fresh.false_alarm)
+    assert {k: case[k] for k in ("values", "seeds", "measured", "config_hash", "entry_matches")} == {
+        k: stale[k] for k in ("values", "seeds", "measured", "config_hash", "entry_matches")}
+    # into the baselines: the recomputed figures
+    entry = {"mean": 66.16, "sd": 6.77, "n": 1, "metric": "accuracy", "floor": 52.4, "config_hash": "abc",
+             "values": [71.4], "provenance": {"seeds": [0]}}
+    (tmp_path / "smoke.json").write_text(json.dumps({"schema": 1, "profile": "smoke",
+                                                     "entries": {stale["key"]: entry}}))
+    status = main(["calibrate", "--from-json", str(old), "--write-baselines", "--baselines-dir", str(tmp_path)])
+    assert status == 0, capsys.readouterr()
+    noise = bl.load(tmp_path / "smoke.json")["entries"][stale["key"]]["noise"]
+    assert (noise["detectable_drop"], noise["false_alarm"]) == (fresh.detectable_drop, round(fresh.false_alarm, 4))
+    assert noise["measured"] == stale["measured"]
+
+
 def test_simulate_mode_prints_both_numbers(capsys, monkeypatch):
     from suite.__main__ import main
 

@@ -97,6 +97,22 @@ def test_a_weakened_or_switched_off_verdict_rule_breaks_the_contract(monkeypatch
     assert ct.violations(_verdict_grid(), SLACK) != []
 
 
+def _gap_grid(noise, reps):
+    g = ct.Grid(reps, 0)
+    for ratio in noise:
+        for n in (2, 3):
+            g.gap.update({(ratio, n, d): r for d, r in ct.gap_rates(ratio, n, ct.DROPS, reps=reps).items()})
+    return g
+
+
+def test_a_gap_gate_without_the_verdicts_noise_rule_breaks_the_contract(monkeypatch):
+    """--max-gap judges >= 3 paired seeds by the verdict's own rule (``gap_within_noise``); with the threshold
+    alone, a gap beyond --max-gap fails far more than 5% of runs whose true gap is inside it."""
+    assert ct.violations(_gap_grid((3.0,), REPS), SLACK) == []
+    monkeypatch.setattr(vd, "gap_within_noise", lambda result, reference, max_gap: False)
+    assert ct.violations(_gap_grid((3.0,), REPS), SLACK) != []
+
+
 def test_drift_against_the_best_value_ever_breaks_the_contract(monkeypatch):
     def best_ever(series, acks=(), **kw):
         pts = [p for p in hi.comparable(series) if p.mean is not None]

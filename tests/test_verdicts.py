@@ -328,3 +328,30 @@ def test_a_collapse_under_deterministic_replay_fails_whatever_the_noise():
     assert v.status == "regression" and "seed 1 fell 20.00" in v.message and "reproduce their baseline" in v.message
     assert judge(with_values([85.0, 77.0, 90.0]), baseline_of(base), tolerance=2.0).status == "pass"
     assert judge(with_values([85.1, 58.0, 90.2]), baseline_of(base), tolerance=2.0).status == "pass"  # noise: no replay
+
+
+# --- the gap gate judges 3+ seeds by the verdict's rule ------------------------------------------------------
+
+def _gap_case(values, method):
+    from suite.tools.contract import _case
+
+    return _case(values, method)
+
+
+def test_gap_gate_three_quiet_seeds_beyond_max_gap_fail_on_the_threshold():
+    """3 paired seeds whose noise is small next to --max-gap: the threshold decides (as the verdict's tolerance
+    does), even where the paired t on 2 degrees of freedom would call the gap noise."""
+    full = _gap_case([80.0, 80.4, 79.6], "full")
+    adapter = _gap_case([78.6, 79.5, 78.3], "seq_bn")   # gaps -1.4, -0.9, -1.3: mean -1.2
+    assert vd.gap_within_noise(adapter, full, 0.8) is False
+    assert vd.gap_failures([full, adapter], 0.8) and not vd.gap_failures([full, adapter], 1.3)
+
+
+def test_gap_gate_three_noisy_seeds_beyond_max_gap_are_noise():
+    full = _gap_case([80.0, 74.0, 83.0], "full")
+    adapter = _gap_case([75.0, 78.0, 79.5], "seq_bn")   # gaps -5, +4, -3.5: mean -1.5, seed sd ~3.4
+    assert vd.gap_within_noise(adapter, full, 1.0) is True
+    assert vd.gap_failures([full, adapter], 1.0) == []
+    # two seeds have no noise estimate: the threshold alone decides
+    two_full, two_adapter = _gap_case([80.0, 74.0], "full"), _gap_case([75.0, 78.0], "seq_bn")
+    assert vd.gap_within_noise(two_adapter, two_full, 0.4) is False and vd.gap_failures([two_full, two_adapter], 0.4)

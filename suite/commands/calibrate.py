@@ -47,8 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--baselines-dir", default=None, metavar="DIR",
                         help="folder of <profile>.json baselines (default: baselines/ in the project)")
     parser.add_argument("--from-json", default=None, metavar="FILE",
-                        help="no training: write the figures of an earlier --out FILE into the baselines "
-                             "(with --write-baselines), after checking each entry's config hash and data")
+                        help="no training: the figures of an earlier --out FILE, recomputed from its per-seed values "
+                             "under the current rule, into the baselines (with --write-baselines, after checking each "
+                             "entry's config hash and data) and/or a new --out FILE")
     parser.add_argument("--recompute", action="store_true",
                         help="no training: recompute the figures of the noise blocks already in the profile's "
                              "baselines from the per-seed values they store, under the current rule (write them "
@@ -112,10 +113,7 @@ def calibrate(args) -> tuple[str, int]:
                       tasks=args.tasks, seeds=tuple(range(n)),
                       **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
     if args.out:
-        out = Path(args.out)
-        if out.is_dir():
-            raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
-        preflight.check_file_target(out, "--out")  # a FIFO or device: refused now, not after training
+        _check_out(args.out)  # refused now, not after training
     session = BenchSession(options)
     session.check_data()
     cals = []
@@ -149,6 +147,13 @@ def calibrate(args) -> tuple[str, int]:
     return "\n".join(lines), status
 
 
+def _check_out(path) -> None:
+    out = Path(path)
+    if out.is_dir():
+        raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
+    preflight.check_file_target(out, "--out")  # a FIFO or a device is refused
+
+
 def _read_calibration(path):
     """(profile, cases without an error) of a file written by ``calibrate --out``: the bounded reader of state files,
     strict JSON, every number finite and in bounds."""
@@ -176,7 +181,8 @@ def recompute(args, detect: float | None) -> tuple[str, int]:
     values under the current rule (``calibration.recompute_block``); written back with ``--write-baselines``."""
     if args.simulate or args.out or getattr(args, "from_json", None):
         raise SuiteError("--recompute rereads the noise blocks already in the baselines; --simulate, --out and "
-                         "--from-json do not apply. Drop them, or drop --recompute.")
+                         "--from-json do not apply (--from-json recomputes its file's figures itself). Drop them, "
+                         "or drop --recompute.")
     profile = get_profile(args.profile)
     path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
     entries = bl.load(path).get("entries", {})
@@ -191,8 +197,8 @@ def recompute(args, detect: float | None) -> tuple[str, int]:
             status = 1
     if not cals and not lines:
         return f"{path}: no entry has a noise block (python -m suite calibrate --write-baselines adds them)", 0
-    text = [cal.render(profile.name, cals, len(profile.seeds)) + "\n(recomputed from the stored per-seed values, "
-            "no training)"] if cals else []
+    text = [cal.render(profile.name, cals, max(len(c.values) for c in cals))
+            + "\n(recomputed from the stored per-seed values, no training)"] if cals else []
     if args.write_baselines and cals:
         stamp = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
         written, refused = bl.set_noise(path, {c.key: {**c.noise_block(), "recomputed": stamp} for c in cals})
@@ -203,51 +209,66 @@ def recompute(args, detect: float | None) -> tuple[str, int]:
     return "\n".join(text + lines), status
 
 
-def _read_small(path: Path, limit: int = 64 * 2**20) -> str:
-    """A calibration file (kilobytes): a device such as /dev/zero is refused, never read forever."""
-    if not path.is_file():
-        raise ValueError("not a regular file")
-    with open(path, encoding="utf-8") as f:
-        return f.read(limit)
+def _recomputed(c, source) -> cal.Calibration:
+    """One case of a ``--out`` file with its figures recomputed from its stored per-seed values under the current
+    rule (the measurement kept: values, seeds, dates, config hash, data fingerprint), so that figures computed under
+    an earlier rule never reach the baselines."""
+    if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
+            and len(c["values"]) >= 2 and all(isinstance(v, (int, float)) for v in c["values"])
+            and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance", "floor"))):
+        raise SuiteError(f"--from-json {source}: case {shown(str(c)[:60])} is not one written by --out "
+                         "(needs key, values, sd, false_alarm, tolerance, floor); nothing was written.")
+    try:
+        seeds = c.get("seeds") if isinstance(c.get("seeds"), list) and len(c["seeds"]) == len(c["values"]) else None
+        target = c.get("detect_target") or 2.0 * float(c["tolerance"])
+        fresh = cal.calibrate_values(c["key"], c.get("metric") or "accuracy", c["values"], float(c["floor"]),
+                                     float(c["tolerance"]), int(c.get("at_seeds") or 1), float(target), seeds=seeds)
+    except (TypeError, ValueError, SuiteError) as exc:
+        raise SuiteError(f"--from-json {source}: case {shown(c['key'])} has a malformed figure ({exc}); "
+                         "nothing was written.") from None
+    fresh.measured, fresh.config_hash = str(c.get("measured") or ""), str(c.get("config_hash") or "")
+    fresh.entry_matches, fresh.data_fingerprint = bool(c.get("entry_matches")), c.get("data_fingerprint")
+    return fresh
 
 
 def from_json(args) -> tuple[str, int]:
-    """``--from-json FILE --write-baselines``: store figures measured earlier (``--out FILE``) without retraining.
-    Each case goes to its entry only when the entry's config hash is the one the figures were measured for."""
-    if not args.write_baselines:
-        raise SuiteError("--from-json only writes stored figures into the baselines: add --write-baselines.")
-    profile, cases = _read_calibration(args.from_json)
+    """``--from-json FILE``: figures measured earlier (``--out FILE``), recomputed from their per-seed values under
+    the current rule without retraining, stored in the baselines (``--write-baselines``; each case only in an entry
+    of the config hash and data it was measured on) and/or written to ``--out NEW``."""
+    if not (args.write_baselines or args.out):
+        raise SuiteError("--from-json rereads an earlier --out file: add --write-baselines (store its figures) or "
+                         "--out NEW.json (rewrite them under the current rule).")
+    if args.out:
+        _check_out(args.out)
+    profile, stored = _read_calibration(args.from_json)
     if args.profile not in (None, "smoke", profile.name):
         raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
+    cases = [_recomputed(c, args.from_json) for c in stored]
+    lines, status = [cal.render(profile.name, cases, max((len(c.values) for c in cases), default=0))
+                     + f"\n(recomputed from the per-seed values in {args.from_json}, no training)"], 0
+    if args.out:
+        bl.write_text_atomic(args.out, json.dumps({"profile": profile.name, "seeds": max(
+            (len(c.values) for c in cases), default=0), "power": cal.POWER, "reps": cal.REPS,
+            "rng_seed": cal.RNG_SEED, "recomputed_from": str(args.from_json),
+            "cases": [c.to_dict() for c in cases]}, indent=2) + "\n")
+        lines.append(f"wrote {args.out}")
+    if not args.write_baselines:
+        return "\n".join(lines), status
     path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
     entries = bl.load(path).get("entries", {})
-    blocks, lines, status = {}, [], 0
+    blocks = {}
     for c in cases:
-        if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
-                and all(isinstance(v, (int, float)) for v in c["values"])
-                and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance"))):
-            raise SuiteError(f"--from-json {args.from_json}: case {shown(str(c)[:60])} is not one written by --out "
-                             "(needs key, values, sd, false_alarm, tolerance); nothing was written.")
-        entry = entries.get(c["key"])
-        same_data = (c.get("data_fingerprint") and entry is not None
-                     and entry.get("data_fingerprint") == c["data_fingerprint"])
-        if not (same_data or c.get("entry_matches")):  # when measured: same config hash and same data fingerprint
-            lines.append(f"{path}: NOT written for {c['key']} (the figures were not measured on the entry's data, "
+        entry = entries.get(c.key)
+        same_data = c.data_fingerprint and entry is not None and entry.get("data_fingerprint") == c.data_fingerprint
+        if not (same_data or c.entry_matches):  # when measured: same config hash and same data fingerprint
+            lines.append(f"{path}: NOT written for {c.key} (the figures were not measured on the entry's data, "
                          "or the file does not say; see the notes in the file)")
             continue
-        if entry is None or entry.get("config_hash") != c.get("config_hash"):
-            lines.append(f"{path}: NOT written for {c['key']} (no entry of config {c.get('config_hash')}: record "
+        if entry is None or entry.get("config_hash") != c.config_hash:
+            lines.append(f"{path}: NOT written for {c.key} (no entry of config {c.config_hash}: record "
                          "one with --update-baselines first)")
             continue
-        keep = {k: c[k] for k in ("key", "metric", "values", "seeds", "floor", "tolerance", "at_seeds",
-                                  "detect_target", "sd", "detectable_drop", "false_alarm", "recommended_seeds",
-                                  "recommended_tolerance", "config_hash", "measured", "notes")}
-        keep["data_fingerprint"] = c.get("data_fingerprint")
-        try:
-            blocks[c["key"]] = cal.Calibration(**keep).noise_block()
-        except (TypeError, ValueError, KeyError) as exc:
-            raise SuiteError(f"--from-json {args.from_json}: case {shown(c['key'])} has a malformed figure ({exc}); "
-                             "nothing was written.") from None
+        blocks[c.key] = c.noise_block()
     if blocks:
         written, refused = bl.set_noise(path, blocks)
         if written:
@@ -256,4 +277,4 @@ def from_json(args) -> tuple[str, int]:
         status = 1 if refused else 0
     if len(blocks) < len(cases):
         status = 1  # some stored figures were not written: say so in the exit status too
-    return "\n".join(lines) or "nothing to write", status
+    return "\n".join(lines), status

@@ -305,10 +305,16 @@ def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
         if c.error:
             notes.append(f"{c.key}: calibration run failed, nothing measured ({c.error})")
             continue
+        # a drop "detected" by a design that also fails many unchanged runs means nothing (issue 22, item 8)
+        cries_wolf = c.false_alarm is not None and c.false_alarm > FALSE_ALARM_TARGET
         lines.append(f"| {c.key} | {c.metric} | {c.mean:.2f} | {c.sd:.2f} | {_n(c.floor)} | {c.tolerance:.2f} "
-                     f"| {c.at_seeds} | {_n(c.detectable_drop)} | {_n(c.false_alarm, '{:.1%}')} "
+                     f"| {c.at_seeds} | {'-' if cries_wolf else _n(c.detectable_drop)} "
+                     f"| {_n(c.false_alarm, '{:.1%}')} "
                      f"| {c.detect_target:.2f} | {_n(c.recommended_seeds, '{}')} "
                      f"| {_n(c.recommended_tolerance)} |")
+        if cries_wolf:
+            notes.append(f"{c.key}: no detectable drop: at {c.at_seeds} seed(s) and tolerance {c.tolerance:.2f} the "
+                         f"gate fails {c.false_alarm:.1%} of unchanged runs (> {FALSE_ALARM_TARGET:.0%})")
         notes += [f"{c.key}: {n}" for n in c.notes]
     return "\n".join(lines + notes)
 

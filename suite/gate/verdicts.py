@@ -581,14 +581,18 @@ def gap(result: CaseResult, reference: CaseResult | None) -> Gap | None:
     return Gap(statistics.fmean(diffs), statistics.stdev(diffs) if len(diffs) > 1 else 0.0, len(diffs), diffs)
 
 
-def gap_p(g: Gap, res: float = DEFAULT_RESOLUTION) -> float | None:
-    """One-sided p that the method trails full fine-tuning at all (paired t over >= ``OWN_NOISE_MIN_SEEDS``
-    seeds, standard error >= the resolution); None with fewer seeds: the threshold alone decides."""
-    from scipy import special
-
-    if g.n < OWN_NOISE_MIN_SEEDS:
-        return None
-    return float(special.stdtr(g.n - 1, g.mean / max(g.sd / math.sqrt(g.n), res)))
+def gap_within_noise(result: CaseResult, reference: CaseResult, max_gap: float) -> bool:
+    """Whether a gap beyond ``max_gap`` is still seed noise, by the quality verdict's own rule for the run's own
+    seeds (``own_seeds_test``, the method's and full fine-tuning's values paired by seed, ``max_gap`` as the
+    tolerance): with >= ``OWN_NOISE_MIN_SEEDS`` paired seeds the threshold alone decides when their noise is small
+    next to it, else the paired/pooled t must find the method behind at all; with fewer, the threshold alone."""
+    a, b = per_seed(result), per_seed(reference)
+    common = [s for s in sorted(a) if s in b and math.isfinite(a[s]) and math.isfinite(b[s])]
+    if len(common) < OWN_NOISE_MIN_SEEDS:
+        return False
+    p, _ = own_seeds_test([a[s] for s in common], [b[s] for s in common], "less", resolution=resolution(result),
+                          tolerance=max_gap)
+    return p is not None and p >= ALPHA
 
 
 def speed_ratio(result: CaseResult, reference: CaseResult | None, attr: str = "train_samples_per_s") -> float | None:
@@ -600,8 +604,8 @@ def speed_ratio(result: CaseResult, reference: CaseResult | None, attr: str = "t
 
 def gap_failures(results: list[CaseResult], max_gap: float | None) -> list[str]:
     """--max-gap: every adapter case must have its full fine-tuning reference in the same results, and trail it
-    by at most ``max_gap`` points (with >= 3 paired seeds, a larger gap fails only when a one-sided paired t says
-    it is not seed noise, as the quality verdict). A missing reference fails too: a gap gate that compared nothing
+    by at most ``max_gap`` points (with >= 3 paired seeds, a larger gap fails only when it is not seed noise by the
+    quality verdict's rule, ``gap_within_noise``). A missing reference fails too: a gap gate that compared nothing
     must not pass."""
     if max_gap is None:
         return []
@@ -614,7 +618,7 @@ def gap_failures(results: list[CaseResult], max_gap: float | None) -> list[str]:
         if g is None:
             out.append(f"{r.key}: --max-gap cannot judge it: no successful full fine-tuning of the same task, model, "
                        f"data and seeds in these results (add 'full' to --methods, or merge its shard's results)")
-        elif g.mean < -max_gap and (p := gap_p(g, resolution(r))) is not None and p >= ALPHA:
+        elif g.mean < -max_gap and gap_within_noise(r, ref, max_gap):
             continue  # beyond --max-gap but inside seed noise
         elif g.mean < -max_gap:
             out.append(f"{r.key}: trails full fine-tuning by {-g.mean:.2f} points ({r.primary_metric} "
