@@ -303,20 +303,27 @@ def _trade_violations(g: Grid, slack: float) -> list[str]:
     return out
 
 
-def _power_falls(g: Grid, source: str, ratio: float, seeds: list[int], slack: float) -> list[str]:
+def _falls_across_seeds(rate, ratio: float, seeds: list[int], slack: float, what: str, *,
+                        own_noise: bool) -> list[str]:
+    """Power falling as seeds are added at seed sd ``ratio`` x tol (``rate(n, drop)``: the fail rate), beyond
+    ``slack``; with ``own_noise`` (no calibrated block) the step from no noise estimate to one (2 -> 3 seeds) is
+    held to the measured trade instead (``_trade_falls``)."""
     out = []
     for drop in DROPS[1:]:
         for a, b in zip(seeds, seeds[1:]):
-            if source == "own" and a < vd.OWN_NOISE_MIN_SEEDS <= b:
-                continue  # from no noise estimate to one: the measured trade (_trade_falls, below)
-            pa, pb = g.verdict[(source, ratio, a, drop)], g.verdict[(source, ratio, b, drop)]
-            if pb < pa - slack:
-                out.append(f"verdict ({source}) sd {ratio:g} x tol, drop {drop:g} x tol: power {pa:.1%} at {a} "
-                           f"seeds > {pb:.1%} at {b}")
-    if source == "own" and {2, 3} <= set(seeds):
-        rates = {(n, d): g.verdict[(source, ratio, n, d)] for n in (2, 3) for d in DROPS}
-        out += _trade_falls(rates, ratio, DROPS, slack, "verdict (own)")
+            if own_noise and a < vd.OWN_NOISE_MIN_SEEDS <= b:
+                continue
+            if rate(b, drop) < rate(a, drop) - slack:
+                out.append(f"{what} sd {ratio:g} x tol, drop {drop:g} x tol: power {rate(a, drop):.1%} at {a} "
+                           f"seeds > {rate(b, drop):.1%} at {b}")
+    if own_noise and {2, 3} <= set(seeds):
+        out += _trade_falls({(n, d): rate(n, d) for n in (2, 3) for d in DROPS}, ratio, DROPS, slack, what)
     return out
+
+
+def _power_falls(g: Grid, source: str, ratio: float, seeds: list[int], slack: float) -> list[str]:
+    return _falls_across_seeds(lambda n, d: g.verdict[(source, ratio, n, d)], ratio, seeds, slack,
+                               f"verdict ({source})", own_noise=source == "own")
 
 
 def _verdict_violations(g: Grid, slack: float) -> list[str]:
@@ -353,15 +360,8 @@ def _gap_violations(g: Grid, slack: float) -> list[str]:
            if drop == 0.0 and n >= vd.OWN_NOISE_MIN_SEEDS and r > ALPHA + slack]
     seeds = sorted({k[1] for k in g.gap})
     for ratio in sorted({k[0] for k in g.gap}):
-        for drop in DROPS[1:]:
-            for a, b in zip(seeds, seeds[1:]):
-                pa, pb = g.gap[(ratio, a, drop)], g.gap[(ratio, b, drop)]
-                if not a < vd.OWN_NOISE_MIN_SEEDS <= b and pb < pa - 2.5 * slack:
-                    out.append(f"gap gate sd {ratio:g} x tol, {drop:g} x tol beyond: power {pa:.1%} at {a} seeds > "
-                               f"{pb:.1%} at {b}")
-        if {2, 3} <= set(seeds):
-            rates = {(n, d): g.gap[(ratio, n, d)] for n in (2, 3) for d in DROPS}
-            out += _trade_falls(rates, ratio, DROPS, 2.5 * slack, "gap gate (2 -> 3 seeds)")
+        out += _falls_across_seeds(lambda n, d, ratio=ratio: g.gap[(ratio, n, d)], ratio, seeds, 2.5 * slack,
+                                   "gap gate", own_noise=True)
     return out
 
 
