@@ -201,6 +201,16 @@ def test_the_table_shows_no_detectable_drop_where_the_design_cries_wolf():
     assert "rte/seq_bn@minilm: no detectable drop: at 1 seed(s) and tolerance 3.00 the gate fails 93.1%" in text
 
 
+@pytest.mark.parametrize("false_alarm", [None, math.nan])
+def test_the_table_shows_no_detectable_drop_where_the_false_alarms_are_unknown(false_alarm):
+    """A drop is "detectable" only at a known false-alarm rate: unknown (None, NaN) prints no drop and no "nan%"."""
+    c = cal.Calibration("sst2/full@minilm", "accuracy", [82.0, 83.0, 81.5], [0, 1, 2], 50.9, 1.5, 1, 3.0,
+                        sd=0.76, detectable_drop=4.45, false_alarm=false_alarm)
+    text = cal.render("quick", [c], 3)
+    assert "| 1 | - | - |" in text and "4.45" not in text and "nan" not in text
+    assert "sst2/full@minilm: no detectable drop: the gate's false-alarm rate at 1 seed(s) is not known" in text
+
+
 def test_a_design_of_absurdly_many_seeds_is_refused_not_simulated():
     """at_seeds comes from a file too (calibrate --from-json): 10**6 seeds would allocate 45 GiB of draws."""
     from suite.errors import SuiteError

@@ -364,16 +364,21 @@ def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
         if c.error:
             notes.append(f"{c.key}: calibration run failed, nothing measured ({c.error})")
             continue
-        # a drop "detected" by a design that also fails many unchanged runs means nothing (issue 22, item 8)
-        cries_wolf = c.false_alarm is not None and c.false_alarm > FALSE_ALARM_TARGET
+        # a drop "detected" by a design that also fails many unchanged runs means nothing (issue 22, item 8); nor
+        # does one whose false-alarm rate is unknown (None, NaN): the drop is printed only where the rate vouches
+        known = isinstance(c.false_alarm, (int, float)) and math.isfinite(c.false_alarm)
+        cries_wolf = known and c.false_alarm > FALSE_ALARM_TARGET
         lines.append(f"| {c.key} | {c.metric} | {c.mean:.2f} | {c.sd:.2f} | {_n(c.floor)} | {c.tolerance:.2f} "
-                     f"| {c.at_seeds} | {'-' if cries_wolf else _n(c.detectable_drop)} "
-                     f"| {_n(c.false_alarm, '{:.1%}')} "
+                     f"| {c.at_seeds} | {_n(c.detectable_drop) if known and not cries_wolf else '-'} "
+                     f"| {_n(c.false_alarm if known else None, '{:.1%}')} "
                      f"| {c.detect_target:.2f} | {_n(c.recommended_seeds, '{}')} "
                      f"| {_n(c.recommended_tolerance)} |")
         if cries_wolf:
             notes.append(f"{c.key}: no detectable drop: at {c.at_seeds} seed(s) and tolerance {c.tolerance:.2f} the "
                          f"gate fails {c.false_alarm:.1%} of unchanged runs (> {FALSE_ALARM_TARGET:.0%})")
+        elif not known:
+            notes.append(f"{c.key}: no detectable drop: the gate's false-alarm rate at {c.at_seeds} seed(s) is not "
+                         "known; recompute it (python -m suite calibrate --recompute, or --from-json FILE)")
         notes += [f"{c.key}: {n}" for n in c.notes]
     return "\n".join(lines + notes)
 
