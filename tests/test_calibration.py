@@ -199,3 +199,35 @@ def test_the_table_shows_no_detectable_drop_where_the_design_cries_wolf():
     text = cal.render("quick", [loud, quiet], 3)
     assert "| 1 | - | 93.1% |" in text and "| 1 | 4.45 | 1.4% |" in text
     assert "rte/seq_bn@minilm: no detectable drop: at 1 seed(s) and tolerance 3.00 the gate fails 93.1%" in text
+
+
+@pytest.mark.parametrize("false_alarm", [None, math.nan])
+def test_the_table_shows_no_detectable_drop_where_the_false_alarms_are_unknown(false_alarm):
+    """A drop is "detectable" only at a known false-alarm rate: unknown (None, NaN) prints no drop and no "nan%"."""
+    c = cal.Calibration("sst2/full@minilm", "accuracy", [82.0, 83.0, 81.5], [0, 1, 2], 50.9, 1.5, 1, 3.0,
+                        sd=0.76, detectable_drop=4.45, false_alarm=false_alarm)
+    text = cal.render("quick", [c], 3)
+    assert "| 1 | - | - |" in text and "4.45" not in text and "nan" not in text
+    assert "sst2/full@minilm: no detectable drop: the gate's false-alarm rate at 1 seed(s) is not known" in text
+
+
+def test_a_design_of_absurdly_many_seeds_is_refused_not_simulated():
+    """at_seeds comes from a file too (calibrate --from-json): 10**6 seeds would allocate 45 GiB of draws."""
+    from suite.errors import SuiteError
+
+    for at_seeds in (0, cal.MAX_GATE_SEEDS + 1, 10**6):
+        with pytest.raises(SuiteError, match=f"1 to {cal.MAX_GATE_SEEDS} seeds; got {at_seeds}"):
+            cal.calibrate_values("sst2/full@minilm", "accuracy", [70.0, 71.0], 50.0, 1.0, at_seeds, 2.0)
+
+
+@pytest.mark.parametrize("over, needle", [({}, None), ({"key": "mnli/seq_bn@minilm", "metric": "accuracy_m"}, None),
+                                          ({"key": "mnli/seq_bn@minilm"}, "not the one mnli is gated on (accuracy_m)"),
+                                          ({"values": [1, True]}, "not of type 'number'"),
+                                          ({"floor": 101.0}, "floor: 101.0 is outside 0..100"),
+                                          ({"key": "sst2/full@minilm\x1b[2J"}, "control characters"),
+                                          ({"detect_target": 250.0}, "beyond the metric's range")])
+def test_case_problem_checks_what_the_schema_cannot(over, needle):
+    case = {"key": "sst2/full@minilm", "metric": "accuracy", "values": [70.0, 71.0], "floor": 50.0,
+            "tolerance": 1.0, "at_seeds": 1, "sd": 0.7, "false_alarm": 0.01, **over}
+    problem = cal.case_problem(case)
+    assert (problem is None) if needle is None else (needle in problem), problem

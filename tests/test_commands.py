@@ -308,6 +308,94 @@ def test_from_json_refuses_malformed_cases_in_one_line(tmp_path, content, capsys
     assert "is not one written by --out" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+
+def _stored_case(**over):
+    """One case as ``calibrate --out`` writes it (the values of docs/calibration-smoke.json), fields overridden."""
+    case = {"key": "sst2/full@minilm", "metric": "accuracy", "values": [71.4, 59.4, 66.8, 59.2, 74.0],
+            "seeds": [0, 1, 2, 3, 4], "floor": 52.4, "tolerance": 2.0, "at_seeds": 1, "detect_target": 4.0,
+            "sd": 6.77, "detectable_drop": 9.68, "false_alarm": 0.4155, "recommended_seeds": None,
+            "recommended_tolerance": None, "config_hash": "abc", "measured": "2026-11-29T13:47:08+00:00",
+            "notes": [], "error": None, "entry_matches": True}
+    return {**case, **over}
+
+
+@pytest.mark.parametrize("over, needle", [
+    ({"values": [True, False, True]}, "True is not of type 'number'"),   # bool is an int in Python
+    ({"values": [150.0, 160.0]}, "values/0: 150.0 is outside 0..100"),
+    ({"values": [1e17, 2e17]}, "outside 0..100"),        # simulated for minutes before
+    ({"tolerance": -1.0}, "tolerance: -1.0 is less than the minimum of 0"),
+    ({"floor": False}, "floor: False is not of type 'number'"),
+    ({"at_seeds": 0}, "at_seeds: 0 is less than the minimum of 1"),   # was silently read as 1
+    ({"at_seeds": 2.7}, "at_seeds: 2.7 is not of type 'integer'"),    # was silently cut to 2
+    ({"at_seeds": 10**9}, "greater than the maximum of 50"),         # a MemoryError traceback before
+    ({"detect_target": 0}, "detect_target: 0 is less than or equal to the minimum of 0"),
+    ({"detect_target": -4.0}, "detect_target: -4.0"),
+    ({"seeds": [0, 0, 1, 1, 2]}, "non-unique"),
+    ({"seeds": [0, 1]}, "2 seeds for 5 values"),
+    ({"seeds": ["a", "b", "c", "d", "e"]}, "is not of type 'integer'"),
+    ({"metric": "bogus"}, "metric bogus is not the one sst2 is gated on (accuracy)"),
+    ({"key": "not-a-key"}, "does not match"),
+    ({"key": "nosuchtask/full@minilm"}, "nosuchtask"),
+    ({"entry_matches": "false"}, "entry_matches: 'false' is not of type 'boolean'"),   # bool("false") is True
+])
+def test_from_json_refuses_a_case_it_cannot_recompute_and_writes_nothing(tmp_path, capsys, over, needle):
+    """Every field of a stored case is checked before anything is simulated or written: a boolean, a string or an
+    out-of-range number is refused in one line, never coerced (at_seeds 0 -> 1, 2.7 -> 2, "false" -> True)."""
+    f, out = tmp_path / "cal.json", tmp_path / "new.json"
+    f.write_text(json.dumps({"profile": "smoke", "seeds": 5, "cases": [_stored_case(**over)]}))
+    assert main(["calibrate", "--from-json", str(f), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is not one written by --out" in err and needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("cases_, needle", [([], "no measured case in it"),
+                                            ([_stored_case(), _stored_case()], "appears more than once")])
+def test_from_json_refuses_a_file_with_no_case_or_a_case_twice(tmp_path, capsys, cases_, needle):
+    f, out = tmp_path / "cal.json", tmp_path / "new.json"
+    f.write_text(json.dumps({"profile": "smoke", "seeds": 5, "cases": cases_}))
+    assert main(["calibrate", "--from-json", str(f), "--out", str(out)]) == 2
+    assert needle in capsys.readouterr().err and not out.exists()
+
+
+def test_from_json_never_writes_its_out_file_over_the_baselines(tmp_path, capsys):
+    """--out naming the profile's baselines file (or a link to it) would replace the entries with the figures."""
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps({"profile": "smoke", "seeds": 5, "cases": [_stored_case()]}))
+    entry = {"mean": 66.16, "sd": 6.77, "n": 1, "metric": "accuracy", "floor": 52.4, "config_hash": "abc",
+             "values": [71.4], "provenance": {"seeds": [0]}}
+    baselines = tmp_path / "smoke.json"
+    baselines.write_text(json.dumps({"schema": 2, "profile": "smoke", "entries": {"sst2/full@minilm": entry}}))
+    before = baselines.read_text()
+    (tmp_path / "link.json").symlink_to(baselines)
+    for out in (baselines, tmp_path / "link.json"):
+        for more in ([], ["--write-baselines"]):
+            argv = ["calibrate", "--from-json", str(f), "--out", str(out), "--baselines-dir", str(tmp_path), *more]
+            assert main(argv) == 2
+            assert "is the baselines file" in capsys.readouterr().err and baselines.read_text() == before
+
+
+def test_an_empty_from_json_is_refused_not_read_as_absent(tmp_path, capsys, monkeypatch):
+    """--from-json "" once fell through to a full calibration (training every case)."""
+    from suite.session.bench import BenchSession
+
+    def no_training(*a, **k):
+        raise AssertionError("calibrate --from-json '' trained")
+
+    monkeypatch.setattr(BenchSession, "__init__", no_training)
+    assert main(["calibrate", "--from-json", "", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--from-json is empty" in capsys.readouterr().err
+    assert main(["calibrate", "--from-json", "", "--recompute"]) == 2
+    assert "do not apply" in capsys.readouterr().err
+
+
+def test_from_json_applies_detect(tmp_path, capsys):
+    f, out = tmp_path / "cal.json", tmp_path / "new.json"
+    f.write_text(json.dumps({"profile": "smoke", "cases": [_stored_case(values=[70.0, 71.0], seeds=[0, 1])]}))
+    assert main(["calibrate", "--from-json", str(f), "--out", str(out), "--detect", "1.5"]) == 0
+    [case] = json.loads(out.read_text())["cases"]
+    assert case["detect_target"] == 1.5
+
 # --- history ------------------------------------------------------------------------------------------------
 
 def _cli(capsys, *argv):

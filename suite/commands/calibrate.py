@@ -101,7 +101,8 @@ def calibrate(args) -> tuple[str, int]:
     """Returns (text, exit status): 1 when a case could not be calibrated."""
     n = parse_seed_count(args.seeds, most=MAX_SIMULATED_SEEDS if args.simulate else MAX_SEEDS)
     detect = parse_detect(args.detect)
-    if args.simulate and (args.out or args.write_baselines or getattr(args, "from_json", None)):
+    if args.simulate and (args.out is not None or args.write_baselines
+                          or getattr(args, "from_json", None) is not None):
         raise SuiteError("--simulate prints the adaptive-seeds benchmark only; it measures no case, so --out, "
                          "--write-baselines and --from-json do not apply. Drop them, or drop --simulate.")
     stored = _from_stored_figures(args, detect)
@@ -112,8 +113,10 @@ def calibrate(args) -> tuple[str, int]:
     options = Options(profile=args.profile, glue_dir=args.glue_dir, model=args.model, methods=args.methods,
                       tasks=args.tasks, seeds=tuple(range(n)),
                       **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
-    if args.out:
-        _check_out(args.out)  # refused now, not after training
+    if args.out is not None:  # refused now, not after training
+        _check_out(args.out)
+        _check_not_baselines(args.out, bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES,
+                                                        get_profile(args.profile).name))
     session = BenchSession(options)
     session.check_data()
     cals = []
@@ -154,6 +157,14 @@ def _check_out(path) -> None:
     preflight.check_file_target(out, "--out")  # a FIFO or a device is refused
 
 
+def _check_not_baselines(out, baselines) -> None:
+    """--out never replaces the profile's baselines file (named, or through a link): the figures would overwrite the
+    entries they describe."""
+    if Path(out).resolve() == Path(baselines).resolve():
+        raise SuiteError(f"--out {out} is the baselines file {baselines}; the figures would replace its entries. "
+                         "Name another file for --out (--write-baselines stores the figures in the baselines).")
+
+
 def _read_calibration(path):
     """(profile, cases without an error) of a file written by ``calibrate --out``: the bounded reader of state files,
     strict JSON, every number finite and in bounds."""
@@ -171,15 +182,15 @@ def _from_stored_figures(args, detect: float | None) -> tuple[str, int] | None:
     """The paths without training: --recompute and --from-json; None for neither."""
     if getattr(args, "recompute", False):
         return recompute(args, detect)
-    if getattr(args, "from_json", None):
-        return from_json(args)
+    if getattr(args, "from_json", None) is not None:
+        return from_json(args, detect)
     return None
 
 
 def recompute(args, detect: float | None) -> tuple[str, int]:
     """``--recompute``: the figures of every stored noise block of the profile, recomputed from its stored per-seed
     values under the current rule (``calibration.recompute_block``); written back with ``--write-baselines``."""
-    if args.simulate or args.out or getattr(args, "from_json", None):
+    if args.simulate or args.out is not None or getattr(args, "from_json", None) is not None:
         raise SuiteError("--recompute rereads the noise blocks already in the baselines; --simulate, --out and "
                          "--from-json do not apply (--from-json recomputes its file's figures itself). Drop them, "
                          "or drop --recompute.")
@@ -209,44 +220,58 @@ def recompute(args, detect: float | None) -> tuple[str, int]:
     return "\n".join(text + lines), status
 
 
-def _recomputed(c, source) -> cal.Calibration:
+def _recomputed(c, source, detect: float | None = None) -> cal.Calibration:
     """One case of a ``--out`` file with its figures recomputed from its stored per-seed values under the current
     rule (the measurement kept: values, seeds, dates, config hash, data fingerprint), so that figures computed under
-    an earlier rule never reach the baselines."""
-    if not (isinstance(c, dict) and isinstance(c.get("key"), str) and isinstance(c.get("values"), list)
-            and len(c["values"]) >= 2 and all(isinstance(v, (int, float)) for v in c["values"])
-            and all(isinstance(c.get(k), (int, float)) for k in ("sd", "false_alarm", "tolerance", "floor"))):
-        raise SuiteError(f"--from-json {source}: case {shown(str(c)[:60])} is not one written by --out "
-                         "(needs key, values, sd, false_alarm, tolerance, floor); nothing was written.")
-    try:
-        seeds = c.get("seeds") if isinstance(c.get("seeds"), list) and len(c["seeds"]) == len(c["values"]) else None
-        target = c.get("detect_target") or 2.0 * float(c["tolerance"])
-        fresh = cal.calibrate_values(c["key"], c.get("metric") or "accuracy", c["values"], float(c["floor"]),
-                                     float(c["tolerance"]), int(c.get("at_seeds") or 1), float(target), seeds=seeds)
-    except (TypeError, ValueError, SuiteError) as exc:
-        raise SuiteError(f"--from-json {source}: case {shown(c['key'])} has a malformed figure ({exc}); "
-                         "nothing was written.") from None
+    an earlier rule never reach the baselines. Every field is checked first (``calibration.case_problem``): a
+    boolean, a string or an out-of-range number is refused, never coerced."""
+    if problem := cal.case_problem(c):
+        name = c.get("key") if isinstance(c, dict) and isinstance(c.get("key"), str) else str(c)[:60]
+        raise SuiteError(f"--from-json {source}: case {shown(name)} is not one written by --out ({problem}); "
+                         "nothing was written.")
+    target = detect or c.get("detect_target") or 2.0 * c["tolerance"]
+    fresh = cal.calibrate_values(c["key"], c["metric"], c["values"], float(c["floor"]), float(c["tolerance"]),
+                                 int(c["at_seeds"]), float(target), seeds=c.get("seeds"))
     fresh.measured, fresh.config_hash = str(c.get("measured") or ""), str(c.get("config_hash") or "")
-    fresh.entry_matches, fresh.data_fingerprint = bool(c.get("entry_matches")), c.get("data_fingerprint")
+    fresh.entry_matches, fresh.data_fingerprint = c.get("entry_matches") is True, c.get("data_fingerprint")
     return fresh
 
 
-def from_json(args) -> tuple[str, int]:
-    """``--from-json FILE``: figures measured earlier (``--out FILE``), recomputed from their per-seed values under
-    the current rule without retraining, stored in the baselines (``--write-baselines``; each case only in an entry
-    of the config hash and data it was measured on) and/or written to ``--out NEW``."""
-    if not (args.write_baselines or args.out):
+def _from_json_inputs(args):
+    """(profile, stored cases, baselines file) of ``--from-json``, every option and the file checked before anything
+    is computed or written."""
+    if not str(args.from_json).strip():
+        raise SuiteError("--from-json is empty; name the file an earlier calibrate --out wrote.")
+    if not (args.write_baselines or args.out is not None):
         raise SuiteError("--from-json rereads an earlier --out file: add --write-baselines (store its figures) or "
                          "--out NEW.json (rewrite them under the current rule).")
-    if args.out:
+    if args.out is not None:
         _check_out(args.out)
     profile, stored = _read_calibration(args.from_json)
     if args.profile not in (None, "smoke", profile.name):
         raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
-    cases = [_recomputed(c, args.from_json) for c in stored]
+    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
+    if args.out is not None:
+        _check_not_baselines(args.out, path)
+    if not stored:
+        raise SuiteError(f"--from-json {args.from_json}: no measured case in it (none, or every one failed); "
+                         "nothing to recompute.")
+    keys = [c.get("key") if isinstance(c, dict) else None for c in stored]
+    if twice := next((k for k in keys if k is not None and keys.count(k) > 1), None):
+        raise SuiteError(f"--from-json {args.from_json}: case {shown(twice)} appears more than once; keep one "
+                         "measurement per case. Nothing was written.")
+    return profile, stored, path
+
+
+def from_json(args, detect: float | None = None) -> tuple[str, int]:
+    """``--from-json FILE``: figures measured earlier (``--out FILE``), recomputed from their per-seed values under
+    the current rule without retraining, stored in the baselines (``--write-baselines``; each case only in an entry
+    of the config hash and data it was measured on) and/or written to ``--out NEW``."""
+    profile, stored, path = _from_json_inputs(args)
+    cases = [_recomputed(c, args.from_json, detect) for c in stored]
     lines, status = [cal.render(profile.name, cases, max((len(c.values) for c in cases), default=0))
                      + f"\n(recomputed from the per-seed values in {args.from_json}, no training)"], 0
-    if args.out:
+    if args.out is not None:
         bl.write_text_atomic(args.out, json.dumps({"profile": profile.name, "seeds": max(
             (len(c.values) for c in cases), default=0), "power": cal.POWER, "reps": cal.REPS,
             "rng_seed": cal.RNG_SEED, "recomputed_from": str(args.from_json),
@@ -254,7 +279,6 @@ def from_json(args) -> tuple[str, int]:
         lines.append(f"wrote {args.out}")
     if not args.write_baselines:
         return "\n".join(lines), status
-    path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
     entries = bl.load(path).get("entries", {})
     blocks = {}
     for c in cases:

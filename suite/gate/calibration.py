@@ -31,6 +31,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from suite.config.profiles import CaseSpec
+from suite.config.tasks import get_task
 from suite.engine.results import CaseResult, RunResult
 from suite.errors import SuiteError, printable
 from suite.gate import baselines as bl
@@ -42,6 +43,8 @@ RNG_SEED = 17           # every simulation draws from this seed: reproducible fi
 REPS = 2000             # Monte Carlo comparisons per figure (sd of a rate near 0.8: 0.9 percentage points)
 DEFAULT_SEEDS = 5       # seeds a calibration runs per case
 MAX_RECOMMENDED_SEEDS = 10
+MAX_GATE_SEEDS = 50     # seeds of a simulated design (and of a calibration): 50 simulate in ~11 s per case, 10**6
+                        # would allocate 45 GiB of draws
 RESOLUTION = 0.01       # points: drops and tolerances are searched to this precision
 SIM_KEY = "sim/case"
 
@@ -166,6 +169,60 @@ class Simulator:
         return None, None
 
 
+# --- a case of a calibration file (``calibrate --out``), read back by ``calibrate --from-json`` ------------
+
+_NUMBER = {"type": "number"}   # JSON Schema: true/false are not numbers (Python's bool is an int)
+CASE_SCHEMA = {
+    "type": "object",
+    "required": ["key", "metric", "values", "floor", "tolerance", "at_seeds", "sd", "false_alarm"],
+    "properties": {
+        "key": {"type": "string", "pattern": r"^[^/@]+/[^@]+@.+$"},
+        "metric": {"type": "string", "minLength": 1},
+        "values": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": MAX_GATE_SEEDS},
+        "seeds": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}, "uniqueItems": True},
+        "floor": _NUMBER,
+        "tolerance": {"type": "number", "minimum": 0, "maximum": vd.MAX_TOLERANCE},
+        "at_seeds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_SEEDS},
+        "detect_target": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "sd": {"type": "number", "minimum": 0},
+        "false_alarm": {"type": "number", "minimum": 0, "maximum": 1},
+        "config_hash": {"type": ["string", "null"]},
+        "measured": {"type": ["string", "null"]},
+        "entry_matches": {"type": "boolean"},
+        "data_fingerprint": {"type": ["string", "null"]},
+    },
+}
+
+
+def case_problem(case) -> str | None:
+    """The first reason a case read from a calibration file cannot be recomputed, in words (None: it can): the
+    schema (types, bounds: a boolean is no number, at_seeds at most ``MAX_GATE_SEEDS``), then what it cannot say:
+    the key names a known task whose gated metric is ``metric``, values and floor inside the metric's range, one
+    seed per value, a target drop inside the range."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(CASE_SCHEMA).iter_errors(case))
+    if error is not None:
+        return f"{bl.where(error.absolute_path)}: {bl.one_line(error.message)}"
+    if not case["key"].isprintable():
+        return f"key {printable(case['key'])} holds control characters"
+    try:
+        task = get_task(case["key"].split("/", 1)[0])
+    except SuiteError as exc:
+        return str(exc)
+    if case["metric"] != task.primary_key:
+        return f"metric {printable(case['metric'])} is not the one {task.name} is gated on ({task.primary_key})"
+    lo, hi = vd.metric_range(case["metric"])
+    for name, value in [("floor", case["floor"]), *((f"values/{i}", v) for i, v in enumerate(case["values"]))]:
+        if not lo <= value <= hi:
+            return f"{name}: {value} is outside {lo:g}..{hi:g} ({case['metric']})"
+    if case.get("seeds") is not None and len(case["seeds"]) != len(case["values"]):
+        return f"{len(case['seeds'])} seeds for {len(case['values'])} values"
+    if case.get("detect_target") is not None and case["detect_target"] > hi - lo:
+        return f"detect_target: {case['detect_target']} is beyond the metric's range ({lo:g}..{hi:g})"
+    return None
+
+
 # --- one measured case ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -212,6 +269,8 @@ def calibrate_values(key: str, metric: str, values: list[float], floor: float, t
     """The figures for one case from its measured per-seed values (>= 2)."""
     if len(values) < 2:
         raise SuiteError(f"{key}: calibration needs at least 2 seeds to estimate noise; got {len(values)}.")
+    if not 1 <= at_seeds <= MAX_GATE_SEEDS:
+        raise SuiteError(f"{key}: the gate's design has 1 to {MAX_GATE_SEEDS} seeds; got {at_seeds}.")
     c = Calibration(key, metric, [float(v) for v in values], list(seeds or range(len(values))), floor, tolerance,
                     at_seeds, detect, sd=statistics.stdev(values),
                     measured=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
@@ -305,16 +364,21 @@ def render(profile: str, cals: list[Calibration], n_seeds: int) -> str:
         if c.error:
             notes.append(f"{c.key}: calibration run failed, nothing measured ({c.error})")
             continue
-        # a drop "detected" by a design that also fails many unchanged runs means nothing (issue 22, item 8)
-        cries_wolf = c.false_alarm is not None and c.false_alarm > FALSE_ALARM_TARGET
+        # a drop "detected" by a design that also fails many unchanged runs means nothing (issue 22, item 8); nor
+        # does one whose false-alarm rate is unknown (None, NaN): the drop is printed only where the rate vouches
+        known = isinstance(c.false_alarm, (int, float)) and math.isfinite(c.false_alarm)
+        cries_wolf = known and c.false_alarm > FALSE_ALARM_TARGET
         lines.append(f"| {c.key} | {c.metric} | {c.mean:.2f} | {c.sd:.2f} | {_n(c.floor)} | {c.tolerance:.2f} "
-                     f"| {c.at_seeds} | {'-' if cries_wolf else _n(c.detectable_drop)} "
-                     f"| {_n(c.false_alarm, '{:.1%}')} "
+                     f"| {c.at_seeds} | {_n(c.detectable_drop) if known and not cries_wolf else '-'} "
+                     f"| {_n(c.false_alarm if known else None, '{:.1%}')} "
                      f"| {c.detect_target:.2f} | {_n(c.recommended_seeds, '{}')} "
                      f"| {_n(c.recommended_tolerance)} |")
         if cries_wolf:
             notes.append(f"{c.key}: no detectable drop: at {c.at_seeds} seed(s) and tolerance {c.tolerance:.2f} the "
                          f"gate fails {c.false_alarm:.1%} of unchanged runs (> {FALSE_ALARM_TARGET:.0%})")
+        elif not known:
+            notes.append(f"{c.key}: no detectable drop: the gate's false-alarm rate at {c.at_seeds} seed(s) is not "
+                         "known; recompute it (python -m suite calibrate --recompute, or --from-json FILE)")
         notes += [f"{c.key}: {n}" for n in c.notes]
     return "\n".join(lines + notes)
 
