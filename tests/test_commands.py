@@ -559,3 +559,19 @@ def test_perf_size_mistakes_are_one_line_before_any_training(argv, needle, capsy
     assert main(["perf", "--model", "tiny", *argv]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("mode", [["--recompute"], ["--from-json", "docs/calibration-smoke.json", "--out", "x.json"]])
+@pytest.mark.parametrize("option", [["--seeds", "3"], ["--tasks", "sst2"], ["--methods", "full"],
+                                    ["--model", "tiny"], ["--glue-dir", "."]])
+def test_calibrate_without_training_refuses_options_it_would_ignore(mode, option, capsys):
+    assert main(["calibrate", *mode, *option]) == 2
+    err = capsys.readouterr().err
+    assert f"trains nothing, so {option[0]} would be ignored" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calibrate_without_training_refuses_a_baselines_dir_that_is_no_folder(tmp_path, capsys):
+    a_file = tmp_path / "smoke.json"
+    a_file.write_text("{}")
+    assert main(["calibrate", "--recompute", "--baselines-dir", str(a_file)]) == 2
+    assert "is not a folder" in capsys.readouterr().err

@@ -178,13 +178,26 @@ def _read_calibration(path):
                          f"({getattr(exc, 'strerror', None) or exc}).") from None
 
 
+# options that choose what to train: the paths without training refuse them rather than ignore them
+_TRAINING_OPTIONS = (("seeds", "--seeds"), ("tasks", "--tasks"), ("methods", "--methods"), ("model", "--model"),
+                     ("glue_dir", "--glue-dir"))
+
+
 def _from_stored_figures(args, detect: float | None) -> tuple[str, int] | None:
-    """The paths without training: --recompute and --from-json; None for neither."""
-    if getattr(args, "recompute", False):
-        return recompute(args, detect)
-    if getattr(args, "from_json", None) is not None:
-        return from_json(args, detect)
-    return None
+    """The paths without training: --recompute and --from-json; None for neither. Both refuse the options that
+    only choose what to train, and a --baselines-dir that is not a folder."""
+    mode = ("--recompute" if getattr(args, "recompute", False) else
+            "--from-json" if getattr(args, "from_json", None) is not None else None)
+    if mode is None:
+        return None
+    given = [flag for attr, flag in _TRAINING_OPTIONS if getattr(args, attr, None) is not None]
+    if given:
+        raise SuiteError(f"{mode} trains nothing, so {', '.join(given)} would be ignored: drop "
+                         f"{'it' if len(given) == 1 else 'them'} (the cases are the ones stored).")
+    if args.baselines_dir is not None and not Path(args.baselines_dir).is_dir():
+        raise SuiteError(f"--baselines-dir {args.baselines_dir} is not a folder; name the folder that holds "
+                         "<profile>.json baselines.")
+    return recompute(args, detect) if mode == "--recompute" else from_json(args, detect)
 
 
 def recompute(args, detect: float | None) -> tuple[str, int]:
