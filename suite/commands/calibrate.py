@@ -115,8 +115,8 @@ def calibrate(args) -> tuple[str, int]:
                       **({"baselines_dir": args.baselines_dir} if args.baselines_dir else {}))
     if args.out is not None:  # refused now, not after training
         _check_out(args.out)
-        _check_not_baselines(args.out, bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES,
-                                                        get_profile(args.profile).name))
+        preflight.check_not_state(args.out, "--out", [(bl.baseline_path(
+            args.baselines_dir or DEFAULT_BASELINES, get_profile(args.profile).name), "the baselines file")])
     session = BenchSession(options)
     session.check_data()
     cals = []
@@ -155,14 +155,6 @@ def _check_out(path) -> None:
     if out.is_dir():
         raise SuiteError(f"--out {out} is a folder; name a .json file for the calibration figures.")
     preflight.check_file_target(out, "--out")  # a FIFO or a device is refused
-
-
-def _check_not_baselines(out, baselines) -> None:
-    """--out never replaces the profile's baselines file (named, or through a link): the figures would overwrite the
-    entries they describe."""
-    if Path(out).resolve() == Path(baselines).resolve():
-        raise SuiteError(f"--out {out} is the baselines file {baselines}; the figures would replace its entries. "
-                         "Name another file for --out (--write-baselines stores the figures in the baselines).")
 
 
 def _read_calibration(path):
@@ -265,7 +257,7 @@ def _from_json_inputs(args):
         raise SuiteError(f"--from-json holds profile {profile.name}, not {args.profile}.")
     path = bl.baseline_path(args.baselines_dir or DEFAULT_BASELINES, profile.name)
     if args.out is not None:
-        _check_not_baselines(args.out, path)
+        preflight.check_not_state(args.out, "--out", [(path, "the baselines file")])
     if not stored:
         raise SuiteError(f"--from-json {args.from_json}: no measured case in it (none, or every one failed); "
                          "nothing to recompute.")

@@ -103,8 +103,12 @@ def check_out_dir(path, what: str) -> None:
     probe_dir(p, what)
 
 
-def _same_file(a, b) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
+def check_not_state(path, option: str, state) -> None:
+    """An output never replaces a state file the command reads, named or through a link: ``state`` holds (path or
+    None, what it is) pairs."""
+    for other, what in state:
+        if other is not None and os.path.realpath(path) == os.path.realpath(other):
+            raise SuiteError(f"{option} {path} is {what}; writing it would destroy that file. Choose another path.")
 
 
 def check_state(options: Options, baseline_file: Path) -> None:
@@ -132,10 +136,8 @@ def check_outputs(options: Options, baseline_file: Path) -> None:
     if options.results_json:
         check_file_target(options.results_json, "--results-json")
         hist = options.history_path()
-        for other, what in ((baseline_file, "the baseline file"), (hist, "the results history")):
-            if other is not None and _same_file(options.results_json, other):
-                raise SuiteError(f"--results-json {options.results_json} is {what} of this run; writing it would "
-                                 "destroy that file. Choose another path.")
+        check_not_state(options.results_json, "--results-json", ((baseline_file, "the baseline file of this run"),
+                                                                 (hist, "the results history of this run")))
     if options.report_dir:
         check_out_dir(options.report_dir, "--report-dir")
     if options.update_baselines:
