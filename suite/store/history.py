@@ -29,8 +29,10 @@ import hashlib
 import json
 import math
 import os
+import random
 import sqlite3
 import statistics
+import time
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -60,11 +62,38 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
+def _busy(exc: Exception) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return "locked" in str(exc) or "busy" in str(exc) or name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+def _write(path: Path, body):
+    """``body(con)`` in one ``BEGIN IMMEDIATE`` transaction of a WAL database; returns what it returns.
+
+    SQLite answers "database is locked" at once, without waiting in its busy handler, where waiting could deadlock
+    (two connections converting a new file to WAL, one reading while another commits); the busy timeout does not
+    cover that. Such a transaction is retried whole (it rolled back) after a short random pause until
+    ``BUSY_TIMEOUT_S`` have passed, so that concurrent writers still serialise and none is lost."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            with closing(_connect(path)) as con:
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("BEGIN IMMEDIATE")   # writers queue here (busy timeout), so none is lost
+                out = body(con)
+                con.execute("COMMIT")
+                return out
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.02, 0.2))
+
+
 def _corrupt(path: Path, exc: Exception) -> SuiteError:
     """An SQLite error as what it is: locked, disk full, read-only file or folder, cannot open, damaged."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
-    if "locked" in text or "busy" in text or name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+    if _busy(exc):
         return SuiteError(f"{path} stayed locked by another writer for {BUSY_TIMEOUT_S} s ({exc}); try again, and keep "
                           "the history off network file systems (SQLite WAL needs local locking).")
     if name == "SQLITE_FULL" or "disk is full" in text:
@@ -264,30 +293,29 @@ def _insert(path, records: list[dict]) -> int:
     if path.exists() and not path.is_file():
         raise SuiteError(f"The results history {path} is a folder or a special file, not a database file; point "
                          "--history at a file.")
+    def add(con) -> int:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "records" not in tables:
+            raise SuiteError(f"{path} is an SQLite file but not a results history (no records table); "
+                             "point --history at another file.")
+        for stmt in filter(str.strip, _DDL.split(";")):
+            con.execute(stmt)
+        _check_schema(con, path)
+        con.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+        added = 0
+        for rec in records:
+            cur = con.execute(f"INSERT OR IGNORE INTO records ({', '.join(rec)}) "
+                              f"VALUES ({', '.join('?' * len(rec))})", list(rec.values()))
+            added += cur.rowcount
+        return added
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(_connect(path)) as con:
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("BEGIN IMMEDIATE")   # writers queue here (busy timeout), so none is lost
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and "records" not in tables:
-                raise SuiteError(f"{path} is an SQLite file but not a results history (no records table); "
-                                 "point --history at another file.")
-            for stmt in filter(str.strip, _DDL.split(";")):
-                con.execute(stmt)
-            _check_schema(con, path)
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-            added = 0
-            for rec in records:
-                cur = con.execute(f"INSERT OR IGNORE INTO records ({', '.join(rec)}) "
-                                  f"VALUES ({', '.join('?' * len(rec))})", list(rec.values()))
-                added += cur.rowcount
-            con.execute("COMMIT")
+        return _write(path, add)
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from None
     except OSError as exc:
         raise SuiteError(f"Cannot write the results history {path}: {exc}.") from None
-    return added
 
 
 def append(path, results: Iterable[CaseResult], *, run_id: str | None = None,
@@ -685,14 +713,14 @@ def ack(path, case: str, *, profile: str | None = None, note: str = "") -> list[
                    + f"drift's reference restarts at {level.date[:19]}")
     if not records:
         raise SuiteError(f"{case}: no successful run recorded in {path}; nothing to acknowledge.")
+    def add(con) -> None:
+        for stmt in filter(str.strip, _DDL.split(";")):
+            con.execute(stmt)
+        con.executemany("INSERT INTO acks (profile, case_key, through_date, level_from, note, added) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", records)
+
     try:
-        with closing(_connect(Path(path))) as con:
-            con.execute("BEGIN IMMEDIATE")
-            for stmt in filter(str.strip, _DDL.split(";")):
-                con.execute(stmt)
-            con.executemany("INSERT INTO acks (profile, case_key, through_date, level_from, note, added) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", records)
-            con.execute("COMMIT")
+        _write(Path(path), add)
     except sqlite3.DatabaseError as exc:
         raise _corrupt(Path(path), exc) from None
     return out
