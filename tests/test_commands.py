@@ -74,9 +74,19 @@ def test_report_merge_judges_the_gap_gate_across_shards(tmp_path):
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "suite", "report", "merge", str(a), str(b), "--out",
                                str(tmp_path / "rep"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run("--max-gap", "2").returncode == 0
+    passed = run("--max-gap", "2")
+    assert passed.returncode == 0
+    # a gate that says nothing reads as one that did not run: it says it passed, in the report too
+    assert "gap gate passed (--max-gap 2.00): 1 adapter case within it" in passed.stdout
+    assert passed.stdout.rstrip().endswith("the merged run passes")
+    assert "gap gate passed (--max-gap 2.00)" in (tmp_path / "rep" / "report.md").read_text()
     failed = run("--max-gap", "1")
     assert failed.returncode == 1 and "trails full fine-tuning by 1.25 points" in failed.stdout
+    assert "no seed-noise estimate: --max-gap alone decides" in failed.stdout
+    # the failure is the last line, and it is in report.md and report.html, not only in the middle of the output
+    assert failed.stdout.rstrip().splitlines()[-1] == "FAILED: 1 adapter case beyond --max-gap (details above)"
+    for page in ("report.md", "report.html"):
+        assert "gap gate FAILED (--max-gap 1.00)" in (tmp_path / "rep" / page).read_text()
     alone = subprocess.run([sys.executable, "-m", "suite", "report", str(b), "--out", str(tmp_path / "rep2"),
                             "--max-gap", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     # no reference (and shard 1/2 missing): never a silent pass
@@ -243,7 +253,7 @@ def test_calibrate_command_writes_figures_and_noise_blocks(tmp_path, monkeypatch
     bl.update(fresh2 / "smoke.json", "smoke", [base])
     main(["calibrate", "--from-json", str(tmp_path / "other.json"), "--write-baselines", "--baselines-dir",
           str(fresh2)])
-    assert "not measured on the entry's data" in capsys.readouterr().out
+    assert "its data fingerprint differs" in capsys.readouterr().out
     assert "noise" not in bl.load(fresh2 / "smoke.json")["entries"]["sst2/full@minilm"]
 
 

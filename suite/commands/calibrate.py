@@ -290,8 +290,11 @@ def from_json(args, detect: float | None = None) -> tuple[str, int]:
         entry = entries.get(c.key)
         same_data = c.data_fingerprint and entry is not None and entry.get("data_fingerprint") == c.data_fingerprint
         if not (same_data or c.entry_matches):  # when measured: same config hash and same data fingerprint
-            lines.append(f"{path}: NOT written for {c.key} (the figures were not measured on the entry's data, "
-                         "or the file does not say; see the notes in the file)")
+            lines.append(f"{path}: NOT written for {c.key} (the file does not show that it was measured on this "
+                         "entry's data: " + ("its data fingerprint differs" if c.data_fingerprint else
+                                             "no data fingerprint, and no entry of its config existed when it was "
+                                             "measured") + f"; measure and attach it with python -m suite calibrate "
+                         f"--profile {profile.name} --write-baselines)")
             continue
         if entry is None or entry.get("config_hash") != c.config_hash:
             lines.append(f"{path}: NOT written for {c.key} (no entry of config {c.config_hash}: record "

@@ -58,17 +58,30 @@ def make_report(results_paths, out_dir, *, max_gap: float | None = None, strict:
     if problem:
         raise SuiteError(problem + ".")
     check_out_dir(out_dir, "--out")  # a file on the way, or a folder that cannot be written: one line
+    results = [row.result for row in rows]
+    gaps = vd.gap_failures(results, max_gap)
     warnings: list[str] = []
     try:
         if fmt == "csv":
             files = write_csv(rows, out_dir)
         else:
-            files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings)
+            files = write_report(rows, out_dir, title=f"glue-adapter-bench: profile {profile}", warnings=warnings,
+                                 gates=vd.gap_gate_lines(results, max_gap, gaps))
     except OSError as exc:  # disk full while a plot is saved, say: name the file, not only the error
         raise SuiteError(f"Cannot write the report: {exc.strerror or exc} ({exc.filename or out_dir}).") from None
-    gaps = vd.gap_failures([row.result for row in rows], max_gap)
     failed = outcome.run_outcome(rows, strict=strict, gap_failures=gaps).failed
-    text = render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width())
+    text = render_summary(rows, profile, gap_failures=gaps, strict=strict, width=terminal_width(), max_gap=max_gap)
     partial = [f"--allow-partial: shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} missing, "
                "their cases are not in this report"] if missing else []
-    return "\n".join([text, *partial, *[f"wrote {f}" for f in files], *warnings]), failed
+    verdict = [_closing_line(rows, gaps, strict, failed)]
+    return "\n".join([text, *partial, *[f"wrote {f}" for f in files], *warnings, *verdict]), failed
+
+
+def _closing_line(rows, gaps: list[str], strict: bool, failed: bool) -> str:
+    """The last line: whether the merged run passes, and why not (the details are above)."""
+    if not failed:
+        return "the merged run passes"
+    bad = sum(1 for row in rows if row.verdict.fails(strict))
+    why = [f"{bad} failing verdict{'s' if bad != 1 else ''}"] if bad else []
+    why += [f"{len(gaps)} adapter case{'s' if len(gaps) != 1 else ''} beyond --max-gap"] if gaps else []
+    return f"FAILED: {', '.join(why) or 'nothing was compared'} (details above)"

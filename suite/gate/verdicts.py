@@ -621,10 +621,25 @@ def gap_failures(results: list[CaseResult], max_gap: float | None) -> list[str]:
         elif g.mean < -max_gap and gap_within_noise(r, ref, max_gap):
             continue  # beyond --max-gap but inside seed noise
         elif g.mean < -max_gap:
+            how = ("not seed noise by the verdict's rule for the run's own seeds" if g.n >= OWN_NOISE_MIN_SEEDS
+                   else f"with {g.n} paired seed{'s' if g.n > 1 else ''} there is no seed-noise estimate: --max-gap "
+                        f"alone decides")
             out.append(f"{r.key}: trails full fine-tuning by {-g.mean:.2f} points ({r.primary_metric} "
                        f"{r.metric().mean:.2f} vs {ref.metric().mean:.2f}, same run, paired over seeds "
-                       f"{r.config.get('seeds')}), more than --max-gap {max_gap:.2f}")
+                       f"{r.config.get('seeds')}), more than --max-gap {max_gap:.2f} ({how})")
     return out
+
+
+def gap_gate_lines(results: list[CaseResult], max_gap: float | None, failures: list[str]) -> list[str]:
+    """What the gap gate concluded, for the end of a summary and the report: every failure, or one line saying it
+    ran and passed (a gate that says nothing reads as a gate that did not run). Empty without --max-gap."""
+    if max_gap is None:
+        return []
+    if failures:
+        return [f"gap gate FAILED (--max-gap {max_gap:.2f}): {m}" for m in failures]
+    judged = sum(1 for r in results if not is_reference(r) and family(r.method) == "adapter" and r.ok)
+    return [f"gap gate passed (--max-gap {max_gap:.2f}): {judged} adapter case{'s' if judged != 1 else ''} within "
+            "it of full fine-tuning of the same run"]
 
 
 # --- throughput --------------------------------------------------------------------------------------------

@@ -26,16 +26,17 @@ PLOTS = {
 
 
 def write_report(table_rows: list[Row], out_dir: str | os.PathLike, *,
-                 title: str = "glue-adapter-bench report", warnings: list[str] | None = None) -> list[Path]:
+                 title: str = "glue-adapter-bench report", warnings: list[str] | None = None,
+                 gates: list[str] = ()) -> list[Path]:
     """report.md, report.html and the plots (each written atomically), and the GitHub step summary. A step
     summary that cannot be written is a warning line added to ``warnings``, never a failure of the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pngs = write_plots(table_rows, out)
     md = out / "report.md"
-    write_text_atomic(md, to_markdown(table_rows, title, [p.name for p in pngs]))
+    write_text_atomic(md, to_markdown(table_rows, title, [p.name for p in pngs], gates))
     page = out / "report.html"
-    write_text_atomic(page, to_html(table_rows, title, pngs))
+    write_text_atomic(page, to_html(table_rows, title, pngs, gates))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -128,13 +129,16 @@ def _tasks(table_rows: list[Row]) -> list[str]:
     return list(dict.fromkeys(r.result.task for r in table_rows))
 
 
-def to_markdown(table_rows: list[Row], title: str, plot_files: list[str]) -> str:
+def to_markdown(table_rows: list[Row], title: str, plot_files: list[str], gates: list[str] = ()) -> str:
+    """``gates``: what the run-level gates (--max-gap) concluded, one line each, after the verdict notes."""
     show_pub = any(r.result.profile == "paper" for r in table_rows)
     out = [f"# {title}", "", *[f"- {line}" for line in _provenance(table_rows)], "", "## Summary", "",
            report.to_markdown(table_rows), ""]
     notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
     if notes:
         out += ["Verdict notes:", "", *[f"- {md_text(n)}" for n in notes], ""]
+    if gates:
+        out += ["Gates:", "", *[f"- {md_text(g)}" for g in gates], ""]
     for task in _tasks(table_rows):
         head, body = _task_table(task, table_rows, show_pub)
         out += [f"## {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -157,7 +161,7 @@ def _cls(cell: str) -> str:
             "no-baseline": "warn"}.get(cell, "")
 
 
-def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
+def to_html(table_rows: list[Row], title: str, pngs: list[Path], gates: list[str] = ()) -> str:
     show_pub = any(r.result.profile == "paper" for r in table_rows)
     summary_head = list(report.COLUMNS)
     summary_body = [report._cells(r, len(report.models(table_rows)) > 1) for r in table_rows]
@@ -168,6 +172,9 @@ def to_html(table_rows: list[Row], title: str, pngs: list[Path]) -> str:
     notes = [r.verdict.message for r in table_rows if r.verdict.status not in ("pass", "updated", "unknown")]
     if notes:
         parts.append("<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    if gates:
+        parts.append("<h2>Gates</h2><ul class='gates'>" + "".join(f"<li>{html.escape(g)}</li>" for g in gates)
+                     + "</ul>")
     for task in _tasks(table_rows):
         parts += [f"<h2>{html.escape(task)}</h2>", _html_table(*_task_table(task, table_rows, show_pub))]
     if show_pub:

@@ -7,7 +7,7 @@ from suite.report import table
 
 
 def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] = (), strict: bool = False,
-                   width: int | None = None) -> str:
+                   width: int | None = None, max_gap: float | None = None) -> str:
     """The end-of-run text: provenance, the table, verdict counts, then one line per verdict worth reading.
     ``width``: the table is made to fit that many columns (see ``table.to_text``); prose lines are left whole."""
     r0 = rows[0].result
@@ -24,5 +24,6 @@ def render_summary(rows: list[vd.Row], profile: str, *, gap_failures: list[str] 
                                                               else "skipped; --strict-baselines fails them)"))
     notes = [row.verdict.message for row in rows
              if row.verdict.status != "pass" or row.verdict.test is not None or row.verdict.suspects]
-    notes += [f"gap gate: {m}" for m in gap_failures]
+    notes += vd.gap_gate_lines([row.result for row in rows], max_gap, list(gap_failures)) if max_gap is not None \
+        else [f"gap gate: {m}" for m in gap_failures]
     return "\n".join([head, table.to_text(rows, width), tail, *notes])

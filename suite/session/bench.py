@@ -178,7 +178,8 @@ class BenchSession:
         """The end-of-run text; ``width``: fit the table to a terminal that wide (None: the full table)."""
         rows = self.table_rows()
         return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
-                              strict=self.options.strict_baselines, width=width) if rows else ""
+                              strict=self.options.strict_baselines, width=width,
+                              max_gap=self.options.max_gap) if rows else ""
 
 
 def _run_case(case: CaseSpec, log: Callable[[str], None]) -> CaseResult:

@@ -86,7 +86,8 @@ def _exists(path) -> bool:
 def _write_report(session, rows: list[vd.Row]) -> list[str]:
     warnings: list[str] = []
     files = write_report(rows, session.options.report_dir, title=f"glue-adapter-bench: profile {session.profile.name}",
-                         warnings=warnings)
+                         warnings=warnings, gates=vd.gap_gate_lines(session.results, session.options.max_gap,
+                                                                    session.gap_failures()))
     return [f"report written to {files[0].parent} ({', '.join(f.name for f in files)})", *warnings]
 
 

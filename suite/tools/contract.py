@@ -466,7 +466,10 @@ def render(g: Grid) -> str:
              f"independent run noise). {g.reps} comparisons per verdict figure, {g.history_reps} histories per "
              "drift figure. The contract: power never falls when seeds are added (one measured exception, 2 -> 3 "
              "seeds without a calibrated block, below); where a noise estimate exists, false alarms <= 5% at every "
-             "seed count and history length; a regression stays red until someone acknowledges it. "
+             "seed count and history length (drift: at the advised --max-drift >= 2.5 run-mean sd); a regression "
+             "stays red until someone acknowledges it. Each rate is a simulation, so the check below allows Monte "
+             f"Carlo slack: 2.5 standard errors of a 5% rate ({100 * slack_for(g.reps):.1f} points at {g.reps} "
+             "draws) on false alarms, 2.5 times that on a power; a figure such as 5.2% is within it. "
              "`tests/test_contract.py` asserts it on a smaller grid. Back to the [README](../README.md).", "",
              "## Quality verdict (`verdicts.judge`): fails at drop 0 / 1x / 2x the tolerance", "",
              "| noise source | seed sd | " + " | ".join(f"{n} seed{'s' * (n > 1)}" for n in seeds) + " |",
