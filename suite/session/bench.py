@@ -177,9 +177,8 @@ class BenchSession:
     def summary(self, width: int | None = None) -> str:
         """The end-of-run text; ``width``: fit the table to a terminal that wide (None: the full table)."""
         rows = self.table_rows()
-        return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(),
-                              strict=self.options.strict_baselines, width=width,
-                              max_gap=self.options.max_gap) if rows else ""
+        return render_summary(rows, self.profile.name, gap_failures=self.gap_failures(), width=width,
+                              strict=self.options.strict_baselines, max_gap=self.options.max_gap) if rows else ""
 
 
 def _run_case(case: CaseSpec, log: Callable[[str], None]) -> CaseResult:
